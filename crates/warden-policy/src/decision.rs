@@ -267,7 +267,8 @@ impl<S: std::hash::BuildHasher> Catalog for HashMap<ServerId, HashSet<String>, S
     }
 
     fn tool_names(&self, server: ServerId) -> Option<Vec<String>> {
-        self.get(&server).map(|tools| tools.iter().cloned().collect())
+        self.get(&server)
+            .map(|tools| tools.iter().cloned().collect())
     }
 }
 
@@ -355,7 +356,10 @@ impl Access {
     /// The servers this principal may use now, each with the filter of tools
     /// it may use there (before the catalog check). This is what listings are
     /// made from; [`Snapshot::decide`] gives the same answer per tool.
-    pub fn usable_servers(&self, now_ms: i64) -> impl Iterator<Item = (&ServerAccess, &ToolFilter)> {
+    pub fn usable_servers(
+        &self,
+        now_ms: i64,
+    ) -> impl Iterator<Item = (&ServerAccess, &ToolFilter)> {
         let active = self.principal_denial(now_ms).is_none();
         self.servers
             .values()
@@ -409,11 +413,12 @@ impl Snapshot {
         let agent_scope = principal
             .agent
             .map(|a| self.agents.get(&a).map_or(&empty, |a| &a.scope));
-        let scopes: [Option<&Scope>; 4] = [team_scope, Some(&key.scope), end_user_scope, agent_scope];
+        let scopes: [Option<&Scope>; 4] =
+            [team_scope, Some(&key.scope), end_user_scope, agent_scope];
 
         let grants = self.org_grants.get(&org);
-        let mut servers = HashMap::with_capacity(grants.map_or(0, HashMap::len));
-        for grant in grants.into_iter().flat_map(HashMap::values) {
+        let mut servers = HashMap::with_capacity(grants.map_or(0, |g| g.len()));
+        for grant in grants.into_iter().flat_map(|g| g.values()) {
             let Some(server) = self.servers.get(&grant.server) else {
                 continue;
             };
@@ -425,10 +430,12 @@ impl Snapshot {
                 },
             });
             let effective = (server.enabled && grant.enabled).then(|| {
-                levels.iter().fold(grant.filter.clone(), |acc, level| match level {
-                    LevelSays::Filter(f) => acc.intersect(f),
-                    _ => acc,
-                })
+                levels
+                    .iter()
+                    .fold(grant.filter.clone(), |acc, level| match level {
+                        LevelSays::Filter(f) => acc.intersect(f),
+                        _ => acc,
+                    })
             });
             servers.insert(
                 server.slug.clone(),
@@ -465,7 +472,10 @@ impl Snapshot {
         catalog: &(impl Catalog + ?Sized),
         now_ms: i64,
     ) -> Decision {
-        debug_assert_eq!(access.revision, self.revision, "access from another snapshot");
+        debug_assert_eq!(
+            access.revision, self.revision,
+            "access from another snapshot"
+        );
         let mut trace = Trace::new();
 
         trace.set(
@@ -535,7 +545,10 @@ impl Snapshot {
             );
         } else {
             // Not granted to the org: say why without leaking other orgs.
-            match access.org.and_then(|org| self.server_for_org(org, server_slug)) {
+            match access
+                .org
+                .and_then(|org| self.server_for_org(org, server_slug))
+            {
                 None => trace.set(
                     Check::ServerVisible,
                     CheckOutcome::Fail(Reason::ServerUnknown),
@@ -588,7 +601,8 @@ impl Snapshot {
     pub fn decide_server(&self, access: &Access, server_slug: &str, now_ms: i64) -> Decision {
         let mut d = self.decide(access, server_slug, "", &NoCatalog, now_ms);
         d.trace.set(Check::OrgFilter, CheckOutcome::NotEvaluated);
-        d.trace.set(Check::ToolInCatalog, CheckOutcome::NotEvaluated);
+        d.trace
+            .set(Check::ToolInCatalog, CheckOutcome::NotEvaluated);
         if let Some(sa) = access.servers.get(server_slug) {
             for (level, says) in Level::ALL.into_iter().zip(&sa.levels) {
                 let outcome = match says {
@@ -601,8 +615,8 @@ impl Snapshot {
             }
         }
         d.reason = d.trace.first_failure();
-        d.allowed = d.reason.is_none()
-            && d.trace.outcome(Check::ServerVisible) == CheckOutcome::Pass;
+        d.allowed =
+            d.reason.is_none() && d.trace.outcome(Check::ServerVisible) == CheckOutcome::Pass;
         d
     }
 }

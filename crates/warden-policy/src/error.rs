@@ -17,6 +17,16 @@ pub enum PolicyError {
         name: String,
         scope: String,
     },
+    #[error("{kind} {id} does not exist")]
+    NotFound { kind: &'static str, id: i64 },
+    #[error("the {field} of {kind} {id} cannot change")]
+    Immutable {
+        kind: &'static str,
+        id: i64,
+        field: &'static str,
+    },
+    #[error("change for revision {got} cannot follow revision {current}")]
+    RevisionOrder { current: u64, got: u64 },
     #[error("{from} refers to {kind} {id}, which does not exist{context}")]
     Dangling {
         from: String,

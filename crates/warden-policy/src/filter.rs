@@ -108,9 +108,7 @@ impl ToolFilter {
         match (self, other) {
             (All, x) | (x, All) => x.clone(),
             (Only(a), Only(b)) => Only(a.intersection(b).cloned().collect()),
-            (Only(a), Except(c)) | (Except(c), Only(a)) => {
-                Only(a.difference(c).cloned().collect())
-            }
+            (Only(a), Except(c)) | (Except(c), Only(a)) => Only(a.difference(c).cloned().collect()),
             (Except(c), Except(d)) => ToolFilter::except(c.union(d).cloned()),
         }
     }
@@ -161,7 +159,12 @@ mod tests {
 
     #[test]
     fn bad_json_forms_are_rejected() {
-        for json in ["\"all\"", "{\"only\":[\"a\"]}", "{\"except\":[\"a\"],\"x\":1}", "3"] {
+        for json in [
+            "\"all\"",
+            "{\"only\":[\"a\"]}",
+            "{\"except\":[\"a\"],\"x\":1}",
+            "3",
+        ] {
             assert!(serde_json::from_str::<ToolFilter>(json).is_err(), "{json}");
         }
     }

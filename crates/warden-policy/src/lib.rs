@@ -10,6 +10,7 @@
 //! [`Principal`] may reach, and [`Snapshot::decide`] answers one
 //! (server, tool) question with a stable [`Reason`] and a [`Trace`].
 
+mod change;
 mod decision;
 mod error;
 mod filter;
@@ -18,9 +19,10 @@ mod picker;
 mod slug;
 mod snapshot;
 
+pub use change::PolicyChange;
 pub use decision::{
-    Access, Catalog, Check, CheckOutcome, Decision, Level, Reason, ServerAccess, Trace,
-    TraceEntry, NoCatalog,
+    Access, Catalog, Check, CheckOutcome, Decision, Level, NoCatalog, Reason, ServerAccess, Trace,
+    TraceEntry,
 };
 pub use error::{PolicyError, PrincipalError};
 pub use filter::ToolFilter;

@@ -74,7 +74,12 @@ impl Snapshot {
             },
             None => None,
         };
-        for grant in self.org_grants.get(&org).into_iter().flat_map(|g| g.values()) {
+        for grant in self
+            .org_grants
+            .get(&org)
+            .into_iter()
+            .flat_map(|g| g.values())
+        {
             let server_on = self.servers.get(&grant.server).is_some_and(|s| s.enabled);
             if !(server_on && grant.enabled) {
                 continue;

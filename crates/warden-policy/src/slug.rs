@@ -26,7 +26,9 @@ pub fn validate_slug(kind: &'static str, slug: &str) -> Result<(), PolicyError> 
         return Err(bad("may contain only a-z, 0-9 and '-'"));
     }
     if slug.starts_with('-') || slug.ends_with('-') || slug.contains("--") {
-        return Err(bad("hyphens must join words: no leading, trailing or double '-'"));
+        return Err(bad(
+            "hyphens must join words: no leading, trailing or double '-'",
+        ));
     }
     Ok(())
 }
@@ -44,7 +46,17 @@ mod tests {
 
     #[test]
     fn rejects_bad_slugs_with_a_reason() {
-        for s in ["", "GitHub", "a_b", "-a", "a-", "a--b", "a b", "é", &"x".repeat(49)] {
+        for s in [
+            "",
+            "GitHub",
+            "a_b",
+            "-a",
+            "a-",
+            "a--b",
+            "a b",
+            "é",
+            &"x".repeat(49),
+        ] {
             let err = validate_slug("server", s).unwrap_err();
             assert!(err.to_string().contains("server slug"), "{err}");
         }

@@ -1,8 +1,9 @@
-use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
+use imbl::HashMap as PMap;
 use serde::{Deserialize, Serialize};
 
+use crate::change::PolicyChange;
 use crate::error::{PolicyError, PrincipalError};
 use crate::filter::ToolFilter;
 use crate::model::*;
@@ -18,341 +19,714 @@ pub struct Principal {
 }
 
 /// The whole policy at one revision, validated and indexed. Immutable: a
-/// change builds a new snapshot.
-#[derive(Debug, Clone)]
+/// change makes a new snapshot. The maps are persistent (structurally
+/// shared), so [`Snapshot::apply`] costs about the size of the change, not
+/// the size of the policy.
+#[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     pub(crate) revision: u64,
-    pub(crate) orgs: HashMap<OrgId, OrgRow>,
-    pub(crate) org_by_slug: HashMap<String, OrgId>,
-    pub(crate) servers: HashMap<ServerId, ServerRow>,
-    pub(crate) global_server_by_slug: HashMap<String, ServerId>,
-    pub(crate) org_server_by_slug: HashMap<OrgId, HashMap<String, ServerId>>,
+    pub(crate) orgs: PMap<OrgId, Arc<OrgRow>>,
+    pub(crate) org_by_slug: PMap<String, OrgId>,
+    pub(crate) servers: PMap<ServerId, Arc<ServerRow>>,
+    pub(crate) global_server_by_slug: PMap<String, ServerId>,
+    pub(crate) org_server_by_slug: PMap<(OrgId, String), ServerId>,
     /// org -> server -> grant.
-    pub(crate) org_grants: HashMap<OrgId, HashMap<ServerId, OrgGrantRow>>,
-    pub(crate) teams: HashMap<TeamId, TeamRow>,
-    pub(crate) keys: HashMap<KeyId, KeyRow>,
-    pub(crate) key_by_digest: HashMap<String, KeyId>,
-    pub(crate) end_users: HashMap<EndUserId, EndUserRow>,
-    pub(crate) end_user_by_external_id: HashMap<(OrgId, String), EndUserId>,
-    pub(crate) agents: HashMap<AgentId, AgentRow>,
-    pub(crate) agent_by_slug: HashMap<(OrgId, String), AgentId>,
-    pub(crate) toolsets: HashMap<ToolsetId, ToolsetRow>,
+    pub(crate) org_grants: PMap<OrgId, PMap<ServerId, Arc<OrgGrantRow>>>,
+    pub(crate) teams: PMap<TeamId, Arc<TeamRow>>,
+    pub(crate) team_by_slug: PMap<(OrgId, String), TeamId>,
+    pub(crate) keys: PMap<KeyId, Arc<KeyRow>>,
+    pub(crate) key_by_digest: PMap<String, KeyId>,
+    pub(crate) end_users: PMap<EndUserId, Arc<EndUserRow>>,
+    pub(crate) end_user_by_external_id: PMap<(OrgId, String), EndUserId>,
+    pub(crate) agents: PMap<AgentId, Arc<AgentRow>>,
+    pub(crate) agent_by_slug: PMap<(OrgId, String), AgentId>,
+    pub(crate) toolsets: PMap<ToolsetId, Arc<ToolsetRow>>,
+    pub(crate) toolset_by_slug: PMap<(OrgId, String), ToolsetId>,
 }
 
-fn index_by_id<K, R>(
-    kind: &'static str,
-    rows: Vec<R>,
-    id: impl Fn(&R) -> K,
-) -> Result<HashMap<K, R>, PolicyError>
-where
-    K: std::hash::Hash + Eq + Copy + Into<i64>,
-{
-    let mut map = HashMap::with_capacity(rows.len());
-    for row in rows {
-        let key = id(&row);
-        match map.entry(key) {
-            Entry::Occupied(_) => {
-                return Err(PolicyError::DuplicateId {
-                    kind,
-                    id: key.into(),
-                })
-            }
-            Entry::Vacant(v) => {
-                v.insert(row);
-            }
-        }
+/// Whether a row may replace an existing one with the same id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Put {
+    /// Building from rows: a second row with the same id is an error.
+    New,
+    /// Applying a change: insert or replace.
+    Upsert,
+}
+
+fn dangling(from: String, kind: &'static str, id: i64, org: OrgId) -> PolicyError {
+    PolicyError::Dangling {
+        from,
+        kind,
+        id,
+        context: format!(" in org {org}"),
     }
-    Ok(map)
 }
 
-macro_rules! into_i64 {
-    ($($t:ty),*) => {$(impl From<$t> for i64 { fn from(id: $t) -> i64 { id.0 } })*};
+fn duplicate(kind: &'static str, name: &str, scope: String) -> PolicyError {
+    PolicyError::DuplicateName {
+        kind,
+        name: name.to_owned(),
+        scope,
+    }
 }
-into_i64!(OrgId, ServerId, TeamId, KeyId, EndUserId, AgentId, ToolsetId);
 
-fn unique<K: std::hash::Hash + Eq, V>(
-    map: &mut HashMap<K, V>,
-    key: K,
-    value: V,
+/// Checks that `existing` (the row being replaced, if any) allows the put.
+fn check_put<R>(
+    existing: Option<&Arc<R>>,
+    put: Put,
     kind: &'static str,
-    name: &str,
-    scope: impl FnOnce() -> String,
+    id: i64,
+    same_org: impl Fn(&R) -> bool,
 ) -> Result<(), PolicyError> {
-    match map.entry(key) {
-        Entry::Occupied(_) => Err(PolicyError::DuplicateName {
+    match existing {
+        Some(_) if put == Put::New => Err(PolicyError::DuplicateId { kind, id }),
+        Some(old) if !same_org(old) => Err(PolicyError::Immutable {
             kind,
-            name: name.to_owned(),
-            scope: scope(),
+            id,
+            field: "org",
         }),
-        Entry::Vacant(v) => {
-            v.insert(value);
-            Ok(())
-        }
+        _ => Ok(()),
     }
 }
 
 impl Snapshot {
     /// Validates and indexes the rows. Every reference must resolve within
     /// the owning org; slugs must be well-formed and unique where they are
-    /// looked up. Errors name the offending row.
+    /// looked up. Errors name the offending row. The same per-row checks
+    /// guard [`Snapshot::apply`], so a snapshot built from rows and one
+    /// reached by changes agree.
     pub fn build(rows: PolicyRows) -> Result<Snapshot, PolicyError> {
-        let PolicyRows {
-            revision,
-            orgs,
-            servers,
-            org_grants,
-            teams,
-            keys,
-            end_users,
-            agents,
-            toolsets,
-        } = rows;
-
-        let orgs = index_by_id("org", orgs, |r| r.id)?;
-        let mut org_by_slug = HashMap::with_capacity(orgs.len());
-        for org in orgs.values() {
-            validate_slug("org", &org.slug)?;
-            unique(&mut org_by_slug, org.slug.clone(), org.id, "org slug", &org.slug, || {
-                "in the gateway".into()
-            })?;
-        }
-        let org_exists = |from: String, org: OrgId| -> Result<(), PolicyError> {
-            if orgs.contains_key(&org) {
-                Ok(())
-            } else {
-                Err(PolicyError::Dangling {
-                    from,
-                    kind: "org",
-                    id: org.0,
-                    context: String::new(),
-                })
-            }
+        let mut s = Snapshot {
+            revision: rows.revision,
+            ..Snapshot::default()
         };
-
-        let servers = index_by_id("server", servers, |r| r.id)?;
-        let mut global_server_by_slug = HashMap::new();
-        let mut org_server_by_slug: HashMap<OrgId, HashMap<String, ServerId>> = HashMap::new();
-        for s in servers.values().filter(|s| s.owner_org.is_none()) {
-            validate_slug("server", &s.slug)?;
-            unique(&mut global_server_by_slug, s.slug.clone(), s.id, "server slug", &s.slug, || {
-                "among global servers".into()
-            })?;
+        for r in rows.orgs {
+            s.put_org(r, Put::New)?;
         }
-        for s in servers.values() {
-            let Some(owner) = s.owner_org else { continue };
-            validate_slug("server", &s.slug)?;
-            org_exists(format!("server {}", s.id), owner)?;
-            if global_server_by_slug.contains_key(&s.slug) {
-                return Err(PolicyError::DuplicateName {
-                    kind: "server slug",
-                    name: s.slug.clone(),
-                    scope: format!("in org {owner}: a global server has it"),
-                });
-            }
-            unique(
-                org_server_by_slug.entry(owner).or_default(),
-                s.slug.clone(),
-                s.id,
-                "server slug",
-                &s.slug,
-                || format!("in org {owner}"),
-            )?;
+        for r in rows.servers {
+            s.put_server(r, Put::New)?;
         }
-        // A server is visible to an org if it is global or the org owns it.
-        let server_visible = |from: String, org: OrgId, server: ServerId| {
-            match servers.get(&server) {
-                Some(s) if s.owner_org.is_none() || s.owner_org == Some(org) => Ok(()),
-                _ => Err(PolicyError::Dangling {
-                    from,
-                    kind: "server",
-                    id: server.0,
-                    context: format!(" in org {org}"),
-                }),
-            }
-        };
-
-        let mut grants_by_org: HashMap<OrgId, HashMap<ServerId, OrgGrantRow>> = HashMap::new();
-        for g in org_grants {
-            let from = format!("org grant ({}, {})", g.org, g.server);
-            org_exists(from.clone(), g.org)?;
-            server_visible(from, g.org, g.server)?;
-            let (org, server) = (g.org, g.server);
-            unique(
-                grants_by_org.entry(org).or_default(),
-                server,
-                g,
-                "org grant for server",
-                &server.to_string(),
-                || format!("in org {org}"),
-            )?;
+        for r in rows.org_grants {
+            s.put_org_grant(r, Put::New)?;
         }
-
-        let toolsets = index_by_id("toolset", toolsets, |r| r.id)?;
-        let mut toolset_slugs = HashSet::new();
-        for t in toolsets.values() {
-            let from = format!("toolset {}", t.id);
-            validate_slug("toolset", &t.slug)?;
-            org_exists(from.clone(), t.org)?;
-            if !toolset_slugs.insert((t.org, t.slug.as_str())) {
-                return Err(PolicyError::DuplicateName {
-                    kind: "toolset slug",
-                    name: t.slug.clone(),
-                    scope: format!("in org {}", t.org),
-                });
-            }
-            for server in t.servers.keys() {
-                granted(&grants_by_org, from.clone(), t.org, *server)?;
-            }
+        for r in rows.toolsets {
+            s.put_toolset(r, Put::New)?;
         }
-
-        let check_scope = |from: String, org: OrgId, scope: &Scope| -> Result<(), PolicyError> {
-            let Some(g) = scope.grants() else { return Ok(()) };
-            for server in g.servers.keys() {
-                granted(&grants_by_org, from.clone(), org, *server)?;
-            }
-            for ts in &g.toolsets {
-                match toolsets.get(ts) {
-                    Some(t) if t.org == org => {}
-                    _ => {
-                        return Err(PolicyError::Dangling {
-                            from,
-                            kind: "toolset",
-                            id: ts.0,
-                            context: format!(" in org {org}"),
-                        })
-                    }
-                }
-            }
-            Ok(())
-        };
-
-        let teams = index_by_id("team", teams, |r| r.id)?;
-        let mut team_slugs = HashSet::new();
-        for t in teams.values() {
-            let from = format!("team {}", t.id);
-            validate_slug("team", &t.slug)?;
-            org_exists(from.clone(), t.org)?;
-            if !team_slugs.insert((t.org, t.slug.as_str())) {
-                return Err(PolicyError::DuplicateName {
-                    kind: "team slug",
-                    name: t.slug.clone(),
-                    scope: format!("in org {}", t.org),
-                });
-            }
-            check_scope(from, t.org, &t.scope)?;
+        for r in rows.teams {
+            s.put_team(r, Put::New)?;
         }
-        let team_in_org = |from: String, org: OrgId, team: TeamId| match teams.get(&team) {
-            Some(t) if t.org == org => Ok(()),
-            _ => Err(PolicyError::Dangling {
-                from,
-                kind: "team",
-                id: team.0,
-                context: format!(" in org {org}"),
-            }),
-        };
-
-        let agents = index_by_id("agent", agents, |r| r.id)?;
-        let mut agent_by_slug = HashMap::with_capacity(agents.len());
-        for a in agents.values() {
-            let from = format!("agent {}", a.id);
-            validate_slug("agent", &a.slug)?;
-            org_exists(from.clone(), a.org)?;
-            if let Some(team) = a.team {
-                team_in_org(from.clone(), a.org, team)?;
-            }
-            check_scope(from, a.org, &a.scope)?;
-            unique(
-                &mut agent_by_slug,
-                (a.org, a.slug.clone()),
-                a.id,
-                "agent slug",
-                &a.slug,
-                || format!("in org {}", a.org),
-            )?;
+        for r in rows.agents {
+            s.put_agent(r, Put::New)?;
         }
-
-        let end_users = index_by_id("end user", end_users, |r| r.id)?;
-        let mut end_user_by_external_id = HashMap::with_capacity(end_users.len());
-        for u in end_users.values() {
-            let from = format!("end user {}", u.id);
-            org_exists(from.clone(), u.org)?;
-            if u.external_id.is_empty() {
-                return Err(PolicyError::BadSlug {
-                    kind: "end user external id",
-                    slug: String::new(),
-                    why: "must not be empty".into(),
-                });
-            }
-            check_scope(from, u.org, &u.scope)?;
-            unique(
-                &mut end_user_by_external_id,
-                (u.org, u.external_id.clone()),
-                u.id,
-                "end user external id",
-                &u.external_id,
-                || format!("in org {}", u.org),
-            )?;
+        for r in rows.end_users {
+            s.put_end_user(r, Put::New)?;
         }
-
-        let keys = index_by_id("key", keys, |r| r.id)?;
-        let mut key_by_digest = HashMap::with_capacity(keys.len());
-        for k in keys.values() {
-            let from = format!("key {}", k.id);
-            org_exists(from.clone(), k.org)?;
-            if let Some(team) = k.team {
-                team_in_org(from.clone(), k.org, team)?;
-            }
-            if let Some(agent) = k.agent {
-                match agents.get(&agent) {
-                    Some(a) if a.org == k.org => {}
-                    _ => {
-                        return Err(PolicyError::Dangling {
-                            from,
-                            kind: "agent",
-                            id: agent.0,
-                            context: format!(" in org {}", k.org),
-                        })
-                    }
-                }
-            }
-            check_scope(from, k.org, &k.scope)?;
-            unique(
-                &mut key_by_digest,
-                k.token_digest.clone(),
-                k.id,
-                "key token digest",
-                "<redacted>",
-                || "in the gateway".into(),
-            )?;
+        for r in rows.keys {
+            s.put_key(r, Put::New)?;
         }
-
-        Ok(Snapshot {
-            revision,
-            orgs,
-            org_by_slug,
-            servers,
-            global_server_by_slug,
-            org_server_by_slug,
-            org_grants: grants_by_org,
-            teams,
-            keys,
-            key_by_digest,
-            end_users,
-            end_user_by_external_id,
-            agents,
-            agent_by_slug,
-            toolsets,
-        })
+        Ok(s)
     }
 
     /// An empty policy at revision 0: nothing is allowed.
     pub fn empty() -> Snapshot {
-        // Building empty rows cannot fail.
-        match Snapshot::build(PolicyRows::default()) {
-            Ok(s) => s,
-            Err(e) => unreachable!("empty policy rows are valid: {e}"),
+        Snapshot::default()
+    }
+
+    /// A new snapshot at `revision` with `change` applied, validated like
+    /// [`Snapshot::build`], with the same cascades as the `PolicyRows::delete_*`
+    /// model (and the store's foreign keys). `self` is untouched.
+    pub fn apply(&self, revision: u64, change: &PolicyChange) -> Result<Snapshot, PolicyError> {
+        if revision <= self.revision {
+            return Err(PolicyError::RevisionOrder {
+                current: self.revision,
+                got: revision,
+            });
+        }
+        let mut next = self.clone();
+        next.revision = revision;
+        next.apply_in_place(change)?;
+        Ok(next)
+    }
+
+    fn apply_in_place(&mut self, change: &PolicyChange) -> Result<(), PolicyError> {
+        use PolicyChange::*;
+        match change {
+            UpsertOrg(r) => self.put_org(r.clone(), Put::Upsert),
+            DeleteOrg(id) => self.remove_org(*id),
+            UpsertServer(r) => self.put_server(r.clone(), Put::Upsert),
+            DeleteServer(id) => self.remove_server(*id),
+            UpsertOrgGrant(r) => self.put_org_grant(r.clone(), Put::Upsert),
+            DeleteOrgGrant { org, server } => self.remove_org_grant(*org, *server),
+            UpsertTeam(r) => self.put_team(r.clone(), Put::Upsert),
+            DeleteTeam(id) => self.remove_team(*id),
+            UpsertKey(r) => self.put_key(r.clone(), Put::Upsert),
+            DeleteKey(id) => self.remove_key(*id),
+            UpsertEndUser(r) => self.put_end_user(r.clone(), Put::Upsert),
+            DeleteEndUser(id) => self.remove_end_user(*id),
+            UpsertAgent(r) => self.put_agent(r.clone(), Put::Upsert),
+            DeleteAgent(id) => self.remove_agent(*id),
+            UpsertToolset(r) => self.put_toolset(r.clone(), Put::Upsert),
+            DeleteToolset(id) => self.remove_toolset(*id),
+            Batch(changes) => changes.iter().try_for_each(|c| self.apply_in_place(c)),
         }
     }
+
+    /// Every row, in id order: the inverse of [`Snapshot::build`].
+    pub fn to_rows(&self) -> PolicyRows {
+        fn sorted<K, R>(m: &PMap<K, Arc<R>>) -> Vec<R>
+        where
+            K: Ord + Copy + std::hash::Hash + Eq,
+            R: Clone,
+        {
+            let mut v: Vec<(K, R)> = m.iter().map(|(k, r)| (*k, R::clone(r))).collect();
+            v.sort_by_key(|(k, _)| *k);
+            v.into_iter().map(|(_, r)| r).collect()
+        }
+        let mut org_grants: Vec<OrgGrantRow> = self
+            .org_grants
+            .values()
+            .flat_map(|g| g.values().map(|r| OrgGrantRow::clone(r)))
+            .collect();
+        org_grants.sort_by_key(|g| (g.org, g.server));
+        PolicyRows {
+            revision: self.revision,
+            orgs: sorted(&self.orgs),
+            servers: sorted(&self.servers),
+            org_grants,
+            teams: sorted(&self.teams),
+            keys: sorted(&self.keys),
+            end_users: sorted(&self.end_users),
+            agents: sorted(&self.agents),
+            toolsets: sorted(&self.toolsets),
+        }
+    }
+
+    // ----- validated puts, shared by build and apply -----
+
+    fn require_org(&self, from: impl FnOnce() -> String, org: OrgId) -> Result<(), PolicyError> {
+        if self.orgs.contains_key(&org) {
+            Ok(())
+        } else {
+            Err(PolicyError::Dangling {
+                from: from(),
+                kind: "org",
+                id: org.0,
+                context: String::new(),
+            })
+        }
+    }
+
+    fn require_granted(&self, from: &str, org: OrgId, server: ServerId) -> Result<(), PolicyError> {
+        if self.org_grant(org, server).is_some() {
+            Ok(())
+        } else {
+            Err(dangling(
+                from.to_owned(),
+                "org grant for server",
+                server.0,
+                org,
+            ))
+        }
+    }
+
+    fn require_team(&self, from: &str, org: OrgId, team: TeamId) -> Result<(), PolicyError> {
+        match self.teams.get(&team) {
+            Some(t) if t.org == org => Ok(()),
+            _ => Err(dangling(from.to_owned(), "team", team.0, org)),
+        }
+    }
+
+    fn check_scope(&self, from: &str, org: OrgId, scope: &Scope) -> Result<(), PolicyError> {
+        let Some(g) = scope.grants() else {
+            return Ok(());
+        };
+        for server in g.servers.keys() {
+            self.require_granted(from, org, *server)?;
+        }
+        for ts in &g.toolsets {
+            match self.toolsets.get(ts) {
+                Some(t) if t.org == org => {}
+                _ => return Err(dangling(from.to_owned(), "toolset", ts.0, org)),
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn put_org(&mut self, r: OrgRow, put: Put) -> Result<(), PolicyError> {
+        validate_slug("org", &r.slug)?;
+        let old = self.orgs.get(&r.id).cloned();
+        check_put(old.as_ref(), put, "org", r.id.0, |_| true)?;
+        if self.org_by_slug.get(&r.slug).is_some_and(|id| *id != r.id) {
+            return Err(duplicate("org slug", &r.slug, "in the gateway".into()));
+        }
+        if let Some(old) = old {
+            self.org_by_slug.remove(&old.slug);
+        }
+        self.org_by_slug.insert(r.slug.clone(), r.id);
+        self.orgs.insert(r.id, Arc::new(r));
+        Ok(())
+    }
+
+    pub(crate) fn put_server(&mut self, r: ServerRow, put: Put) -> Result<(), PolicyError> {
+        validate_slug("server", &r.slug)?;
+        let old = self.servers.get(&r.id).cloned();
+        check_put(old.as_ref(), put, "server", r.id.0, |o| {
+            o.owner_org == r.owner_org
+        })?;
+        if let Some(owner) = r.owner_org {
+            self.require_org(|| format!("server {}", r.id), owner)?;
+        }
+        let taken_by = |id: Option<&ServerId>| id.is_some_and(|id| *id != r.id);
+        match r.owner_org {
+            None => {
+                if taken_by(self.global_server_by_slug.get(&r.slug)) {
+                    return Err(duplicate(
+                        "server slug",
+                        &r.slug,
+                        "among global servers".into(),
+                    ));
+                }
+                if self
+                    .org_server_by_slug
+                    .keys()
+                    .any(|(_, slug)| *slug == r.slug)
+                {
+                    return Err(duplicate(
+                        "server slug",
+                        &r.slug,
+                        "in the gateway: an org-owned server has it".into(),
+                    ));
+                }
+            }
+            Some(owner) => {
+                if self.global_server_by_slug.contains_key(&r.slug) {
+                    return Err(duplicate(
+                        "server slug",
+                        &r.slug,
+                        format!("in org {owner}: a global server has it"),
+                    ));
+                }
+                if taken_by(self.org_server_by_slug.get(&(owner, r.slug.clone()))) {
+                    return Err(duplicate("server slug", &r.slug, format!("in org {owner}")));
+                }
+            }
+        }
+        if let Some(old) = old {
+            match old.owner_org {
+                None => self.global_server_by_slug.remove(&old.slug),
+                Some(o) => self.org_server_by_slug.remove(&(o, old.slug.clone())),
+            };
+        }
+        match r.owner_org {
+            None => self.global_server_by_slug.insert(r.slug.clone(), r.id),
+            Some(o) => self.org_server_by_slug.insert((o, r.slug.clone()), r.id),
+        };
+        self.servers.insert(r.id, Arc::new(r));
+        Ok(())
+    }
+
+    pub(crate) fn put_org_grant(&mut self, r: OrgGrantRow, put: Put) -> Result<(), PolicyError> {
+        let from = || format!("org grant ({}, {})", r.org, r.server);
+        self.require_org(from, r.org)?;
+        match self.servers.get(&r.server) {
+            Some(s) if s.owner_org.is_none() || s.owner_org == Some(r.org) => {}
+            _ => return Err(dangling(from(), "server", r.server.0, r.org)),
+        }
+        let grants = self.org_grants.entry(r.org).or_default();
+        if put == Put::New && grants.contains_key(&r.server) {
+            return Err(duplicate(
+                "org grant for server",
+                &r.server.to_string(),
+                format!("in org {}", r.org),
+            ));
+        }
+        grants.insert(r.server, Arc::new(r));
+        Ok(())
+    }
+
+    pub(crate) fn put_toolset(&mut self, r: ToolsetRow, put: Put) -> Result<(), PolicyError> {
+        let from = format!("toolset {}", r.id);
+        validate_slug("toolset", &r.slug)?;
+        let old = self.toolsets.get(&r.id).cloned();
+        check_put(old.as_ref(), put, "toolset", r.id.0, |o| o.org == r.org)?;
+        self.require_org(|| from.clone(), r.org)?;
+        let slug_key = (r.org, r.slug.clone());
+        if self
+            .toolset_by_slug
+            .get(&slug_key)
+            .is_some_and(|id| *id != r.id)
+        {
+            return Err(duplicate(
+                "toolset slug",
+                &r.slug,
+                format!("in org {}", r.org),
+            ));
+        }
+        for server in r.servers.keys() {
+            self.require_granted(&from, r.org, *server)?;
+        }
+        if let Some(old) = old {
+            self.toolset_by_slug.remove(&(old.org, old.slug.clone()));
+        }
+        self.toolset_by_slug.insert(slug_key, r.id);
+        self.toolsets.insert(r.id, Arc::new(r));
+        Ok(())
+    }
+
+    pub(crate) fn put_team(&mut self, r: TeamRow, put: Put) -> Result<(), PolicyError> {
+        let from = format!("team {}", r.id);
+        validate_slug("team", &r.slug)?;
+        let old = self.teams.get(&r.id).cloned();
+        check_put(old.as_ref(), put, "team", r.id.0, |o| o.org == r.org)?;
+        self.require_org(|| from.clone(), r.org)?;
+        let slug_key = (r.org, r.slug.clone());
+        if self
+            .team_by_slug
+            .get(&slug_key)
+            .is_some_and(|id| *id != r.id)
+        {
+            return Err(duplicate("team slug", &r.slug, format!("in org {}", r.org)));
+        }
+        self.check_scope(&from, r.org, &r.scope)?;
+        if let Some(old) = old {
+            self.team_by_slug.remove(&(old.org, old.slug.clone()));
+        }
+        self.team_by_slug.insert(slug_key, r.id);
+        self.teams.insert(r.id, Arc::new(r));
+        Ok(())
+    }
+
+    pub(crate) fn put_agent(&mut self, r: AgentRow, put: Put) -> Result<(), PolicyError> {
+        let from = format!("agent {}", r.id);
+        validate_slug("agent", &r.slug)?;
+        let old = self.agents.get(&r.id).cloned();
+        check_put(old.as_ref(), put, "agent", r.id.0, |o| o.org == r.org)?;
+        self.require_org(|| from.clone(), r.org)?;
+        if let Some(team) = r.team {
+            self.require_team(&from, r.org, team)?;
+        }
+        let slug_key = (r.org, r.slug.clone());
+        if self
+            .agent_by_slug
+            .get(&slug_key)
+            .is_some_and(|id| *id != r.id)
+        {
+            return Err(duplicate(
+                "agent slug",
+                &r.slug,
+                format!("in org {}", r.org),
+            ));
+        }
+        self.check_scope(&from, r.org, &r.scope)?;
+        if let Some(old) = old {
+            self.agent_by_slug.remove(&(old.org, old.slug.clone()));
+        }
+        self.agent_by_slug.insert(slug_key, r.id);
+        self.agents.insert(r.id, Arc::new(r));
+        Ok(())
+    }
+
+    pub(crate) fn put_end_user(&mut self, r: EndUserRow, put: Put) -> Result<(), PolicyError> {
+        let from = format!("end user {}", r.id);
+        if r.external_id.is_empty() {
+            return Err(PolicyError::BadSlug {
+                kind: "end user external id",
+                slug: String::new(),
+                why: "must not be empty".into(),
+            });
+        }
+        let old = self.end_users.get(&r.id).cloned();
+        check_put(old.as_ref(), put, "end user", r.id.0, |o| o.org == r.org)?;
+        self.require_org(|| from.clone(), r.org)?;
+        let ext_key = (r.org, r.external_id.clone());
+        if self
+            .end_user_by_external_id
+            .get(&ext_key)
+            .is_some_and(|id| *id != r.id)
+        {
+            return Err(duplicate(
+                "end user external id",
+                &r.external_id,
+                format!("in org {}", r.org),
+            ));
+        }
+        self.check_scope(&from, r.org, &r.scope)?;
+        if let Some(old) = old {
+            self.end_user_by_external_id
+                .remove(&(old.org, old.external_id.clone()));
+        }
+        self.end_user_by_external_id.insert(ext_key, r.id);
+        self.end_users.insert(r.id, Arc::new(r));
+        Ok(())
+    }
+
+    pub(crate) fn put_key(&mut self, r: KeyRow, put: Put) -> Result<(), PolicyError> {
+        let from = format!("key {}", r.id);
+        let old = self.keys.get(&r.id).cloned();
+        check_put(old.as_ref(), put, "key", r.id.0, |o| o.org == r.org)?;
+        self.require_org(|| from.clone(), r.org)?;
+        if let Some(team) = r.team {
+            self.require_team(&from, r.org, team)?;
+        }
+        if let Some(agent) = r.agent {
+            match self.agents.get(&agent) {
+                Some(a) if a.org == r.org => {}
+                _ => return Err(dangling(from, "agent", agent.0, r.org)),
+            }
+        }
+        self.check_scope(&from, r.org, &r.scope)?;
+        if self
+            .key_by_digest
+            .get(&r.token_digest)
+            .is_some_and(|id| *id != r.id)
+        {
+            return Err(duplicate(
+                "key token digest",
+                "<redacted>",
+                "in the gateway".into(),
+            ));
+        }
+        if let Some(old) = old {
+            self.key_by_digest.remove(&old.token_digest);
+        }
+        self.key_by_digest.insert(r.token_digest.clone(), r.id);
+        self.keys.insert(r.id, Arc::new(r));
+        Ok(())
+    }
+
+    // ----- cascading removes, mirroring PolicyRows::delete_* -----
+
+    fn not_found(kind: &'static str, id: i64) -> PolicyError {
+        PolicyError::NotFound { kind, id }
+    }
+
+    /// Rewrites every scope (of `org`, or of all orgs) that `touches`, with
+    /// `edit`. Only the affected rows are copied.
+    fn edit_scopes(
+        &mut self,
+        org: Option<OrgId>,
+        touches: impl Fn(&ScopeGrants) -> bool,
+        edit: impl Fn(&mut ScopeGrants),
+    ) {
+        let hit = |o: OrgId, scope: &Scope| {
+            org.is_none_or(|org| org == o) && scope.grants().is_some_and(&touches)
+        };
+        let apply = |scope: &mut Scope| {
+            if let Scope::Grants(g) = scope {
+                edit(g);
+            }
+        };
+        macro_rules! edit_map {
+            ($map:expr) => {{
+                let ids: Vec<_> = $map
+                    .iter()
+                    .filter(|(_, r)| hit(r.org, &r.scope))
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in ids {
+                    if let Some(r) = $map.get_mut(&id) {
+                        apply(&mut Arc::make_mut(r).scope);
+                    }
+                }
+            }};
+        }
+        edit_map!(self.teams);
+        edit_map!(self.keys);
+        edit_map!(self.end_users);
+        edit_map!(self.agents);
+    }
+
+    fn edit_toolsets(&mut self, org: Option<OrgId>, server: ServerId) {
+        let ids: Vec<ToolsetId> = self
+            .toolsets
+            .iter()
+            .filter(|(_, t)| org.is_none_or(|o| o == t.org) && t.servers.contains_key(&server))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            if let Some(t) = self.toolsets.get_mut(&id) {
+                Arc::make_mut(t).servers.remove(&server);
+            }
+        }
+    }
+
+    pub(crate) fn remove_org_grant(
+        &mut self,
+        org: OrgId,
+        server: ServerId,
+    ) -> Result<(), PolicyError> {
+        let removed = self
+            .org_grants
+            .get_mut(&org)
+            .and_then(|g| g.remove(&server));
+        if removed.is_none() {
+            return Err(Self::not_found("org grant for server", server.0));
+        }
+        self.edit_scopes(
+            Some(org),
+            |g| g.servers.contains_key(&server),
+            |g| {
+                g.servers.remove(&server);
+            },
+        );
+        self.edit_toolsets(Some(org), server);
+        Ok(())
+    }
+
+    pub(crate) fn remove_server(&mut self, id: ServerId) -> Result<(), PolicyError> {
+        let server = self
+            .servers
+            .remove(&id)
+            .ok_or_else(|| Self::not_found("server", id.0))?;
+        match server.owner_org {
+            None => self.global_server_by_slug.remove(&server.slug),
+            Some(o) => self.org_server_by_slug.remove(&(o, server.slug.clone())),
+        };
+        let orgs: Vec<OrgId> = self
+            .org_grants
+            .iter()
+            .filter(|(_, g)| g.contains_key(&id))
+            .map(|(org, _)| *org)
+            .collect();
+        for org in orgs {
+            if let Some(g) = self.org_grants.get_mut(&org) {
+                g.remove(&id);
+            }
+        }
+        self.edit_scopes(
+            None,
+            |g| g.servers.contains_key(&id),
+            |g| {
+                g.servers.remove(&id);
+            },
+        );
+        self.edit_toolsets(None, id);
+        Ok(())
+    }
+
+    pub(crate) fn remove_toolset(&mut self, id: ToolsetId) -> Result<(), PolicyError> {
+        let t = self
+            .toolsets
+            .remove(&id)
+            .ok_or_else(|| Self::not_found("toolset", id.0))?;
+        self.toolset_by_slug.remove(&(t.org, t.slug.clone()));
+        self.edit_scopes(
+            Some(t.org),
+            |g| g.toolsets.contains(&id),
+            |g| {
+                g.toolsets.remove(&id);
+            },
+        );
+        Ok(())
+    }
+
+    pub(crate) fn remove_key(&mut self, id: KeyId) -> Result<(), PolicyError> {
+        let k = self
+            .keys
+            .remove(&id)
+            .ok_or_else(|| Self::not_found("key", id.0))?;
+        self.key_by_digest.remove(&k.token_digest);
+        Ok(())
+    }
+
+    pub(crate) fn remove_end_user(&mut self, id: EndUserId) -> Result<(), PolicyError> {
+        let u = self
+            .end_users
+            .remove(&id)
+            .ok_or_else(|| Self::not_found("end user", id.0))?;
+        self.end_user_by_external_id
+            .remove(&(u.org, u.external_id.clone()));
+        Ok(())
+    }
+
+    pub(crate) fn remove_agent(&mut self, id: AgentId) -> Result<(), PolicyError> {
+        let a = self
+            .agents
+            .remove(&id)
+            .ok_or_else(|| Self::not_found("agent", id.0))?;
+        self.agent_by_slug.remove(&(a.org, a.slug.clone()));
+        let bound: Vec<KeyId> = self
+            .keys
+            .iter()
+            .filter(|(_, k)| k.agent == Some(id))
+            .map(|(kid, _)| *kid)
+            .collect();
+        for key in bound {
+            self.remove_key(key)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn remove_team(&mut self, id: TeamId) -> Result<(), PolicyError> {
+        let t = self
+            .teams
+            .remove(&id)
+            .ok_or_else(|| Self::not_found("team", id.0))?;
+        self.team_by_slug.remove(&(t.org, t.slug.clone()));
+        let keys: Vec<KeyId> = self
+            .keys
+            .iter()
+            .filter(|(_, k)| k.team == Some(id))
+            .map(|(kid, _)| *kid)
+            .collect();
+        for key in keys {
+            self.remove_key(key)?;
+        }
+        let agents: Vec<AgentId> = self
+            .agents
+            .iter()
+            .filter(|(_, a)| a.team == Some(id))
+            .map(|(aid, _)| *aid)
+            .collect();
+        for agent in agents {
+            self.remove_agent(agent)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn remove_org(&mut self, id: OrgId) -> Result<(), PolicyError> {
+        let org = self
+            .orgs
+            .remove(&id)
+            .ok_or_else(|| Self::not_found("org", id.0))?;
+        self.org_by_slug.remove(&org.slug);
+        macro_rules! ids_in_org {
+            ($map:expr) => {
+                $map.iter()
+                    .filter(|(_, r)| r.org == id)
+                    .map(|(rid, _)| *rid)
+                    .collect::<Vec<_>>()
+            };
+        }
+        for k in ids_in_org!(self.keys) {
+            self.remove_key(k)?;
+        }
+        for u in ids_in_org!(self.end_users) {
+            self.remove_end_user(u)?;
+        }
+        for a in ids_in_org!(self.agents) {
+            self.remove_agent(a)?;
+        }
+        for t in ids_in_org!(self.teams) {
+            self.remove_team(t)?;
+        }
+        for t in ids_in_org!(self.toolsets) {
+            self.remove_toolset(t)?;
+        }
+        self.org_grants.remove(&id);
+        let owned: Vec<ServerId> = self
+            .servers
+            .iter()
+            .filter(|(_, s)| s.owner_org == Some(id))
+            .map(|(sid, _)| *sid)
+            .collect();
+        for s in owned {
+            self.remove_server(s)?;
+        }
+        Ok(())
+    }
+
+    // ----- lookups -----
 
     pub fn revision(&self) -> u64 {
         self.revision
@@ -421,55 +795,87 @@ impl Snapshot {
     }
 
     pub fn org(&self, id: OrgId) -> Option<&OrgRow> {
-        self.orgs.get(&id)
+        self.orgs.get(&id).map(|r| &**r)
     }
 
     pub fn org_by_slug(&self, slug: &str) -> Option<&OrgRow> {
-        self.org_by_slug.get(slug).and_then(|id| self.orgs.get(id))
+        self.org_by_slug.get(slug).and_then(|id| self.org(*id))
     }
 
     pub fn key(&self, id: KeyId) -> Option<&KeyRow> {
-        self.keys.get(&id)
+        self.keys.get(&id).map(|r| &**r)
     }
 
     pub fn server(&self, id: ServerId) -> Option<&ServerRow> {
-        self.servers.get(&id)
+        self.servers.get(&id).map(|r| &**r)
     }
 
     /// Every server row (global and org-owned), in no particular order.
     pub fn servers(&self) -> impl Iterator<Item = &ServerRow> {
-        self.servers.values()
+        self.servers.values().map(|r| &**r)
     }
 
     /// The server `slug` names for `org`: a global server or one the org
     /// owns. Another org's server is `None`, exactly like a missing one.
     pub fn server_for_org(&self, org: OrgId, slug: &str) -> Option<&ServerRow> {
-        let id = self.global_server_by_slug.get(slug).or_else(|| {
-            self.org_server_by_slug
-                .get(&org)
-                .and_then(|by_slug| by_slug.get(slug))
-        })?;
-        self.servers.get(id)
+        let id = match self.global_server_by_slug.get(slug) {
+            Some(id) => *id,
+            None => *self.org_server_by_slug.get(&(org, slug.to_owned()))?,
+        };
+        self.server(id)
     }
 
     pub fn team(&self, id: TeamId) -> Option<&TeamRow> {
-        self.teams.get(&id)
+        self.teams.get(&id).map(|r| &**r)
+    }
+
+    pub fn team_by_slug(&self, org: OrgId, slug: &str) -> Option<&TeamRow> {
+        let id = self.team_by_slug.get(&(org, slug.to_owned()))?;
+        self.team(*id)
     }
 
     pub fn agent(&self, id: AgentId) -> Option<&AgentRow> {
-        self.agents.get(&id)
+        self.agents.get(&id).map(|r| &**r)
+    }
+
+    pub fn agent_by_slug(&self, org: OrgId, slug: &str) -> Option<&AgentRow> {
+        let id = self.agent_by_slug.get(&(org, slug.to_owned()))?;
+        self.agent(*id)
     }
 
     pub fn end_user(&self, id: EndUserId) -> Option<&EndUserRow> {
-        self.end_users.get(&id)
+        self.end_users.get(&id).map(|r| &**r)
+    }
+
+    pub fn end_user_by_external_id(&self, org: OrgId, external_id: &str) -> Option<&EndUserRow> {
+        let id = self
+            .end_user_by_external_id
+            .get(&(org, external_id.to_owned()))?;
+        self.end_user(*id)
     }
 
     pub fn toolset(&self, id: ToolsetId) -> Option<&ToolsetRow> {
-        self.toolsets.get(&id)
+        self.toolsets.get(&id).map(|r| &**r)
+    }
+
+    pub fn toolset_by_slug(&self, org: OrgId, slug: &str) -> Option<&ToolsetRow> {
+        let id = self.toolset_by_slug.get(&(org, slug.to_owned()))?;
+        self.toolset(*id)
     }
 
     pub fn org_grant(&self, org: OrgId, server: ServerId) -> Option<&OrgGrantRow> {
-        self.org_grants.get(&org).and_then(|g| g.get(&server))
+        self.org_grants
+            .get(&org)
+            .and_then(|g| g.get(&server))
+            .map(|r| &**r)
+    }
+
+    /// The org's grants, in no particular order.
+    pub fn org_grants_of(&self, org: OrgId) -> impl Iterator<Item = &OrgGrantRow> {
+        self.org_grants
+            .get(&org)
+            .into_iter()
+            .flat_map(|g| g.values().map(|r| &**r))
     }
 
     /// How many rows of each kind, for logs and metrics.
@@ -477,7 +883,10 @@ impl Snapshot {
         [
             ("orgs", self.orgs.len()),
             ("servers", self.servers.len()),
-            ("org_grants", self.org_grants.values().map(HashMap::len).sum()),
+            (
+                "org_grants",
+                self.org_grants.values().map(|g| g.len()).sum(),
+            ),
             ("teams", self.teams.len()),
             ("keys", self.keys.len()),
             ("end_users", self.end_users.len()),
@@ -491,7 +900,11 @@ impl Snapshot {
     /// entries for that server (admitting nothing if none mention it).
     pub(crate) fn level_filter(&self, scope: &Scope, server: ServerId) -> Option<ToolFilter> {
         let grants = scope.grants()?;
-        let mut filter = grants.servers.get(&server).cloned().unwrap_or_else(ToolFilter::none);
+        let mut filter = grants
+            .servers
+            .get(&server)
+            .cloned()
+            .unwrap_or_else(ToolFilter::none);
         for ts in &grants.toolsets {
             if matches!(filter, ToolFilter::All) {
                 break;
@@ -501,23 +914,5 @@ impl Snapshot {
             }
         }
         Some(filter)
-    }
-}
-
-fn granted(
-    grants: &HashMap<OrgId, HashMap<ServerId, OrgGrantRow>>,
-    from: String,
-    org: OrgId,
-    server: ServerId,
-) -> Result<(), PolicyError> {
-    if grants.get(&org).is_some_and(|g| g.contains_key(&server)) {
-        Ok(())
-    } else {
-        Err(PolicyError::Dangling {
-            from,
-            kind: "org grant for server",
-            id: server.0,
-            context: format!(" in org {org}"),
-        })
     }
 }
