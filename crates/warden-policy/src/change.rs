@@ -93,3 +93,200 @@ impl PolicyRows {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use super::*;
+    use crate::{PolicyError, Snapshot, ToolFilter};
+
+    fn scoped(server: i64, toolset: Option<i64>) -> Scope {
+        Scope::Grants(ScopeGrants {
+            servers: BTreeMap::from([(ServerId(server), ToolFilter::All)]),
+            toolsets: toolset.map(ToolsetId).into_iter().collect::<BTreeSet<_>>(),
+        })
+    }
+
+    fn rows() -> PolicyRows {
+        let org = OrgId(1);
+        PolicyRows {
+            revision: 1,
+            orgs: vec![OrgRow {
+                id: org,
+                slug: "acme".into(),
+                suspended: false,
+            }],
+            servers: vec![
+                ServerRow {
+                    id: ServerId(1),
+                    slug: "github".into(),
+                    owner_org: None,
+                    enabled: true,
+                },
+                ServerRow {
+                    id: ServerId(2),
+                    slug: "wiki".into(),
+                    owner_org: Some(org),
+                    enabled: true,
+                },
+            ],
+            org_grants: vec![
+                OrgGrantRow {
+                    org,
+                    server: ServerId(1),
+                    enabled: true,
+                    filter: ToolFilter::All,
+                },
+                OrgGrantRow {
+                    org,
+                    server: ServerId(2),
+                    enabled: true,
+                    filter: ToolFilter::All,
+                },
+            ],
+            teams: vec![TeamRow {
+                id: TeamId(1),
+                org,
+                slug: "eng".into(),
+                scope: scoped(1, Some(1)),
+            }],
+            keys: vec![KeyRow {
+                id: KeyId(1),
+                org,
+                token_digest: "d1".into(),
+                team: Some(TeamId(1)),
+                agent: Some(AgentId(1)),
+                scope: scoped(2, None),
+                revoked: false,
+                expires_at_ms: None,
+                may_assert_end_user: false,
+                may_assert_agent: false,
+            }],
+            end_users: vec![EndUserRow {
+                id: EndUserId(1),
+                org,
+                external_id: "ann".into(),
+                scope: scoped(1, None),
+            }],
+            agents: vec![AgentRow {
+                id: AgentId(1),
+                org,
+                team: Some(TeamId(1)),
+                slug: "bot".into(),
+                scope: scoped(1, Some(1)),
+            }],
+            toolsets: vec![ToolsetRow {
+                id: ToolsetId(1),
+                org,
+                slug: "read".into(),
+                servers: BTreeMap::from([(ServerId(1), ToolFilter::only(["get"]))]),
+            }],
+        }
+    }
+
+    fn both_ways(change: PolicyChange) {
+        let base = rows();
+        let snapshot = Snapshot::build(base.clone()).unwrap();
+        let applied = snapshot.apply(2, &change).unwrap().to_rows();
+        let mut model = base;
+        model.apply(&change);
+        model.revision = 2;
+        let rebuilt = Snapshot::build(model).unwrap().to_rows();
+        assert_eq!(applied, rebuilt, "{change:?}");
+        // The original snapshot is untouched.
+        assert_eq!(
+            snapshot.to_rows(),
+            Snapshot::build(rows()).unwrap().to_rows()
+        );
+    }
+
+    #[test]
+    fn apply_agrees_with_the_row_model() {
+        let org = OrgId(1);
+        for change in [
+            PolicyChange::DeleteOrgGrant {
+                org,
+                server: ServerId(1),
+            },
+            PolicyChange::DeleteServer(ServerId(2)),
+            PolicyChange::DeleteToolset(ToolsetId(1)),
+            PolicyChange::DeleteTeam(TeamId(1)),
+            PolicyChange::DeleteAgent(AgentId(1)),
+            PolicyChange::DeleteKey(KeyId(1)),
+            PolicyChange::DeleteEndUser(EndUserId(1)),
+            PolicyChange::DeleteOrg(org),
+            PolicyChange::UpsertOrgGrant(OrgGrantRow {
+                org,
+                server: ServerId(1),
+                enabled: false,
+                filter: ToolFilter::All,
+            }),
+            PolicyChange::UpsertTeam(TeamRow {
+                id: TeamId(2),
+                org,
+                slug: "ops".into(),
+                scope: Scope::Inherit,
+            }),
+            PolicyChange::Batch(vec![
+                PolicyChange::UpsertServer(ServerRow {
+                    id: ServerId(3),
+                    slug: "jira".into(),
+                    owner_org: None,
+                    enabled: true,
+                }),
+                PolicyChange::UpsertOrgGrant(OrgGrantRow {
+                    org,
+                    server: ServerId(3),
+                    enabled: true,
+                    filter: ToolFilter::All,
+                }),
+            ]),
+        ] {
+            both_ways(change);
+        }
+    }
+
+    #[test]
+    fn apply_validates_like_build() {
+        let s = Snapshot::build(rows()).unwrap();
+        let dangling = PolicyChange::UpsertTeam(TeamRow {
+            id: TeamId(2),
+            org: OrgId(1),
+            slug: "ops".into(),
+            scope: scoped(99, None),
+        });
+        assert!(matches!(
+            s.apply(2, &dangling),
+            Err(PolicyError::Dangling { .. })
+        ));
+        let dup = PolicyChange::UpsertTeam(TeamRow {
+            id: TeamId(2),
+            org: OrgId(1),
+            slug: "eng".into(),
+            scope: Scope::Inherit,
+        });
+        assert!(matches!(
+            s.apply(2, &dup),
+            Err(PolicyError::DuplicateName { .. })
+        ));
+        let moved = PolicyChange::UpsertServer(ServerRow {
+            id: ServerId(2),
+            slug: "wiki".into(),
+            owner_org: None,
+            enabled: true,
+        });
+        assert!(matches!(
+            s.apply(2, &moved),
+            Err(PolicyError::Immutable { .. })
+        ));
+        assert!(matches!(
+            s.apply(1, &PolicyChange::Batch(vec![])),
+            Err(PolicyError::RevisionOrder { .. })
+        ));
+        // A failed batch leaves nothing half-applied: the caller keeps `s`.
+        let half = PolicyChange::Batch(vec![PolicyChange::DeleteKey(KeyId(1)), dangling]);
+        assert!(s.apply(2, &half).is_err());
+        assert!(s.key(KeyId(1)).is_some());
+    }
+}
