@@ -2,5 +2,7 @@
 //! revision, the live snapshot and the audit log.
 
 mod live;
+mod types;
 
 pub use live::LivePolicy;
+pub use types::{DecisionRecord, Secret, Transport, UpstreamConfig};

@@ -1,7 +1,9 @@
 //! The live policy snapshot of this process: one `Arc<Snapshot>` swapped
 //! atomically, and a watch channel that says when it moved.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use tokio::sync::watch;
@@ -13,15 +15,49 @@ use warden_policy::Snapshot;
 pub struct LivePolicy {
     current: ArcSwap<Snapshot>,
     revision_tx: watch::Sender<u64>,
+    /// `None`: a single process whose own writes are the only writes (SQLite):
+    /// never stale. `Some(d)`: a replica that must have confirmed it is
+    /// current within `d`, or fail closed.
+    max_staleness: Option<Duration>,
+    started: Instant,
+    /// Milliseconds after `started` of the last confirmation.
+    confirmed_at_ms: AtomicU64,
 }
 
 impl LivePolicy {
+    /// A live policy that is never stale (single process).
     pub fn new(snapshot: Snapshot) -> Arc<Self> {
+        Self::with_max_staleness(snapshot, None)
+    }
+
+    /// A live policy that fails closed unless [`LivePolicy::confirm_current`]
+    /// is called at least every `max_staleness`.
+    pub fn with_max_staleness(snapshot: Snapshot, max_staleness: Option<Duration>) -> Arc<Self> {
         let (revision_tx, _) = watch::channel(snapshot.revision());
         Arc::new(LivePolicy {
             current: ArcSwap::from_pointee(snapshot),
             revision_tx,
+            max_staleness,
+            started: Instant::now(),
+            confirmed_at_ms: AtomicU64::new(0),
         })
+    }
+
+    /// Records that the live snapshot was just confirmed to be the store's
+    /// current revision.
+    pub fn confirm_current(&self) {
+        let ms = self.started.elapsed().as_millis() as u64;
+        self.confirmed_at_ms.fetch_max(ms, Ordering::Relaxed);
+    }
+
+    /// True if this replica can no longer vouch for its snapshot: every
+    /// decision must then fail closed (`policy_stale`).
+    pub fn is_stale(&self) -> bool {
+        let Some(max) = self.max_staleness else {
+            return false;
+        };
+        let confirmed = Duration::from_millis(self.confirmed_at_ms.load(Ordering::Relaxed));
+        self.started.elapsed().saturating_sub(confirmed) > max
     }
 
     /// The current snapshot.
@@ -89,5 +125,17 @@ mod tests {
         assert!(!live.install(at(2)), "older snapshot must not replace newer");
         assert_eq!(live.revision(), 3);
         waiter.await.unwrap();
+    }
+
+    #[test]
+    fn fails_closed_without_confirmation() {
+        let live = LivePolicy::with_max_staleness(at(1), Some(Duration::from_millis(20)));
+        live.confirm_current();
+        assert!(!live.is_stale());
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(live.is_stale());
+        live.confirm_current();
+        assert!(!live.is_stale());
+        assert!(!LivePolicy::new(at(1)).is_stale());
     }
 }
