@@ -1,0 +1,731 @@
+//! `warden <admin subcommand>`: a thin client of the admin REST API
+//! (`/admin/v1`). Every decision stays on the server; this only shapes
+//! requests and prints answers (tables for people, `--json` for scripts).
+
+mod client;
+mod table;
+
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::{json, Map, Value};
+use thiserror::Error;
+
+use client::AdminClient;
+
+/// Default admin API address, also the default of `--url`.
+pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
+
+#[derive(Debug, Error)]
+pub enum CliError {
+    #[error("cannot reach the admin API at {url}: {source}")]
+    Connect {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The API refused: its stable code and message.
+    #[error("{status} {code}: {message}{details}")]
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+        details: String,
+    },
+    #[error("unexpected response from the admin API: {0}")]
+    BadResponse(String),
+    #[error("invalid argument: {0}")]
+    BadArgument(String),
+    #[error("no admin token: pass --token or set WARDEN_ADMIN_TOKEN")]
+    MissingToken,
+}
+
+/// Connection options shared by every admin subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct AdminConnection {
+    /// Base URL of a Warden admin API.
+    #[arg(long, global = true, env = "WARDEN_URL", default_value = DEFAULT_URL)]
+    pub url: String,
+    /// Admin token (platform or org admin).
+    #[arg(long, global = true, env = "WARDEN_ADMIN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Print the API's raw JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// Admin subcommands of the `warden` binary.
+#[derive(Debug, Clone, Subcommand)]
+pub enum AdminCommand {
+    /// Organizations.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Upstream MCP servers (global, or owned by an org with --org).
+    #[command(subcommand)]
+    Server(ServerCommand),
+    /// An org's grant of a server: set, enable, disable or remove it.
+    #[command(subcommand)]
+    Grant(GrantCommand),
+    /// Teams of an org.
+    #[command(subcommand)]
+    Team(TeamCommand),
+    /// Agents of an org.
+    #[command(subcommand)]
+    Agent(AgentCommand),
+    /// Keys clients authenticate with.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Set the scope of a team, key, end user or agent.
+    #[command(subcommand)]
+    Scope(ScopeCommand),
+    /// Explain the decision for one principal, server and tool.
+    Explain(ExplainArgs),
+    /// Effective access of a key (optionally acting for an end user/agent).
+    Access(AccessArgs),
+    /// Query the audit log.
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum OrgCommand {
+    Create {
+        slug: String,
+    },
+    List,
+    Delete {
+        slug: String,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum ServerCommand {
+    /// Add a server reached over Streamable HTTP (`--url`) or stdio (`--command`).
+    Add(ServerAddArgs),
+    List {
+        /// List the servers an org owns instead of the global ones.
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Switch a server on (gateway-wide kill switch, or the org's own server).
+    Enable(ServerRef),
+    /// Switch a server off everywhere it is used.
+    Disable(ServerRef),
+    Delete(ServerRef),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServerRef {
+    pub slug: String,
+    /// The org owning the server (omit for a global server).
+    #[arg(long)]
+    pub org: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServerAddArgs {
+    pub slug: String,
+    /// Make the server owned by this org (visible only to it).
+    #[arg(long)]
+    pub org: Option<String>,
+    /// Streamable HTTP endpoint of the upstream.
+    #[arg(long = "upstream-url", conflicts_with = "command")]
+    pub upstream_url: Option<String>,
+    /// Command to spawn for a stdio upstream.
+    #[arg(long)]
+    pub command: Option<String>,
+    /// Arguments of the stdio command.
+    #[arg(long = "arg", requires = "command")]
+    pub args: Vec<String>,
+    /// Secret header sent upstream (NAME=VALUE), write-only. Repeatable.
+    #[arg(long = "secret-header", value_parser = parse_pair)]
+    pub secret_headers: Vec<(String, String)>,
+    /// Upstream request timeout in milliseconds.
+    #[arg(long)]
+    pub timeout_ms: Option<u64>,
+    /// Create the server switched off.
+    #[arg(long)]
+    pub disabled: bool,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum GrantCommand {
+    /// Create or replace the org's grant of a server.
+    Set {
+        org: String,
+        server: String,
+        /// Tool filter: `*`, `a,b` (only these) or `!c,d` (all but these).
+        #[arg(long, default_value = "*")]
+        tools: String,
+        /// Create the grant switched off.
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// Switch the org's grant on.
+    Enable { org: String, server: String },
+    /// Switch the org's grant off: nobody in the org can use the server.
+    Disable { org: String, server: String },
+    /// Remove the grant and every reference to the server in the org.
+    Remove { org: String, server: String },
+    List { org: String },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum TeamCommand {
+    Create { org: String, slug: String },
+    List { org: String },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum AgentCommand {
+    /// Create an agent. New agents start with an empty scope.
+    Create {
+        org: String,
+        slug: String,
+        #[arg(long)]
+        team: Option<String>,
+    },
+    List {
+        org: String,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum KeyCommand {
+    /// Create a key; its secret is printed once and never again.
+    Create(KeyCreateArgs),
+    List {
+        org: String,
+    },
+    Revoke {
+        org: String,
+        id: i64,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct KeyCreateArgs {
+    pub org: String,
+    /// A label for people.
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long)]
+    pub team: Option<String>,
+    /// Bind the key to this agent.
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// Expiry, RFC 3339 (e.g. 2027-01-01T00:00:00Z).
+    #[arg(long)]
+    pub expires_at: Option<String>,
+    /// The key may name an end user per request.
+    #[arg(long)]
+    pub may_assert_end_user: bool,
+    /// The key may name an agent per request.
+    #[arg(long)]
+    pub may_assert_agent: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScopeOwnerKind {
+    Team,
+    Key,
+    EndUser,
+    Agent,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum ScopeCommand {
+    /// Replace a scope: `--inherit`, or `--server slug[=filter]` / `--toolset slug` entries
+    /// (no entries at all means an empty scope that admits nothing).
+    Set {
+        org: String,
+        #[arg(value_enum)]
+        kind: ScopeOwnerKind,
+        /// Slug of the team/agent, id of the key, external id of the end user.
+        owner: String,
+        #[arg(long, conflicts_with_all = ["servers", "toolsets"])]
+        inherit: bool,
+        /// `slug` (all tools), `slug=a,b` or `slug=!c`. Repeatable.
+        #[arg(long = "server")]
+        servers: Vec<String>,
+        /// A toolset slug. Repeatable.
+        #[arg(long = "toolset")]
+        toolsets: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExplainArgs {
+    pub org: String,
+    /// Key id.
+    #[arg(long)]
+    pub key: i64,
+    #[arg(long)]
+    pub server: String,
+    #[arg(long)]
+    pub tool: String,
+    #[arg(long)]
+    pub end_user: Option<String>,
+    #[arg(long)]
+    pub agent: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AccessArgs {
+    pub org: String,
+    /// Key id.
+    pub key: i64,
+    #[arg(long)]
+    pub end_user: Option<String>,
+    #[arg(long)]
+    pub agent: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    /// Only entries about this org.
+    #[arg(long)]
+    pub org: Option<String>,
+    /// Entity kind (`server`, `team`, `key`, ...) or `kind:name`.
+    #[arg(long)]
+    pub entity: Option<String>,
+    /// Actor (admin token name).
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// Entry kind: `admin_change` or `decision`.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Entries at or after this time (RFC 3339).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Entries before this time (RFC 3339).
+    #[arg(long)]
+    pub until: Option<String>,
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    /// Continue after this cursor (from a previous page).
+    #[arg(long)]
+    pub cursor: Option<String>,
+}
+
+fn parse_pair(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+        _ => Err(format!("expected NAME=VALUE, got {s:?}")),
+    }
+}
+
+/// Parses the CLI's compact filter syntax into the API's JSON form:
+/// `*` -> `"*"`, `a,b` -> `["a","b"]`, `!c,d` -> `{"except":["c","d"]}`.
+pub fn parse_filter(s: &str) -> Result<Value, CliError> {
+    let s = s.trim();
+    let names = |list: &str| -> Vec<String> {
+        list.split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    if s == "*" {
+        Ok(json!("*"))
+    } else if let Some(rest) = s.strip_prefix('!') {
+        let except = names(rest);
+        if except.is_empty() {
+            return Err(CliError::BadArgument(format!("filter {s:?} names no tool after '!'")));
+        }
+        Ok(json!({ "except": except }))
+    } else {
+        Ok(json!(names(s)))
+    }
+}
+
+fn scope_body(inherit: bool, servers: &[String], toolsets: &[String]) -> Result<Value, CliError> {
+    if inherit {
+        return Ok(json!("inherit"));
+    }
+    let mut server_map = Map::new();
+    for entry in servers {
+        let (slug, filter) = match entry.split_once('=') {
+            Some((slug, filter)) => (slug, parse_filter(filter)?),
+            None => (entry.as_str(), json!("*")),
+        };
+        if slug.is_empty() {
+            return Err(CliError::BadArgument(format!("server entry {entry:?} has no slug")));
+        }
+        server_map.insert(slug.to_owned(), filter);
+    }
+    Ok(json!({ "servers": server_map, "toolsets": toolsets }))
+}
+
+fn server_path(org: Option<&str>, slug: Option<&str>) -> String {
+    let base = match org {
+        Some(org) => format!("/admin/v1/orgs/{}/servers", client::seg(org)),
+        None => "/admin/v1/servers".to_owned(),
+    };
+    match slug {
+        Some(slug) => format!("{base}/{}", client::seg(slug)),
+        None => base,
+    }
+}
+
+fn org_path(org: &str, rest: &str) -> String {
+    format!("/admin/v1/orgs/{}{rest}", client::seg(org))
+}
+
+/// Entry point for `main.rs`: runs one admin subcommand with the global
+/// connection options.
+pub async fn run_with(cmd: AdminCommand, conn: &AdminConnection) -> Result<(), CliError> {
+    let token = conn.token.as_deref().ok_or(CliError::MissingToken)?;
+    run(cmd, &conn.url, token, conn.json).await
+}
+
+/// Runs one admin subcommand against the API at `url`, printing the result.
+pub async fn run(cmd: AdminCommand, url: &str, token: &str, json: bool) -> Result<(), CliError> {
+    let api = AdminClient::new(url, token)?;
+    let out = Output { json };
+    match cmd {
+        AdminCommand::Org(c) => run_org(&api, &out, c).await,
+        AdminCommand::Server(c) => run_server(&api, &out, c).await,
+        AdminCommand::Grant(c) => run_grant(&api, &out, c).await,
+        AdminCommand::Team(c) => match c {
+            TeamCommand::Create { org, slug } => {
+                let v = api.post(&org_path(&org, "/teams"), &json!({ "slug": slug })).await?;
+                out.written(&v);
+                Ok(())
+            }
+            TeamCommand::List { org } => {
+                let v = api.get(&org_path(&org, "/teams")).await?;
+                out.list(&v, &["slug", "scope"]);
+                Ok(())
+            }
+        },
+        AdminCommand::Agent(c) => match c {
+            AgentCommand::Create { org, slug, team } => {
+                let body = json!({ "slug": slug, "team": team });
+                let v = api.post(&org_path(&org, "/agents"), &body).await?;
+                out.written(&v);
+                Ok(())
+            }
+            AgentCommand::List { org } => {
+                let v = api.get(&org_path(&org, "/agents")).await?;
+                out.list(&v, &["slug", "team", "scope"]);
+                Ok(())
+            }
+        },
+        AdminCommand::Key(c) => run_key(&api, &out, c).await,
+        AdminCommand::Scope(ScopeCommand::Set {
+            org,
+            kind,
+            owner,
+            inherit,
+            servers,
+            toolsets,
+        }) => {
+            let collection = match kind {
+                ScopeOwnerKind::Team => "teams",
+                ScopeOwnerKind::Key => "keys",
+                ScopeOwnerKind::EndUser => "end-users",
+                ScopeOwnerKind::Agent => "agents",
+            };
+            let path = org_path(&org, &format!("/{collection}/{}/scope", client::seg(&owner)));
+            let v = api.put(&path, &scope_body(inherit, &servers, &toolsets)?).await?;
+            out.written(&v);
+            Ok(())
+        }
+        AdminCommand::Explain(a) => {
+            let mut query = vec![
+                ("key", a.key.to_string()),
+                ("server", a.server),
+                ("tool", a.tool),
+            ];
+            query.extend(a.end_user.map(|u| ("end_user", u)));
+            query.extend(a.agent.map(|g| ("agent", g)));
+            let v = api.get_query(&org_path(&a.org, "/explain"), &query).await?;
+            out.explain(&v);
+            Ok(())
+        }
+        AdminCommand::Access(a) => {
+            let mut query = Vec::new();
+            query.extend(a.end_user.map(|u| ("end_user", u)));
+            query.extend(a.agent.map(|g| ("agent", g)));
+            let path = org_path(&a.org, &format!("/keys/{}/access", a.key));
+            let v = api.get_query(&path, &query).await?;
+            out.access(&v);
+            Ok(())
+        }
+        AdminCommand::Audit(a) => {
+            let mut query = vec![("limit", a.limit.to_string())];
+            let optional = [
+                ("org", a.org),
+                ("entity", a.entity),
+                ("actor", a.actor),
+                ("kind", a.kind),
+                ("since", a.since),
+                ("until", a.until),
+                ("cursor", a.cursor),
+            ];
+            query.extend(optional.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
+            let v = api.get_query("/admin/v1/audit", &query).await?;
+            out.list(
+                &v,
+                &["id", "at", "kind", "actor", "action", "entity_kind", "entity", "revision"],
+            );
+            if let Some(next) = v.get("next_cursor").and_then(Value::as_str) {
+                if !json {
+                    println!("more: --cursor {next}");
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn run_org(api: &AdminClient, out: &Output, c: OrgCommand) -> Result<(), CliError> {
+    match c {
+        OrgCommand::Create { slug } => {
+            let v = api.post("/admin/v1/orgs", &json!({ "slug": slug })).await?;
+            out.written(&v);
+        }
+        OrgCommand::List => {
+            let v = api.get("/admin/v1/orgs").await?;
+            out.list(&v, &["slug", "suspended"]);
+        }
+        OrgCommand::Delete { slug } => {
+            let v = api.delete(&org_path(&slug, "")).await?;
+            out.written(&v);
+        }
+    }
+    Ok(())
+}
+
+async fn run_server(api: &AdminClient, out: &Output, c: ServerCommand) -> Result<(), CliError> {
+    match c {
+        ServerCommand::Add(a) => {
+            let transport = match (a.upstream_url, a.command) {
+                (Some(url), None) => json!({ "type": "http", "url": url }),
+                (None, Some(command)) => {
+                    json!({ "type": "stdio", "command": command, "args": a.args })
+                }
+                _ => {
+                    return Err(CliError::BadArgument(
+                        "give exactly one of --upstream-url or --command".into(),
+                    ))
+                }
+            };
+            let headers: Map<String, Value> = a
+                .secret_headers
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect();
+            let mut body = json!({
+                "slug": a.slug,
+                "transport": transport,
+                "secret_headers": headers,
+                "enabled": !a.disabled,
+            });
+            if let Some(t) = a.timeout_ms {
+                body["timeout_ms"] = json!(t);
+            }
+            let v = api.post(&server_path(a.org.as_deref(), None), &body).await?;
+            out.written(&v);
+        }
+        ServerCommand::List { org } => {
+            let v = api.get(&server_path(org.as_deref(), None)).await?;
+            out.list(&v, &["slug", "owner_org", "enabled", "transport", "secret_header_names"]);
+        }
+        ServerCommand::Enable(r) => {
+            let path = server_path(r.org.as_deref(), Some(&r.slug));
+            let v = api.patch(&path, &json!({ "enabled": true })).await?;
+            out.written(&v);
+        }
+        ServerCommand::Disable(r) => {
+            let path = server_path(r.org.as_deref(), Some(&r.slug));
+            let v = api.patch(&path, &json!({ "enabled": false })).await?;
+            out.written(&v);
+        }
+        ServerCommand::Delete(r) => {
+            let v = api.delete(&server_path(r.org.as_deref(), Some(&r.slug))).await?;
+            out.written(&v);
+        }
+    }
+    Ok(())
+}
+
+async fn run_grant(api: &AdminClient, out: &Output, c: GrantCommand) -> Result<(), CliError> {
+    let grant_path = |org: &str, server: &str| org_path(org, &format!("/grants/{}", client::seg(server)));
+    match c {
+        GrantCommand::Set {
+            org,
+            server,
+            tools,
+            disabled,
+        } => {
+            let body = json!({ "filter": parse_filter(&tools)?, "enabled": !disabled });
+            let v = api.put(&grant_path(&org, &server), &body).await?;
+            out.written(&v);
+        }
+        GrantCommand::Enable { org, server } => {
+            let v = api.patch(&grant_path(&org, &server), &json!({ "enabled": true })).await?;
+            out.written(&v);
+        }
+        GrantCommand::Disable { org, server } => {
+            let v = api.patch(&grant_path(&org, &server), &json!({ "enabled": false })).await?;
+            out.written(&v);
+        }
+        GrantCommand::Remove { org, server } => {
+            let v = api.delete(&grant_path(&org, &server)).await?;
+            out.written(&v);
+        }
+        GrantCommand::List { org } => {
+            let v = api.get(&org_path(&org, "/grants")).await?;
+            out.list(&v, &["server", "enabled", "filter"]);
+        }
+    }
+    Ok(())
+}
+
+async fn run_key(api: &AdminClient, out: &Output, c: KeyCommand) -> Result<(), CliError> {
+    match c {
+        KeyCommand::Create(a) => {
+            let body = json!({
+                "name": a.name,
+                "team": a.team,
+                "agent": a.agent,
+                "expires_at": a.expires_at,
+                "may_assert_end_user": a.may_assert_end_user,
+                "may_assert_agent": a.may_assert_agent,
+            });
+            let v = api.post(&org_path(&a.org, "/keys"), &body).await?;
+            out.written(&v);
+            if !out.json {
+                if let Some(secret) = v.get("secret").and_then(Value::as_str) {
+                    println!("secret (shown once, store it now): {secret}");
+                }
+            }
+        }
+        KeyCommand::List { org } => {
+            let v = api.get(&org_path(&org, "/keys")).await?;
+            out.list(
+                &v,
+                &["id", "name", "team", "agent", "revoked", "expires_at", "scope"],
+            );
+        }
+        KeyCommand::Revoke { org, id } => {
+            let v = api.post(&org_path(&org, &format!("/keys/{id}/revoke")), &json!({})).await?;
+            out.written(&v);
+        }
+    }
+    Ok(())
+}
+
+/// How results are printed.
+struct Output {
+    json: bool,
+}
+
+impl Output {
+    fn raw(&self, v: &Value) {
+        match serde_json::to_string_pretty(v) {
+            Ok(s) => println!("{s}"),
+            Err(_) => println!("{v}"),
+        }
+    }
+
+    /// A write's answer: the object written and the new revision.
+    fn written(&self, v: &Value) {
+        if self.json {
+            return self.raw(v);
+        }
+        if let Some(item) = v.get("item").filter(|i| i.is_object()) {
+            let rows = table::object_rows(item);
+            print!("{}", table::render(&["field", "value"], &rows));
+        }
+        match v.get("revision") {
+            Some(r) => println!("revision {r}"),
+            None => println!("ok"),
+        }
+    }
+
+    /// A list answer `{"items": [...]}` as a table of `columns`.
+    fn list(&self, v: &Value, columns: &[&str]) {
+        if self.json {
+            return self.raw(v);
+        }
+        let items = v.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
+        let rows: Vec<Vec<String>> = items
+            .iter()
+            .map(|item| columns.iter().map(|c| table::cell(item.get(*c))).collect())
+            .collect();
+        print!("{}", table::render(columns, &rows));
+    }
+
+    fn explain(&self, v: &Value) {
+        if self.json {
+            return self.raw(v);
+        }
+        let allowed = v.get("allowed").and_then(Value::as_bool).unwrap_or(false);
+        let verdict = if allowed { "ALLOWED" } else { "DENIED" };
+        let reason = table::cell(v.get("reason"));
+        println!("{verdict} {reason} (revision {})", table::cell(v.get("revision")));
+        let trace = v.get("trace").and_then(Value::as_array).cloned().unwrap_or_default();
+        let rows: Vec<Vec<String>> = trace
+            .iter()
+            .map(|e| {
+                ["check", "outcome", "reason"]
+                    .iter()
+                    .map(|c| table::cell(e.get(*c)))
+                    .collect()
+            })
+            .collect();
+        print!("{}", table::render(&["check", "outcome", "reason"], &rows));
+    }
+
+    fn access(&self, v: &Value) {
+        if self.json {
+            return self.raw(v);
+        }
+        println!(
+            "revision {}  denial {}",
+            table::cell(v.get("revision")),
+            table::cell(v.get("principal_denial"))
+        );
+        self.list(&json!({ "items": v.get("servers").cloned().unwrap_or_default() }), &[
+            "server", "tools",
+        ]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_parse_into_the_api_forms() {
+        assert_eq!(parse_filter("*").unwrap(), json!("*"));
+        assert_eq!(parse_filter("a, b").unwrap(), json!(["a", "b"]));
+        assert_eq!(parse_filter("!c").unwrap(), json!({ "except": ["c"] }));
+        assert_eq!(parse_filter("").unwrap(), json!([]));
+        assert!(parse_filter("!").is_err());
+    }
+
+    #[test]
+    fn scope_entries_build_the_api_body() {
+        assert_eq!(scope_body(true, &[], &[]).unwrap(), json!("inherit"));
+        let body = scope_body(false, &["gh=search".into(), "jira".into()], &["ops".into()]).unwrap();
+        assert_eq!(
+            body,
+            json!({ "servers": { "gh": ["search"], "jira": "*" }, "toolsets": ["ops"] })
+        );
+        assert_eq!(scope_body(false, &[], &[]).unwrap(), json!({ "servers": {}, "toolsets": [] }));
+    }
+
+    #[test]
+    fn the_command_tree_is_consistent() {
+        use clap::CommandFactory;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            conn: AdminConnection,
+            #[command(subcommand)]
+            cmd: AdminCommand,
+        }
+        Cli::command().debug_assert();
+    }
+}
