@@ -45,7 +45,12 @@ pub struct AdminConnection {
     #[arg(long, global = true, env = "WARDEN_URL", default_value = DEFAULT_URL)]
     pub url: String,
     /// Admin token (platform or org admin).
-    #[arg(long, global = true, env = "WARDEN_ADMIN_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "WARDEN_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
     pub token: Option<String>,
     /// Print the API's raw JSON instead of tables.
     #[arg(long, global = true)]
@@ -86,13 +91,9 @@ pub enum AdminCommand {
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum OrgCommand {
-    Create {
-        slug: String,
-    },
+    Create { slug: String },
     List,
-    Delete {
-        slug: String,
-    },
+    Delete { slug: String },
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -159,12 +160,23 @@ pub enum GrantCommand {
         disabled: bool,
     },
     /// Switch the org's grant on.
-    Enable { org: String, server: String },
+    Enable {
+        org: String,
+        server: String,
+    },
     /// Switch the org's grant off: nobody in the org can use the server.
-    Disable { org: String, server: String },
+    Disable {
+        org: String,
+        server: String,
+    },
     /// Remove the grant and every reference to the server in the org.
-    Remove { org: String, server: String },
-    List { org: String },
+    Remove {
+        org: String,
+        server: String,
+    },
+    List {
+        org: String,
+    },
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -328,7 +340,9 @@ pub fn parse_filter(s: &str) -> Result<Value, CliError> {
     } else if let Some(rest) = s.strip_prefix('!') {
         let except = names(rest);
         if except.is_empty() {
-            return Err(CliError::BadArgument(format!("filter {s:?} names no tool after '!'")));
+            return Err(CliError::BadArgument(format!(
+                "filter {s:?} names no tool after '!'"
+            )));
         }
         Ok(json!({ "except": except }))
     } else {
@@ -347,7 +361,9 @@ fn scope_body(inherit: bool, servers: &[String], toolsets: &[String]) -> Result<
             None => (entry.as_str(), json!("*")),
         };
         if slug.is_empty() {
-            return Err(CliError::BadArgument(format!("server entry {entry:?} has no slug")));
+            return Err(CliError::BadArgument(format!(
+                "server entry {entry:?} has no slug"
+            )));
         }
         server_map.insert(slug.to_owned(), filter);
     }
@@ -386,7 +402,9 @@ pub async fn run(cmd: AdminCommand, url: &str, token: &str, json: bool) -> Resul
         AdminCommand::Grant(c) => run_grant(&api, &out, c).await,
         AdminCommand::Team(c) => match c {
             TeamCommand::Create { org, slug } => {
-                let v = api.post(&org_path(&org, "/teams"), &json!({ "slug": slug })).await?;
+                let v = api
+                    .post(&org_path(&org, "/teams"), &json!({ "slug": slug }))
+                    .await?;
                 out.written(&v);
                 Ok(())
             }
@@ -424,8 +442,13 @@ pub async fn run(cmd: AdminCommand, url: &str, token: &str, json: bool) -> Resul
                 ScopeOwnerKind::EndUser => "end-users",
                 ScopeOwnerKind::Agent => "agents",
             };
-            let path = org_path(&org, &format!("/{collection}/{}/scope", client::seg(&owner)));
-            let v = api.put(&path, &scope_body(inherit, &servers, &toolsets)?).await?;
+            let path = org_path(
+                &org,
+                &format!("/{collection}/{}/scope", client::seg(&owner)),
+            );
+            let v = api
+                .put(&path, &scope_body(inherit, &servers, &toolsets)?)
+                .await?;
             out.written(&v);
             Ok(())
         }
@@ -465,7 +488,16 @@ pub async fn run(cmd: AdminCommand, url: &str, token: &str, json: bool) -> Resul
             let v = api.get_query("/admin/v1/audit", &query).await?;
             out.list(
                 &v,
-                &["id", "at", "kind", "actor", "action", "entity_kind", "entity", "revision"],
+                &[
+                    "id",
+                    "at",
+                    "kind",
+                    "actor",
+                    "action",
+                    "entity_kind",
+                    "entity",
+                    "revision",
+                ],
             );
             if let Some(next) = v.get("next_cursor").and_then(Value::as_str) {
                 if !json {
@@ -523,12 +555,23 @@ async fn run_server(api: &AdminClient, out: &Output, c: ServerCommand) -> Result
             if let Some(t) = a.timeout_ms {
                 body["timeout_ms"] = json!(t);
             }
-            let v = api.post(&server_path(a.org.as_deref(), None), &body).await?;
+            let v = api
+                .post(&server_path(a.org.as_deref(), None), &body)
+                .await?;
             out.written(&v);
         }
         ServerCommand::List { org } => {
             let v = api.get(&server_path(org.as_deref(), None)).await?;
-            out.list(&v, &["slug", "owner_org", "enabled", "transport", "secret_header_names"]);
+            out.list(
+                &v,
+                &[
+                    "slug",
+                    "owner_org",
+                    "enabled",
+                    "transport",
+                    "secret_header_names",
+                ],
+            );
         }
         ServerCommand::Enable(r) => {
             let path = server_path(r.org.as_deref(), Some(&r.slug));
@@ -541,7 +584,9 @@ async fn run_server(api: &AdminClient, out: &Output, c: ServerCommand) -> Result
             out.written(&v);
         }
         ServerCommand::Delete(r) => {
-            let v = api.delete(&server_path(r.org.as_deref(), Some(&r.slug))).await?;
+            let v = api
+                .delete(&server_path(r.org.as_deref(), Some(&r.slug)))
+                .await?;
             out.written(&v);
         }
     }
@@ -549,7 +594,8 @@ async fn run_server(api: &AdminClient, out: &Output, c: ServerCommand) -> Result
 }
 
 async fn run_grant(api: &AdminClient, out: &Output, c: GrantCommand) -> Result<(), CliError> {
-    let grant_path = |org: &str, server: &str| org_path(org, &format!("/grants/{}", client::seg(server)));
+    let grant_path =
+        |org: &str, server: &str| org_path(org, &format!("/grants/{}", client::seg(server)));
     match c {
         GrantCommand::Set {
             org,
@@ -562,11 +608,15 @@ async fn run_grant(api: &AdminClient, out: &Output, c: GrantCommand) -> Result<(
             out.written(&v);
         }
         GrantCommand::Enable { org, server } => {
-            let v = api.patch(&grant_path(&org, &server), &json!({ "enabled": true })).await?;
+            let v = api
+                .patch(&grant_path(&org, &server), &json!({ "enabled": true }))
+                .await?;
             out.written(&v);
         }
         GrantCommand::Disable { org, server } => {
-            let v = api.patch(&grant_path(&org, &server), &json!({ "enabled": false })).await?;
+            let v = api
+                .patch(&grant_path(&org, &server), &json!({ "enabled": false }))
+                .await?;
             out.written(&v);
         }
         GrantCommand::Remove { org, server } => {
@@ -604,11 +654,21 @@ async fn run_key(api: &AdminClient, out: &Output, c: KeyCommand) -> Result<(), C
             let v = api.get(&org_path(&org, "/keys")).await?;
             out.list(
                 &v,
-                &["id", "name", "team", "agent", "revoked", "expires_at", "scope"],
+                &[
+                    "id",
+                    "name",
+                    "team",
+                    "agent",
+                    "revoked",
+                    "expires_at",
+                    "scope",
+                ],
             );
         }
         KeyCommand::Revoke { org, id } => {
-            let v = api.post(&org_path(&org, &format!("/keys/{id}/revoke")), &json!({})).await?;
+            let v = api
+                .post(&org_path(&org, &format!("/keys/{id}/revoke")), &json!({}))
+                .await?;
             out.written(&v);
         }
     }
@@ -648,7 +708,11 @@ impl Output {
         if self.json {
             return self.raw(v);
         }
-        let items = v.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
+        let items = v
+            .get("items")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         let rows: Vec<Vec<String>> = items
             .iter()
             .map(|item| columns.iter().map(|c| table::cell(item.get(*c))).collect())
@@ -663,8 +727,15 @@ impl Output {
         let allowed = v.get("allowed").and_then(Value::as_bool).unwrap_or(false);
         let verdict = if allowed { "ALLOWED" } else { "DENIED" };
         let reason = table::cell(v.get("reason"));
-        println!("{verdict} {reason} (revision {})", table::cell(v.get("revision")));
-        let trace = v.get("trace").and_then(Value::as_array).cloned().unwrap_or_default();
+        println!(
+            "{verdict} {reason} (revision {})",
+            table::cell(v.get("revision"))
+        );
+        let trace = v
+            .get("trace")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         let rows: Vec<Vec<String>> = trace
             .iter()
             .map(|e| {
@@ -686,9 +757,10 @@ impl Output {
             table::cell(v.get("revision")),
             table::cell(v.get("principal_denial"))
         );
-        self.list(&json!({ "items": v.get("servers").cloned().unwrap_or_default() }), &[
-            "server", "tools",
-        ]);
+        self.list(
+            &json!({ "items": v.get("servers").cloned().unwrap_or_default() }),
+            &["server", "tools"],
+        );
     }
 }
 
@@ -708,12 +780,16 @@ mod tests {
     #[test]
     fn scope_entries_build_the_api_body() {
         assert_eq!(scope_body(true, &[], &[]).unwrap(), json!("inherit"));
-        let body = scope_body(false, &["gh=search".into(), "jira".into()], &["ops".into()]).unwrap();
+        let body =
+            scope_body(false, &["gh=search".into(), "jira".into()], &["ops".into()]).unwrap();
         assert_eq!(
             body,
             json!({ "servers": { "gh": ["search"], "jira": "*" }, "toolsets": ["ops"] })
         );
-        assert_eq!(scope_body(false, &[], &[]).unwrap(), json!({ "servers": {}, "toolsets": [] }));
+        assert_eq!(
+            scope_body(false, &[], &[]).unwrap(),
+            json!({ "servers": {}, "toolsets": [] })
+        );
     }
 
     #[test]

@@ -19,7 +19,11 @@ pub fn cell(v: Option<&Value>) -> String {
 /// `field | value` rows of one object, in its key order.
 pub fn object_rows(v: &Value) -> Vec<Vec<String>> {
     v.as_object()
-        .map(|o| o.iter().map(|(k, v)| vec![k.clone(), cell(Some(v))]).collect())
+        .map(|o| {
+            o.iter()
+                .map(|(k, v)| vec![k.clone(), cell(Some(v))])
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -53,14 +57,20 @@ mod tests {
     #[test]
     fn renders_aligned_columns() {
         let rows = vec![vec!["github".to_owned(), "true".to_owned()]];
-        assert_eq!(render(&["slug", "enabled"], &rows), "slug    enabled\ngithub  true\n");
+        assert_eq!(
+            render(&["slug", "enabled"], &rows),
+            "slug    enabled\ngithub  true\n"
+        );
     }
 
     #[test]
     fn cells_are_readable() {
         assert_eq!(cell(None), "-");
         assert_eq!(cell(Some(&json!(["a", "b"]))), "a,b");
-        assert_eq!(cell(Some(&json!({"except": ["c"]}))), "{\"except\":[\"c\"]}");
+        assert_eq!(
+            cell(Some(&json!({"except": ["c"]}))),
+            "{\"except\":[\"c\"]}"
+        );
         assert_eq!(cell(Some(&json!(3))), "3");
     }
 }
