@@ -1,1 +1,257 @@
-//! Gateway.
+//! Warden's MCP data plane.
+//!
+//! # Front door
+//!
+//! MCP Streamable HTTP at three mount points:
+//!
+//! * `/mcp`: every server the caller may use. Tool and prompt names are
+//!   `{server_slug}__{name}` (slugs never contain `_`, so the first `__`
+//!   splits them). Resource URIs are `warden:{server_slug}/{upstream uri}`
+//!   (templates likewise); resource names are left as they are.
+//! * `/mcp/servers/{slug}`: one server, names and URIs unchanged.
+//! * `/mcp/toolsets/{slug}`: like `/mcp`, narrowed to the toolset of that
+//!   slug in the caller's org (unknown toolset: HTTP 404). The engine's
+//!   decision comes first; the toolset can only remove (`not_in_toolset`).
+//!
+//! Both protocol eras are served on the same URLs:
+//!
+//! * **2025-11-25** (and 2025-06-18, 2025-03-26, 2024-11-05): `initialize`
+//!   creates a session, returned in `Mcp-Session-Id`; later requests must
+//!   send it (missing: 400, unknown or ended: 404). An unsupported
+//!   `MCP-Protocol-Version` header is 400. POST answers requests with JSON,
+//!   or with an SSE stream (when the client accepts `text/event-stream`)
+//!   for forwarded requests, so progress, logging and server-to-client
+//!   requests reach the client before the response. Notifications and
+//!   responses get 202. GET opens the session's SSE stream for
+//!   `notifications/tools/list_changed` (a new GET replaces the previous
+//!   stream). DELETE ends the session (204). Batches are refused.
+//! * **2026-07-28** (selected by `MCP-Protocol-Version: 2026-07-28`, by
+//!   `io.modelcontextprotocol/protocolVersion` in the request `_meta`, or by
+//!   the methods `server/discover` / `subscriptions/listen`): stateless, no
+//!   session. `server/discover` returns supported versions, capabilities and
+//!   server info. Results carry `resultType: "complete"`; list results carry
+//!   `cacheScope: "private"` and `ttlMs: 0` because they depend on the
+//!   caller. A `Mcp-Method` header that disagrees with the body is 400.
+//!   `subscriptions/listen` answers with an SSE stream that starts with
+//!   `notifications/subscriptions/acknowledged` and then carries
+//!   `notifications/tools/list_changed` (each with
+//!   `io.modelcontextprotocol/subscriptionId` in `_meta`) if the filter asked
+//!   for `toolsListChanged`. The stream ends with a JSON-RPC error (code
+//!   -32003, `data.reason`) when the caller's key is revoked or expires, and
+//!   with a `complete` result at shutdown. GET is 405 in this era.
+//!
+//! Origin: a request with an `Origin` header not in the allow-list is 403;
+//! `http(s)://localhost`, `127.0.0.1` and `[::1]` (any port) are allowed by
+//! default. Requests without `Origin` (non-browser clients) pass.
+//!
+//! # Authentication and decisions
+//!
+//! `Authorization: Bearer <key>` on every request; the key is found by the
+//! lowercase hex SHA-256 of the whole token. `X-Warden-End-User` and
+//! `X-Warden-Agent` (names configurable) assert an end user / agent. No key:
+//! 401 with `WWW-Authenticate: Bearer realm="warden"`; unknown, revoked or
+//! expired key: 401 with `error="invalid_token"` and the reason; assertion
+//! refusals and a suspended org: 403 with the reason code. A session is
+//! bound to the principal that opened it: another key (or identity) on it is
+//! 403 `session_principal_mismatch`. When this replica's policy is stale
+//! every MCP request gets 503 with JSON-RPC error -32002 `policy_stale`.
+//!
+//! `tools/list` is the engine's access over the cached catalogs;
+//! `tools/call` is decided by [`warden_policy::Snapshot::decide`] at call
+//! time. A denied or unknown tool is JSON-RPC -32602 `Unknown tool: <name>`
+//! with `data: {reason, decision_id, revision}`; an allowed result gets
+//! `_meta["warden.dev/decision_id"]` and `_meta["warden.dev/revision"]`.
+//! Prompts, resources, templates and completions use the server-level
+//! decision. Every call decision goes to the [`DecisionRecorder`].
+//! Upstream failures are JSON-RPC -32001 with `data: {server, kind}`.
+//!
+//! # Upstreams
+//!
+//! One shared connection per server (Streamable HTTP in either era, or a
+//! stdio child process restarted with backoff). Warden speaks 2025-11-25
+//! first and falls back to the stateless `server/discover` if `initialize`
+//! is refused. Client ids and progress tokens are rewritten and restored;
+//! secret headers are added by Warden (environment variables for stdio); the
+//! client's `Authorization` and other headers are never forwarded. Tool
+//! catalogs are cached, refreshed on `notifications/tools/list_changed` and
+//! on an interval. `logging/setLevel` is answered locally, since one
+//! upstream connection serves many clients. Not implemented: SSE resumption
+//! (`Last-Event-ID`), resource subscriptions' `updated` notifications on
+//! prefixed endpoints, pagination of the gateway's own lists (all items are
+//! returned in one page).
+//!
+//! # Live sessions
+//!
+//! After every snapshot swap or catalog change, each session and listen
+//! stream whose visible tool list changed gets `list_changed`; in-flight
+//! `tools/call`s that became denied are cancelled upstream
+//! (`notifications/cancelled`) and answered -32602 with the reason; sessions
+//! of revoked or expired keys end (their streams close).
+
+mod error;
+mod front;
+mod gateway;
+mod jsonrpc;
+mod registry;
+mod seams;
+mod upstream;
+mod view;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, Notify};
+use warden_store::LivePolicy;
+
+pub use error::GatewayError;
+pub use front::{META_DECISION_ID, META_REVISION, SESSION_VERSIONS};
+pub use registry::GatewayCatalog;
+pub use seams::{
+    BoxFuture, ChannelRecorder, DecisionRecorder, NoRecorder, StaticUpstreams, UpstreamSource,
+};
+pub use upstream::{UpstreamLimits, SESSION_VERSION, STATELESS_VERSION};
+pub use view::{Mount, NOT_IN_TOOLSET};
+
+use gateway::Shared;
+use registry::Registry;
+
+/// Settings of the data plane.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Origins allowed besides localhost (exact, e.g. `https://app.example`).
+    pub allowed_origins: Vec<String>,
+    /// Allow `http(s)://localhost|127.0.0.1|[::1]` origins (default true).
+    pub allow_localhost_origins: bool,
+    /// Header naming the end user a key acts for.
+    pub end_user_header: String,
+    /// Header naming the agent a key acts as.
+    pub agent_header: String,
+    /// Largest request body accepted.
+    pub max_request_bytes: usize,
+    pub upstream: UpstreamLimits,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            allowed_origins: Vec::new(),
+            allow_localhost_origins: true,
+            end_user_header: "x-warden-end-user".into(),
+            agent_header: "x-warden-agent".into(),
+            max_request_bytes: 4 * 1024 * 1024,
+            upstream: UpstreamLimits::default(),
+        }
+    }
+}
+
+/// The MCP data plane. Cheap to clone.
+#[derive(Clone)]
+pub struct Gateway {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway").finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    /// Loads the upstream configs, connects to the upstreams (in the
+    /// background) and starts following the live policy.
+    pub async fn start(
+        config: GatewayConfig,
+        live: Arc<LivePolicy>,
+        source: Arc<dyn UpstreamSource>,
+        recorder: Arc<dyn DecisionRecorder>,
+    ) -> Result<Gateway, GatewayError> {
+        let configs = source.load_upstreams().await?;
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let registry = Arc::new(Registry::new(config.upstream.clone(), events_tx));
+        registry.apply(configs);
+        let shared = Arc::new(Shared {
+            config,
+            live,
+            source,
+            recorder,
+            registry,
+            sessions: RwLock::new(Default::default()),
+            listeners: Mutex::new(Default::default()),
+            calls: Mutex::new(Default::default()),
+            next_call: AtomicU64::new(1),
+            draining: AtomicBool::new(false),
+            inflight: AtomicUsize::new(0),
+            drained: Notify::new(),
+            stop: Notify::new(),
+        });
+        tokio::spawn(gateway::run_live(Arc::clone(&shared), events_rx));
+        Ok(Gateway { shared })
+    }
+
+    /// The MCP endpoints: `/mcp`, `/mcp/servers/{slug}`, `/mcp/toolsets/{slug}`.
+    pub fn router(&self) -> axum::Router {
+        front::router(Arc::clone(&self.shared))
+    }
+
+    /// Ready to serve: the policy is current and not shutting down.
+    pub fn is_ready(&self) -> bool {
+        !self.shared.live.is_stale() && !self.shared.draining.load(Ordering::SeqCst)
+    }
+
+    /// The cached tool catalogs, for the admin API's explain and pickers.
+    pub fn catalog(&self) -> GatewayCatalog {
+        self.shared.catalog()
+    }
+
+    /// Live sessions plus listen streams.
+    pub fn live_sessions(&self) -> usize {
+        self.shared.live_session_count()
+    }
+
+    /// Waits until every upstream has a loaded tool catalog or `timeout`
+    /// passes; returns whether all are ready. Useful at start-up and in tests.
+    pub async fn wait_upstreams_ready(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let all = self.shared.registry.all();
+            let ready = all.values().all(|u| {
+                u.is_ready() && (u.catalog().generation > 0 || !u.has_capability("tools"))
+            });
+            if ready || tokio::time::Instant::now() >= deadline {
+                return ready;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Re-reads upstream configs now (the gateway also does this on every
+    /// policy revision).
+    pub async fn reload_upstreams(&self) {
+        self.shared.reload_upstreams().await;
+    }
+
+    /// Graceful shutdown: refuse new requests, end streams, wait up to
+    /// `drain` for in-flight calls, then close upstream connections.
+    pub async fn shutdown(&self, drain: Duration) {
+        self.shared.draining.store(true, Ordering::SeqCst);
+        self.shared.close_all_streams();
+        let wait = async {
+            loop {
+                let notified = self.shared.drained.notified();
+                if self.shared.inflight.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        if tokio::time::timeout(drain, wait).await.is_err() {
+            tracing::warn!(
+                remaining = self.shared.inflight.load(Ordering::SeqCst),
+                "shutdown: in-flight calls did not finish in time"
+            );
+        }
+        self.shared.stop.notify_waiters();
+        self.shared.registry.close_all();
+    }
+}

@@ -1,0 +1,485 @@
+//! Gateway state: sessions, listen streams, in-flight calls, and the task
+//! that keeps live sessions in step with the policy and the catalogs.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot, Notify};
+use warden_policy::{Access, Principal, Snapshot, ToolsetRow};
+use warden_store::{DecisionRecord, LivePolicy};
+
+use crate::jsonrpc;
+use crate::registry::{GatewayCatalog, Registry};
+use crate::seams::{DecisionRecorder, UpstreamSource};
+use crate::upstream::{Upstream, UpstreamEvent};
+use crate::view::{fingerprint, Mount, Verdict, View};
+use crate::GatewayConfig;
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A client's view that outlives one request: a 2025-11-25 session
+/// (`Mcp-Session-Id`) or a 2026-07-28 `subscriptions/listen` stream.
+pub(crate) struct Session {
+    pub id: String,
+    pub principal: Principal,
+    pub mount: Mount,
+    pub protocol_version: String,
+    /// The `subscriptions/listen` request id, for listen streams.
+    pub listen_id: Option<Value>,
+    access: Mutex<Option<Arc<Access>>>,
+    /// Where server-to-client messages go (GET stream or listen stream).
+    stream: Mutex<Option<mpsc::Sender<Value>>>,
+    fingerprint: AtomicU64,
+    /// A listen stream that did not ask for tool list changes.
+    muted: AtomicBool,
+}
+
+impl Session {
+    pub fn new(
+        id: String,
+        principal: Principal,
+        mount: Mount,
+        protocol_version: String,
+        listen_id: Option<Value>,
+    ) -> Session {
+        Session {
+            id,
+            principal,
+            mount,
+            protocol_version,
+            listen_id,
+            access: Mutex::new(None),
+            stream: Mutex::new(None),
+            fingerprint: AtomicU64::new(0),
+            muted: AtomicBool::new(false),
+        }
+    }
+
+    pub fn mute(&self) {
+        self.muted.store(true, Ordering::Relaxed);
+    }
+
+    /// The cached access for this session, recomputed when the snapshot
+    /// revision moved. Nothing else about permissions is cached.
+    pub fn access(&self, snapshot: &Snapshot) -> Arc<Access> {
+        let mut cached = lock(&self.access);
+        match cached.as_ref() {
+            Some(a) if a.revision() == snapshot.revision() => Arc::clone(a),
+            _ => {
+                let fresh = Arc::new(snapshot.access(&self.principal));
+                *cached = Some(Arc::clone(&fresh));
+                fresh
+            }
+        }
+    }
+
+    pub fn attach_stream(&self, tx: mpsc::Sender<Value>) {
+        *lock(&self.stream) = Some(tx);
+    }
+
+    /// Ends the stream (the client sees it close).
+    pub fn close_stream(&self) {
+        lock(&self.stream).take();
+    }
+
+    /// Sends on the stream; false if there is none or it is full/closed.
+    pub fn send(&self, msg: Value) -> bool {
+        let stream = lock(&self.stream);
+        stream.as_ref().is_some_and(|tx| tx.try_send(msg).is_ok())
+    }
+
+    pub fn set_fingerprint(&self, fp: u64) -> u64 {
+        self.fingerprint.swap(fp, Ordering::Relaxed)
+    }
+
+    /// `notifications/tools/list_changed` in this session's era.
+    fn list_changed(&self) -> Value {
+        match &self.listen_id {
+            None => jsonrpc::notification("notifications/tools/list_changed", None),
+            Some(id) => jsonrpc::notification(
+                "notifications/tools/list_changed",
+                Some(json!({"_meta": {"io.modelcontextprotocol/subscriptionId": id}})),
+            ),
+        }
+    }
+}
+
+/// Why an in-flight call was cut short.
+#[derive(Debug)]
+pub(crate) enum CallEnd {
+    /// The policy changed and the call is no longer allowed.
+    Denied(Verdict),
+    /// The client sent `notifications/cancelled`.
+    ClientCancelled,
+}
+
+/// A `tools/call` forwarded upstream and not yet answered.
+pub(crate) struct InflightCall {
+    /// The session id, or `key:{id}` for stateless requests.
+    pub owner: String,
+    pub client_id: String,
+    pub principal: Principal,
+    pub mount: Mount,
+    pub slug: String,
+    pub tool: String,
+    pub end: Mutex<Option<oneshot::Sender<CallEnd>>>,
+}
+
+impl InflightCall {
+    pub fn end(&self, why: CallEnd) {
+        if let Some(tx) = lock(&self.end).take() {
+            let _ = tx.send(why);
+        }
+    }
+}
+
+pub(crate) struct Shared {
+    pub config: GatewayConfig,
+    pub live: Arc<LivePolicy>,
+    pub source: Arc<dyn UpstreamSource>,
+    pub recorder: Arc<dyn DecisionRecorder>,
+    pub registry: Arc<Registry>,
+    pub sessions: RwLock<HashMap<String, Arc<Session>>>,
+    pub listeners: Mutex<HashMap<String, Arc<Session>>>,
+    pub calls: Mutex<HashMap<u64, Arc<InflightCall>>>,
+    pub next_call: AtomicU64,
+    pub draining: AtomicBool,
+    pub inflight: AtomicUsize,
+    pub drained: Notify,
+    pub stop: Notify,
+}
+
+/// Counts a request as in flight until dropped (graceful shutdown drains).
+pub(crate) struct InflightGuard<'a>(&'a Shared);
+
+impl Drop for InflightGuard<'_> {
+    fn drop(&mut self) {
+        if self.0.inflight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.drained.notify_waiters();
+        }
+    }
+}
+
+impl Shared {
+    pub fn catalog(&self) -> GatewayCatalog {
+        GatewayCatalog {
+            registry: Arc::clone(&self.registry),
+        }
+    }
+
+    pub fn enter(&self) -> InflightGuard<'_> {
+        self.inflight.fetch_add(1, Ordering::SeqCst);
+        InflightGuard(self)
+    }
+
+    pub fn toolset<'s>(
+        &self,
+        snapshot: &'s Snapshot,
+        access: &Access,
+        mount: &Mount,
+    ) -> Option<&'s ToolsetRow> {
+        match mount {
+            Mount::Toolset(slug) => access
+                .org()
+                .and_then(|org| snapshot.toolset_by_slug(org, slug)),
+            _ => None,
+        }
+    }
+
+    pub fn record(&self, record: DecisionRecord) {
+        self.recorder.record(record);
+    }
+
+    pub fn session(&self, id: &str) -> Option<Arc<Session>> {
+        self.sessions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    pub fn insert_session(&self, session: Arc<Session>) {
+        self.sessions
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(session.id.clone(), session);
+        self.update_session_gauge();
+    }
+
+    pub fn remove_session(&self, id: &str) -> Option<Arc<Session>> {
+        let removed = self
+            .sessions
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+        if let Some(s) = &removed {
+            s.close_stream();
+        }
+        self.update_session_gauge();
+        removed
+    }
+
+    pub fn insert_listener(&self, session: Arc<Session>) {
+        lock(&self.listeners).insert(session.id.clone(), session);
+        self.update_session_gauge();
+    }
+
+    pub fn remove_listener(&self, id: &str) {
+        if let Some(s) = lock(&self.listeners).remove(id) {
+            s.close_stream();
+        }
+        self.update_session_gauge();
+    }
+
+    fn update_session_gauge(&self) {
+        let n = self
+            .sessions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+            + lock(&self.listeners).len();
+        metrics::gauge!("warden_gateway_live_sessions").set(n as f64);
+    }
+
+    pub fn live_session_count(&self) -> usize {
+        self.sessions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+            + lock(&self.listeners).len()
+    }
+
+    /// The fingerprint of what `session` sees now.
+    pub fn session_fingerprint(&self, snapshot: &Snapshot, session: &Session) -> u64 {
+        let access = session.access(snapshot);
+        let toolset = self.toolset(snapshot, &access, &session.mount);
+        let view = View {
+            snapshot,
+            access: &access,
+            mount: &session.mount,
+            toolset,
+            now_ms: now_ms(),
+        };
+        let registry = &self.registry;
+        fingerprint(&view, |server| {
+            registry.get(server).map(|up| {
+                let c = up.catalog();
+                (c.generation, c)
+            })
+        })
+    }
+
+    pub fn register_call(&self, call: InflightCall) -> (u64, Arc<InflightCall>) {
+        let n = self.next_call.fetch_add(1, Ordering::Relaxed);
+        let call = Arc::new(call);
+        lock(&self.calls).insert(n, Arc::clone(&call));
+        (n, call)
+    }
+
+    pub fn unregister_call(&self, n: u64) {
+        lock(&self.calls).remove(&n);
+    }
+
+    /// Ends the in-flight call the client names in `notifications/cancelled`.
+    pub fn cancel_by_client(&self, owner: &str, client_id: &str) {
+        let calls = lock(&self.calls);
+        for call in calls.values() {
+            if call.owner == owner && call.client_id == client_id {
+                call.end(CallEnd::ClientCancelled);
+            }
+        }
+    }
+
+    /// After a snapshot swap or a catalog change: ends sessions of keys
+    /// that no longer work, tells sessions whose tool list changed, and
+    /// cuts off calls that became denied.
+    pub fn reconcile(&self, snapshot: &Snapshot) {
+        let now = now_ms();
+        let sessions: Vec<Arc<Session>> = self
+            .sessions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        let listeners: Vec<Arc<Session>> = lock(&self.listeners).values().cloned().collect();
+        let mut notified = 0usize;
+        for session in sessions.iter().chain(listeners.iter()) {
+            let access = session.access(snapshot);
+            if let Some(reason) = access.principal_denial(now) {
+                tracing::info!(session = %session.id, reason = reason.code(), "session ended");
+                if session.listen_id.is_some() {
+                    end_listen(session, reason.code(), snapshot.revision());
+                    self.remove_listener(&session.id);
+                } else {
+                    self.remove_session(&session.id);
+                }
+                continue;
+            }
+            let fp = self.session_fingerprint(snapshot, session);
+            if session.set_fingerprint(fp) != fp
+                && !session.muted.load(Ordering::Relaxed)
+                && session.send(session.list_changed())
+            {
+                notified += 1;
+            }
+        }
+        if notified > 0 {
+            tracing::debug!(
+                notified,
+                revision = snapshot.revision(),
+                "sent tools/list_changed"
+            );
+        }
+        self.recheck_calls(snapshot, now);
+    }
+
+    fn recheck_calls(&self, snapshot: &Snapshot, now: i64) {
+        let calls: Vec<Arc<InflightCall>> = lock(&self.calls).values().cloned().collect();
+        if calls.is_empty() {
+            return;
+        }
+        let catalog = self.catalog();
+        let mut accesses: HashMap<Principal, Access> = HashMap::new();
+        for call in calls {
+            let access = accesses
+                .entry(call.principal)
+                .or_insert_with(|| snapshot.access(&call.principal));
+            let toolset = self.toolset(snapshot, access, &call.mount);
+            let view = View {
+                snapshot,
+                access,
+                mount: &call.mount,
+                toolset,
+                now_ms: now,
+            };
+            let verdict = view.decide_tool(&call.slug, &call.tool, &catalog);
+            if !verdict.allowed {
+                call.end(CallEnd::Denied(verdict));
+            }
+        }
+    }
+
+    /// Keys can expire without a policy write: check on a timer.
+    pub fn check_expiry(&self) {
+        let snapshot = self.live.snapshot();
+        let now = now_ms();
+        let expired = |s: &Arc<Session>| s.access(&snapshot).principal_denial(now).is_some();
+        let any_session = self
+            .sessions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .any(expired);
+        let any_listener = lock(&self.listeners).values().any(expired);
+        let any_call = lock(&self.calls).values().any(|c| {
+            snapshot
+                .access(&c.principal)
+                .principal_denial(now)
+                .is_some()
+        });
+        if any_session || any_listener || any_call {
+            self.reconcile(&snapshot);
+        }
+    }
+
+    pub async fn reload_upstreams(&self) {
+        match self.source.load_upstreams().await {
+            Ok(configs) => self.registry.apply(configs),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not reload upstream configs; keeping the current ones")
+            }
+        }
+    }
+
+    /// Closes every stream (for shutdown).
+    pub fn close_all_streams(&self) {
+        let ids: Vec<String> = self
+            .sessions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        for id in ids {
+            if let Some(s) = self.session(&id) {
+                s.close_stream();
+            }
+        }
+        let listeners: Vec<Arc<Session>> = lock(&self.listeners).drain().map(|(_, s)| s).collect();
+        for l in listeners {
+            if let Some(id) = &l.listen_id {
+                l.send(jsonrpc::result(
+                    id.clone(),
+                    json!({"resultType": "complete", "_meta": {"io.modelcontextprotocol/subscriptionId": id}}),
+                ));
+            }
+            l.close_stream();
+        }
+    }
+}
+
+/// Ends a listen stream because access ended: the listen request gets an
+/// error response naming the reason, then the stream closes.
+fn end_listen(session: &Session, reason: &str, revision: u64) {
+    if let Some(id) = &session.listen_id {
+        session.send(jsonrpc::error(
+            id.clone(),
+            jsonrpc::code::ACCESS_ENDED,
+            format!("access ended: {reason}"),
+            Some(json!({"reason": reason, "revision": revision})),
+        ));
+    }
+    session.close_stream();
+}
+
+/// The task that follows policy revisions, catalog changes and the clock.
+pub(crate) async fn run_live(
+    shared: Arc<Shared>,
+    mut events: mpsc::UnboundedReceiver<UpstreamEvent>,
+) {
+    let mut revisions = shared.live.subscribe();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    metrics::gauge!("warden_policy_revision").set(shared.live.revision() as f64);
+    loop {
+        tokio::select! {
+            changed = revisions.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let snapshot = shared.live.snapshot();
+                metrics::gauge!("warden_policy_revision").set(snapshot.revision() as f64);
+                shared.reconcile(&snapshot);
+                shared.reload_upstreams().await;
+            }
+            event = events.recv() => {
+                let Some(UpstreamEvent::CatalogChanged(server)) = event else { return };
+                tracing::debug!(%server, "tool catalog changed");
+                // Coalesce a burst of catalog changes into one pass.
+                while events.try_recv().is_ok() {}
+                let snapshot = shared.live.snapshot();
+                shared.reconcile(&snapshot);
+            }
+            _ = tick.tick() => shared.check_expiry(),
+            _ = shared.stop.notified() => return,
+        }
+    }
+}
+
+/// Used by the front door to find an upstream for a server id.
+pub(crate) fn upstream_for(shared: &Shared, verdict: &Verdict) -> Option<Arc<Upstream>> {
+    verdict.server.and_then(|s| shared.registry.get(s))
+}

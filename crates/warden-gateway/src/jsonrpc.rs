@@ -1,0 +1,130 @@
+//! Small helpers over JSON-RPC 2.0 messages kept as `serde_json::Value`, so
+//! fields Warden does not interpret pass through untouched.
+
+use serde_json::{json, Map, Value};
+
+/// JSON-RPC error codes used by the gateway.
+pub mod code {
+    pub const PARSE_ERROR: i64 = -32700;
+    pub const INVALID_REQUEST: i64 = -32600;
+    pub const METHOD_NOT_FOUND: i64 = -32601;
+    /// Also "Unknown tool": MCP uses invalid params for denied/unknown tools.
+    pub const INVALID_PARAMS: i64 = -32602;
+    /// An upstream server failed (down, slow, garbage, too large).
+    pub const UPSTREAM_ERROR: i64 = -32001;
+    /// The policy snapshot of this replica cannot be vouched for.
+    pub const POLICY_STALE: i64 = -32002;
+    /// A listen stream ended because the caller's access ended.
+    pub const ACCESS_ENDED: i64 = -32003;
+    /// The client cancelled the request.
+    pub const REQUEST_CANCELLED: i64 = -32800;
+}
+
+/// What kind of JSON-RPC message a value is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Request,
+    Notification,
+    Response,
+    Invalid,
+}
+
+pub fn kind(msg: &Value) -> Kind {
+    let Some(obj) = msg.as_object() else {
+        return Kind::Invalid;
+    };
+    match (
+        obj.get("method").and_then(Value::as_str),
+        obj.contains_key("id"),
+    ) {
+        (Some(_), true) => Kind::Request,
+        (Some(_), false) => Kind::Notification,
+        (None, true) if obj.contains_key("result") || obj.contains_key("error") => Kind::Response,
+        _ => Kind::Invalid,
+    }
+}
+
+pub fn method(msg: &Value) -> &str {
+    msg.get("method").and_then(Value::as_str).unwrap_or("")
+}
+
+pub fn result(id: Value, result: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "result": result})
+}
+
+pub fn error(id: Value, code: i64, message: impl Into<String>, data: Option<Value>) -> Value {
+    let mut err = Map::new();
+    err.insert("code".into(), code.into());
+    err.insert("message".into(), Value::String(message.into()));
+    if let Some(data) = data {
+        err.insert("data".into(), data);
+    }
+    json!({"jsonrpc": "2.0", "id": id, "error": Value::Object(err)})
+}
+
+pub fn notification(method: &str, params: Option<Value>) -> Value {
+    let mut obj = Map::new();
+    obj.insert("jsonrpc".into(), "2.0".into());
+    obj.insert("method".into(), method.into());
+    if let Some(p) = params {
+        obj.insert("params".into(), p);
+    }
+    Value::Object(obj)
+}
+
+/// A JSON-RPC id as a map key (ids are strings or numbers).
+pub fn id_key(id: &Value) -> String {
+    id.to_string()
+}
+
+/// Merges `entries` into `obj["_meta"]`, creating it if needed, leaving other
+/// `_meta` entries as they were.
+pub fn merge_meta(obj: &mut Value, entries: impl IntoIterator<Item = (String, Value)>) {
+    let Some(map) = obj.as_object_mut() else {
+        return;
+    };
+    let meta = map
+        .entry("_meta")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !meta.is_object() {
+        *meta = Value::Object(Map::new());
+    }
+    if let Some(meta) = meta.as_object_mut() {
+        for (k, v) in entries {
+            meta.insert(k, v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_messages() {
+        assert_eq!(
+            kind(&json!({"jsonrpc":"2.0","id":1,"method":"x"})),
+            Kind::Request
+        );
+        assert_eq!(
+            kind(&json!({"jsonrpc":"2.0","method":"x"})),
+            Kind::Notification
+        );
+        assert_eq!(
+            kind(&json!({"jsonrpc":"2.0","id":1,"result":{}})),
+            Kind::Response
+        );
+        assert_eq!(kind(&json!({"jsonrpc":"2.0","id":1})), Kind::Invalid);
+        assert_eq!(kind(&json!([1])), Kind::Invalid);
+    }
+
+    #[test]
+    fn merge_meta_keeps_other_fields_and_order() {
+        let mut v = json!({"content": [], "_meta": {"a": 1}, "z": true});
+        merge_meta(&mut v, [("b".to_string(), json!(2))]);
+        assert_eq!(
+            serde_json::to_string(&v).unwrap(),
+            r#"{"content":[],"_meta":{"a":1,"b":2},"z":true}"#
+        );
+    }
+}

@@ -1,0 +1,300 @@
+//! Upstream over MCP Streamable HTTP (both protocol eras).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE};
+use serde_json::{json, Value};
+use tokio::task::JoinHandle;
+use warden_store::UpstreamConfig;
+
+use super::{SseParser, Upstream};
+use crate::error::GatewayError;
+
+const SESSION_HEADER: &str = "mcp-session-id";
+
+pub(crate) struct HttpLink {
+    client: reqwest::Client,
+    url: String,
+    /// Warden's own secret headers for this upstream, marked sensitive.
+    secret_headers: HeaderMap,
+    session: ArcSwapOption<String>,
+    listener: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl HttpLink {
+    pub fn new(url: String, config: &UpstreamConfig) -> Self {
+        let mut secret_headers = HeaderMap::new();
+        for (name, value) in &config.secret_headers {
+            let parsed = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value.expose()),
+            );
+            match parsed {
+                (Ok(name), Ok(mut value)) => {
+                    value.set_sensitive(true);
+                    secret_headers.insert(name, value);
+                }
+                _ => {
+                    tracing::warn!(server = %config.slug, header = %name, "secret header is not a valid HTTP header; not sent")
+                }
+            }
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_millis(config.timeout_ms.clamp(100, 10_000)))
+            .pool_max_idle_per_host(64)
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        HttpLink {
+            client,
+            url,
+            secret_headers,
+            session: ArcSwapOption::empty(),
+            listener: Mutex::new(None),
+        }
+    }
+
+    /// Forgets the session (a new `initialize` follows).
+    pub fn reset(&self) {
+        self.session.store(None);
+        self.stop_listener();
+    }
+
+    pub fn stop_listener(&self) {
+        if let Some(h) = self
+            .listener
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            h.abort();
+        }
+    }
+
+    fn builder(
+        &self,
+        up: &Upstream,
+        method: reqwest::Method,
+        msg: Option<&Value>,
+    ) -> reqwest::RequestBuilder {
+        let mut b = self
+            .client
+            .request(method, &self.url)
+            .header(ACCEPT, "application/json, text/event-stream")
+            .headers(self.secret_headers.clone());
+        if let Some(version) = up.protocol() {
+            b = b.header("mcp-protocol-version", version.as_str());
+        }
+        if let Some(session) = self.session.load_full() {
+            b = b.header(SESSION_HEADER, session.as_str());
+        }
+        if let Some(msg) = msg {
+            if up.is_stateless() {
+                if let Some(m) = msg.get("method").and_then(Value::as_str) {
+                    b = b.header("mcp-method", m);
+                }
+                let name = msg
+                    .pointer("/params/name")
+                    .or_else(|| msg.pointer("/params/uri"))
+                    .and_then(Value::as_str);
+                if let Some(name) = name.filter(|n| HeaderValue::from_str(n).is_ok()) {
+                    b = b.header("mcp-name", name);
+                }
+            }
+            b = b.header(CONTENT_TYPE, "application/json").json(msg);
+        }
+        b
+    }
+
+    pub fn send_request(&self, up: &Arc<Upstream>, id: u64, msg: Value) {
+        let up = Arc::clone(up);
+        tokio::spawn(async move {
+            let Some(link) = up.http_link() else { return };
+            let outcome = link.post(&up, &msg, Some(id)).await;
+            match outcome {
+                Err(e) => up.complete(id, Err(e)),
+                Ok(()) => up.complete(
+                    id,
+                    Err(up.err_protocol("the response stream ended without a response")),
+                ),
+            }
+        });
+    }
+
+    pub fn send_oneway(&self, up: &Upstream, msg: Value) {
+        let Some(up) = up.self_arc() else { return };
+        tokio::spawn(async move {
+            let Some(link) = up.http_link() else { return };
+            if let Err(e) = link.post(&up, &msg, None).await {
+                tracing::debug!(server = %up.slug(), error = %e, "upstream notification failed");
+            }
+        });
+    }
+
+    async fn post(
+        &self,
+        up: &Arc<Upstream>,
+        msg: &Value,
+        via: Option<u64>,
+    ) -> Result<(), GatewayError> {
+        let had_session = self.session.load().is_some();
+        let resp = self
+            .builder(up, reqwest::Method::POST, Some(msg))
+            .send()
+            .await
+            .map_err(|e| {
+                let is_connect = e.is_connect();
+                let detail = e.without_url().to_string();
+                if is_connect {
+                    up.mark_failed(&detail);
+                }
+                up.unavailable(detail)
+            })?;
+        let status = resp.status();
+        if status.as_u16() == 404 && had_session {
+            up.mark_failed("the upstream session expired");
+            return Err(up.unavailable("the upstream session expired"));
+        }
+        if !status.is_success() {
+            return Err(GatewayError::UpstreamStatus {
+                server: up.slug().to_owned(),
+                status: status.as_u16(),
+            });
+        }
+        if let Some(sid) = resp
+            .headers()
+            .get(SESSION_HEADER)
+            .and_then(|v| v.to_str().ok())
+        {
+            self.session.store(Some(Arc::new(sid.to_owned())));
+        }
+        if status.as_u16() == 202 || status.as_u16() == 204 {
+            return Ok(());
+        }
+        let content_type = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if content_type.starts_with("text/event-stream") {
+            read_sse(up, resp, via).await
+        } else {
+            let body = read_limited(up, resp).await?;
+            if body.iter().all(u8::is_ascii_whitespace) {
+                return Ok(());
+            }
+            let value: Value = serde_json::from_slice(&body)
+                .map_err(|e| up.err_protocol(format!("response is not JSON: {e}")))?;
+            match value {
+                Value::Array(items) => items.into_iter().for_each(|m| up.dispatch(m, via)),
+                single => {
+                    if crate::jsonrpc::kind(&single) == crate::jsonrpc::Kind::Invalid {
+                        return Err(up.err_protocol("response is not a JSON-RPC message"));
+                    }
+                    up.dispatch(single, via)
+                }
+            }
+            Ok(())
+        }
+    }
+
+    /// Keeps a stream open for messages not tied to a request (mainly
+    /// `list_changed`): the GET stream (2025-11-25) or `subscriptions/listen`
+    /// (2026-07-28).
+    pub fn start_listener(&self, up: &Arc<Upstream>) {
+        let weak = Arc::downgrade(up);
+        let handle = tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(500);
+            loop {
+                let Some(up) = weak.upgrade() else { return };
+                if !up.is_ready() {
+                    return;
+                }
+                let Some(link) = up.http_link() else { return };
+                let req = if up.is_stateless() {
+                    let id = up.next_request_id();
+                    let msg = json!({"jsonrpc": "2.0", "id": id, "method": "subscriptions/listen",
+                        "params": up.stateless_meta(Some(json!({"notifications": {"toolsListChanged": true}})))});
+                    link.builder(&up, reqwest::Method::POST, Some(&msg))
+                } else {
+                    link.builder(&up, reqwest::Method::GET, None)
+                };
+                match req.send().await {
+                    Ok(resp) if resp.status().is_success() => {
+                        backoff = Duration::from_millis(500);
+                        if let Err(e) = read_sse(&up, resp, None).await {
+                            tracing::debug!(server = %up.slug(), error = %e, "upstream listen stream ended");
+                        }
+                    }
+                    // No standalone stream offered: nothing to listen to.
+                    Ok(resp) if resp.status().as_u16() == 405 => return,
+                    Ok(_) | Err(_) => {}
+                }
+                drop(up);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        });
+        if let Some(old) = self
+            .listener
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(handle)
+        {
+            old.abort();
+        }
+    }
+}
+
+async fn read_limited(up: &Upstream, mut resp: reqwest::Response) -> Result<Vec<u8>, GatewayError> {
+    let limit = up.max_response_bytes();
+    if resp.content_length().is_some_and(|n| n as usize > limit) {
+        return Err(up.err_too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| up.unavailable(e.without_url().to_string()))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(up.err_too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Reads an SSE response, dispatching each message; stops once the
+/// response to `via` has arrived.
+async fn read_sse(
+    up: &Upstream,
+    mut resp: reqwest::Response,
+    via: Option<u64>,
+) -> Result<(), GatewayError> {
+    let mut parser = SseParser::new(up.max_response_bytes());
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| up.unavailable(e.without_url().to_string()))?
+    {
+        let events = parser.push(&chunk).map_err(|_| up.err_too_large())?;
+        for data in events {
+            if data.trim().is_empty() {
+                continue;
+            }
+            let msg: Value = serde_json::from_str(&data)
+                .map_err(|e| up.err_protocol(format!("event is not JSON: {e}")))?;
+            let answers_via = via.is_some()
+                && crate::jsonrpc::kind(&msg) == crate::jsonrpc::Kind::Response
+                && msg.get("id").and_then(Value::as_u64) == via;
+            up.dispatch(msg, via);
+            if answers_via {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}

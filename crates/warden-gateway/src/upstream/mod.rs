@@ -1,0 +1,764 @@
+//! One shared connection per upstream MCP server.
+//!
+//! Every message to an upstream goes through [`Upstream`]: request ids are
+//! rewritten to gateway-unique numbers (and progress tokens to
+//! gateway-unique strings) so many clients share one connection, and mapped
+//! back exactly on the way out. Messages the upstream sends about a request
+//! (progress, logging, server-to-client requests) are routed to the client
+//! that made it. The tool catalog is cached here and refreshed on the
+//! upstream's `notifications/tools/list_changed` and on an interval.
+
+mod http;
+mod sse;
+mod stdio;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
+use warden_policy::ServerId;
+use warden_store::{Transport, UpstreamConfig};
+
+use crate::error::GatewayError;
+use crate::jsonrpc::{self, Kind};
+
+pub(crate) use sse::SseParser;
+
+/// The stateless protocol revision.
+pub const STATELESS_VERSION: &str = "2026-07-28";
+/// The session-based revision Warden speaks first to upstreams.
+pub const SESSION_VERSION: &str = "2025-11-25";
+
+/// Where messages for one client request go (progress, logging, requests
+/// from the server), already mapped back to the client's ids and tokens.
+pub type ClientSink = mpsc::UnboundedSender<Value>;
+
+/// Settings shared by all upstream connections.
+#[derive(Debug, Clone)]
+pub struct UpstreamLimits {
+    /// Largest response (HTTP body, SSE event or stdio line) accepted.
+    pub max_response_bytes: usize,
+    /// How often tool catalogs are refreshed even without `list_changed`.
+    pub catalog_refresh: Duration,
+    /// Longest wait between reconnection attempts to a failed upstream.
+    pub max_backoff: Duration,
+}
+
+impl Default for UpstreamLimits {
+    fn default() -> Self {
+        UpstreamLimits {
+            max_response_bytes: 16 * 1024 * 1024,
+            catalog_refresh: Duration::from_secs(300),
+            max_backoff: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Something the gateway must react to.
+#[derive(Debug, Clone)]
+pub enum UpstreamEvent {
+    /// The tool catalog of this server changed.
+    CatalogChanged(ServerId),
+}
+
+/// The raw tool objects of one server, as the upstream sent them, with
+/// their JSON pre-rendered for fast listings.
+#[derive(Debug, Default)]
+pub struct ToolCatalog {
+    pub tools: Vec<Value>,
+    pub by_name: HashMap<String, usize>,
+    /// Bumped whenever the tool objects change.
+    pub generation: u64,
+    names: Vec<String>,
+    /// Each tool serialized unchanged (`/mcp/servers/{slug}`).
+    pub plain_json: Vec<String>,
+    /// Each tool with its name prefixed `{slug}__` (`/mcp`, toolsets).
+    pub prefixed_json: Vec<String>,
+}
+
+impl ToolCatalog {
+    pub fn build(slug: &str, tools: Vec<Value>, generation: u64) -> ToolCatalog {
+        let mut by_name = HashMap::with_capacity(tools.len());
+        let mut names = Vec::with_capacity(tools.len());
+        let mut plain_json = Vec::with_capacity(tools.len());
+        let mut prefixed_json = Vec::with_capacity(tools.len());
+        for (i, tool) in tools.iter().enumerate() {
+            let name = tool
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
+            by_name.insert(name.clone(), i);
+            plain_json.push(tool.to_string());
+            let mut prefixed = tool.clone();
+            if let Some(obj) = prefixed.as_object_mut() {
+                obj.insert(
+                    "name".into(),
+                    Value::String(crate::view::prefix_name(slug, &name)),
+                );
+            }
+            prefixed_json.push(prefixed.to_string());
+            names.push(name);
+        }
+        ToolCatalog {
+            tools,
+            by_name,
+            generation,
+            names,
+            plain_json,
+            prefixed_json,
+        }
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.by_name.contains_key(name)
+    }
+
+    pub fn names_in_order(&self) -> impl Iterator<Item = &str> {
+        self.names.iter().map(String::as_str)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum LinkState {
+    Connecting,
+    Ready,
+    Failed(String),
+}
+
+struct Pending {
+    tx: oneshot::Sender<Result<Value, GatewayError>>,
+    sink: Option<ClientSink>,
+    /// (gateway token, client token)
+    progress: Option<(String, Value)>,
+}
+
+enum Link {
+    Http(http::HttpLink),
+    Stdio(stdio::StdioLink),
+}
+
+/// One upstream server and its shared connection.
+pub struct Upstream {
+    pub config: UpstreamConfig,
+    timeout: Duration,
+    limits: UpstreamLimits,
+    link: Link,
+    next_id: AtomicU64,
+    pending: Mutex<HashMap<u64, Pending>>,
+    progress_routes: Mutex<HashMap<String, u64>>,
+    server_requests: Mutex<HashMap<String, Value>>,
+    catalog: ArcSwap<ToolCatalog>,
+    /// The upstream's `initialize` (or `server/discover`) result.
+    info: ArcSwapOption<Value>,
+    /// The negotiated protocol version.
+    protocol: ArcSwapOption<String>,
+    state_tx: watch::Sender<LinkState>,
+    wake: Notify,
+    closed: AtomicBool,
+    events: mpsc::UnboundedSender<UpstreamEvent>,
+    me: Weak<Upstream>,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("slug", &self.config.slug)
+            .field("config_revision", &self.config.config_revision)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these short locks leaves plain maps
+    // behind; continuing with them is safe.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Upstream {
+    /// Creates the upstream and starts its connection task.
+    pub fn start(
+        config: UpstreamConfig,
+        limits: UpstreamLimits,
+        events: mpsc::UnboundedSender<UpstreamEvent>,
+        seed: Option<Arc<ToolCatalog>>,
+    ) -> Arc<Upstream> {
+        let link = match &config.transport {
+            Transport::Http { url } => Link::Http(http::HttpLink::new(url.clone(), &config)),
+            Transport::Stdio { .. } => Link::Stdio(stdio::StdioLink::new()),
+        };
+        let (state_tx, _) = watch::channel(LinkState::Connecting);
+        let upstream = Arc::new_cyclic(|me| Upstream {
+            timeout: Duration::from_millis(config.timeout_ms.max(1)),
+            config,
+            limits,
+            link,
+            next_id: AtomicU64::new(1),
+            pending: Mutex::new(HashMap::new()),
+            progress_routes: Mutex::new(HashMap::new()),
+            server_requests: Mutex::new(HashMap::new()),
+            // A reconnecting server keeps its last known catalog until the
+            // new connection reports one, so calls do not flap.
+            catalog: ArcSwap::new(seed.unwrap_or_default()),
+            info: ArcSwapOption::empty(),
+            protocol: ArcSwapOption::empty(),
+            state_tx,
+            wake: Notify::new(),
+            closed: AtomicBool::new(false),
+            events,
+            me: me.clone(),
+        });
+        tokio::spawn(Arc::clone(&upstream).run());
+        upstream
+    }
+
+    pub(crate) fn self_arc(&self) -> Option<Arc<Upstream>> {
+        self.me.upgrade()
+    }
+
+    pub(crate) fn http_link(&self) -> Option<&http::HttpLink> {
+        match &self.link {
+            Link::Http(link) => Some(link),
+            Link::Stdio(_) => None,
+        }
+    }
+
+    pub(crate) fn stdio_link(&self) -> Option<&stdio::StdioLink> {
+        match &self.link {
+            Link::Stdio(link) => Some(link),
+            Link::Http(_) => None,
+        }
+    }
+
+    pub fn slug(&self) -> &str {
+        &self.config.slug
+    }
+
+    pub fn catalog(&self) -> Arc<ToolCatalog> {
+        self.catalog.load_full()
+    }
+
+    /// The upstream's initialize/discover result, once connected.
+    pub fn info(&self) -> Option<Arc<Value>> {
+        self.info.load_full()
+    }
+
+    pub fn is_ready(&self) -> bool {
+        *self.state_tx.borrow() == LinkState::Ready
+    }
+
+    pub(crate) fn is_stateless(&self) -> bool {
+        self.protocol
+            .load()
+            .as_deref()
+            .is_some_and(|p| p == STATELESS_VERSION)
+    }
+
+    pub(crate) fn protocol(&self) -> Option<Arc<String>> {
+        self.protocol.load_full()
+    }
+
+    /// Does the upstream offer this capability (`tools`, `prompts`, ...)?
+    pub fn has_capability(&self, name: &str) -> bool {
+        self.info()
+            .and_then(|i| i.get("capabilities").map(|c| c.get(name).is_some()))
+            .unwrap_or(false)
+    }
+
+    /// Stops the connection task and the child process, failing pending
+    /// requests.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.wake.notify_waiters();
+        self.wake.notify_one();
+        self.fail_all("the server was removed or reconfigured");
+        match &self.link {
+            Link::Stdio(link) => link.shutdown(),
+            Link::Http(link) => link.stop_listener(),
+        }
+    }
+
+    pub(crate) fn unavailable(&self, detail: impl Into<String>) -> GatewayError {
+        GatewayError::UpstreamUnavailable {
+            server: self.config.slug.clone(),
+            detail: detail.into(),
+        }
+    }
+
+    pub(crate) fn err_protocol(&self, detail: impl Into<String>) -> GatewayError {
+        GatewayError::UpstreamProtocol {
+            server: self.config.slug.clone(),
+            detail: detail.into(),
+        }
+    }
+
+    pub(crate) fn err_too_large(&self) -> GatewayError {
+        GatewayError::UpstreamTooLarge {
+            server: self.config.slug.clone(),
+            limit: self.limits.max_response_bytes,
+        }
+    }
+
+    pub(crate) fn max_response_bytes(&self) -> usize {
+        self.limits.max_response_bytes
+    }
+
+    /// A fresh gateway-unique request id for this connection.
+    pub fn next_request_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Waits until the connection is usable, failing fast if it is known
+    /// to be down.
+    async fn ensure_ready(&self) -> Result<(), GatewayError> {
+        let mut rx = self.state_tx.subscribe();
+        let wait = async {
+            loop {
+                let state = rx.borrow_and_update().clone();
+                match state {
+                    LinkState::Ready => return Ok(()),
+                    LinkState::Failed(detail) => return Err(self.unavailable(detail)),
+                    LinkState::Connecting => {}
+                }
+                if rx.changed().await.is_err() {
+                    return Err(self.unavailable("connection closed"));
+                }
+            }
+        };
+        match tokio::time::timeout(self.timeout, wait).await {
+            Ok(r) => r,
+            Err(_) => Err(self.unavailable("still connecting")),
+        }
+    }
+
+    /// Sends a request upstream with id `id` and returns where its response
+    /// will arrive. `params` are forwarded as given, except that a progress
+    /// token is replaced by a gateway-unique one (restored on the way back).
+    pub async fn start_request(
+        self: &Arc<Self>,
+        id: u64,
+        method: &str,
+        params: Option<Value>,
+        sink: Option<ClientSink>,
+    ) -> Result<oneshot::Receiver<Result<Value, GatewayError>>, GatewayError> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(self.unavailable("the server was removed"));
+        }
+        self.ensure_ready().await?;
+        Ok(self.send_request(id, method, params, sink))
+    }
+
+    fn send_request(
+        self: &Arc<Self>,
+        id: u64,
+        method: &str,
+        mut params: Option<Value>,
+        sink: Option<ClientSink>,
+    ) -> oneshot::Receiver<Result<Value, GatewayError>> {
+        let (tx, rx) = oneshot::channel();
+        let mut progress = None;
+        if let Some(token) = params
+            .as_mut()
+            .and_then(|p| p.get_mut("_meta"))
+            .and_then(|m| m.get_mut("progressToken"))
+        {
+            let ours = format!("warden-{}-{id}", self.config.server);
+            let theirs = std::mem::replace(token, Value::String(ours.clone()));
+            lock(&self.progress_routes).insert(ours.clone(), id);
+            progress = Some((ours, theirs));
+        }
+        if self.is_stateless() {
+            params = Some(self.stateless_meta(params));
+        }
+        lock(&self.pending).insert(id, Pending { tx, sink, progress });
+        let mut msg = json!({"jsonrpc": "2.0", "id": id, "method": method});
+        if let Some(p) = params {
+            msg["params"] = p;
+        }
+        match &self.link {
+            Link::Http(link) => link.send_request(self, id, msg),
+            Link::Stdio(link) => {
+                if let Err(e) = link.send(&msg) {
+                    self.complete(id, Err(self.unavailable(e)));
+                }
+            }
+        }
+        rx
+    }
+
+    /// The per-request `_meta` the stateless revision requires.
+    pub(crate) fn stateless_meta(&self, params: Option<Value>) -> Value {
+        let mut p = params.unwrap_or_else(|| json!({}));
+        jsonrpc::merge_meta(
+            &mut p,
+            [
+                (
+                    "io.modelcontextprotocol/protocolVersion".to_string(),
+                    json!(STATELESS_VERSION),
+                ),
+                (
+                    "io.modelcontextprotocol/clientCapabilities".to_string(),
+                    client_capabilities(),
+                ),
+                (
+                    "io.modelcontextprotocol/clientInfo".to_string(),
+                    client_info(),
+                ),
+            ],
+        );
+        p
+    }
+
+    /// A request with the server's timeout; on timeout the upstream is told
+    /// to cancel.
+    pub async fn call(
+        self: &Arc<Self>,
+        method: &str,
+        params: Option<Value>,
+        sink: Option<ClientSink>,
+    ) -> Result<Value, GatewayError> {
+        let id = self.next_request_id();
+        let rx = self.start_request(id, method, params, sink).await?;
+        self.await_response(id, rx).await
+    }
+
+    pub(crate) async fn await_response(
+        &self,
+        id: u64,
+        rx: oneshot::Receiver<Result<Value, GatewayError>>,
+    ) -> Result<Value, GatewayError> {
+        match tokio::time::timeout(self.timeout, rx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(self.unavailable("connection closed")),
+            Err(_) => {
+                self.cancel(id, "timed out at the gateway");
+                Err(GatewayError::UpstreamTimeout {
+                    server: self.config.slug.clone(),
+                    timeout_ms: self.timeout.as_millis() as u64,
+                })
+            }
+        }
+    }
+
+    /// Tells the upstream to stop working on request `id` and forgets it.
+    pub fn cancel(&self, id: u64, reason: &str) {
+        if self.forget(id).is_none() {
+            return;
+        }
+        let note = jsonrpc::notification(
+            "notifications/cancelled",
+            Some(json!({"requestId": id, "reason": reason})),
+        );
+        self.send_oneway(note);
+    }
+
+    fn forget(&self, id: u64) -> Option<Pending> {
+        let p = lock(&self.pending).remove(&id)?;
+        if let Some((ours, _)) = &p.progress {
+            lock(&self.progress_routes).remove(ours);
+        }
+        Some(p)
+    }
+
+    pub(crate) fn complete(&self, id: u64, result: Result<Value, GatewayError>) {
+        if let Some(p) = self.forget(id) {
+            let _ = p.tx.send(result);
+        }
+    }
+
+    fn fail_all(&self, detail: &str) {
+        let drained: Vec<(u64, Pending)> = lock(&self.pending).drain().collect();
+        lock(&self.progress_routes).clear();
+        for (_, p) in drained {
+            let _ = p.tx.send(Err(self.unavailable(detail)));
+        }
+    }
+
+    /// Sends a notification or response upstream, not waiting for anything.
+    pub fn send_oneway(&self, msg: Value) {
+        match &self.link {
+            Link::Http(link) => link.send_oneway(self, msg),
+            Link::Stdio(link) => {
+                if let Err(e) = link.send(&msg) {
+                    tracing::debug!(server = %self.config.slug, error = %e, "could not notify upstream");
+                }
+            }
+        }
+    }
+
+    /// Answers a request the upstream sent a client (`warden_id` is the id
+    /// the client saw). Returns false if no such request is pending.
+    pub fn answer_server_request(&self, warden_id: &str, mut response: Value) -> bool {
+        let Some(original) = lock(&self.server_requests).remove(warden_id) else {
+            return false;
+        };
+        response["id"] = original;
+        self.send_oneway(response);
+        true
+    }
+
+    /// Handles one message from the upstream. `via`: the request whose
+    /// response stream carried it, if known.
+    pub(crate) fn dispatch(&self, mut msg: Value, via: Option<u64>) {
+        match jsonrpc::kind(&msg) {
+            Kind::Response => {
+                let Some(id) = msg.get("id").and_then(Value::as_u64) else {
+                    tracing::debug!(server = %self.config.slug, "response with a foreign id ignored");
+                    return;
+                };
+                self.complete(id, Ok(msg));
+            }
+            Kind::Notification => self.dispatch_notification(msg, via),
+            Kind::Request => {
+                let target = via.or_else(|| self.sole_pending_with_sink());
+                let sink =
+                    target.and_then(|id| lock(&self.pending).get(&id).and_then(|p| p.sink.clone()));
+                match sink {
+                    Some(sink) => {
+                        let n = self.next_request_id();
+                        let ours = format!("warden:{}:{n}", self.config.slug);
+                        let theirs = std::mem::replace(&mut msg["id"], Value::String(ours.clone()));
+                        lock(&self.server_requests).insert(ours, theirs);
+                        let _ = sink.send(msg);
+                    }
+                    None => self.answer_locally(msg),
+                }
+            }
+            Kind::Invalid => {
+                tracing::debug!(server = %self.config.slug, "invalid JSON-RPC message from upstream ignored");
+            }
+        }
+    }
+
+    fn sole_pending_with_sink(&self) -> Option<u64> {
+        let pending = lock(&self.pending);
+        let mut with_sink = pending.iter().filter(|(_, p)| p.sink.is_some());
+        match (with_sink.next(), with_sink.next()) {
+            (Some((id, _)), None) => Some(*id),
+            _ => None,
+        }
+    }
+
+    /// Requests from the upstream that no client can answer.
+    fn answer_locally(&self, msg: Value) {
+        let id = msg.get("id").cloned().unwrap_or(Value::Null);
+        let reply = match jsonrpc::method(&msg) {
+            "ping" => jsonrpc::result(id, json!({})),
+            "roots/list" => jsonrpc::result(id, json!({"roots": []})),
+            other => jsonrpc::error(
+                id,
+                jsonrpc::code::METHOD_NOT_FOUND,
+                format!("{other} is not available outside a client request"),
+                None,
+            ),
+        };
+        self.send_oneway(reply);
+    }
+
+    fn dispatch_notification(&self, mut msg: Value, via: Option<u64>) {
+        let method = jsonrpc::method(&msg).to_owned();
+        match method.as_str() {
+            "notifications/tools/list_changed" => {
+                self.wake.notify_one();
+            }
+            "notifications/progress" => {
+                let token = msg
+                    .pointer("/params/progressToken")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                let Some(token) = token else { return };
+                let Some(id) = lock(&self.progress_routes).get(&token).copied() else {
+                    return;
+                };
+                let pending = lock(&self.pending);
+                if let Some(p) = pending.get(&id) {
+                    if let (Some(sink), Some((_, theirs))) = (&p.sink, &p.progress) {
+                        msg["params"]["progressToken"] = theirs.clone();
+                        let _ = sink.send(msg);
+                    }
+                }
+            }
+            "notifications/cancelled" => {}
+            _ => {
+                let target = via.or_else(|| self.sole_pending_with_sink());
+                if let Some(id) = target {
+                    if let Some(sink) = lock(&self.pending).get(&id).and_then(|p| p.sink.clone()) {
+                        let _ = sink.send(msg);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Marks the connection broken: pending requests fail, the connection
+    /// task reconnects with backoff.
+    pub(crate) fn mark_failed(&self, detail: &str) {
+        if self.closed.load(Ordering::SeqCst) {
+            return;
+        }
+        self.state_tx
+            .send_replace(LinkState::Failed(detail.to_owned()));
+        self.fail_all(detail);
+        self.wake.notify_one();
+    }
+
+    /// The connection task: connect (retrying with backoff), then refresh
+    /// the catalog on `list_changed` and on the interval.
+    async fn run(self: Arc<Self>) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            if self.closed.load(Ordering::SeqCst) {
+                return;
+            }
+            if !self.is_ready() {
+                match self.connect().await {
+                    Ok(()) => {
+                        backoff = Duration::from_millis(100);
+                        tracing::info!(server = %self.config.slug, "upstream connected");
+                    }
+                    Err(e) => {
+                        metrics::counter!("warden_upstream_errors_total",
+                            "server" => self.config.slug.clone(), "kind" => e.kind())
+                        .increment(1);
+                        tracing::warn!(server = %self.config.slug, error = %e, "upstream connection failed");
+                        self.state_tx.send_replace(LinkState::Failed(e.to_string()));
+                        tokio::select! {
+                            _ = tokio::time::sleep(backoff) => {}
+                            _ = self.wake.notified() => {}
+                        }
+                        backoff = (backoff * 2).min(self.limits.max_backoff);
+                        continue;
+                    }
+                }
+            }
+            if let Err(e) = self.refresh_catalog().await {
+                tracing::warn!(server = %self.config.slug, error = %e, "tool catalog refresh failed");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.limits.catalog_refresh) => {}
+                _ = self.wake.notified() => {}
+            }
+        }
+    }
+
+    async fn connect(self: &Arc<Self>) -> Result<(), GatewayError> {
+        self.state_tx.send_replace(LinkState::Connecting);
+        self.protocol.store(None);
+        match &self.link {
+            Link::Http(link) => link.reset(),
+            Link::Stdio(link) => link
+                .spawn(self)
+                .map_err(|e| self.unavailable(format!("cannot start process: {e}")))?,
+        }
+        let init = json!({
+            "protocolVersion": SESSION_VERSION,
+            "capabilities": client_capabilities(),
+            "clientInfo": client_info(),
+        });
+        let id = self.next_request_id();
+        let rx = self.send_request(id, "initialize", Some(init), None);
+        let response = self.await_response(id, rx).await;
+        match response {
+            Ok(resp) if resp.get("result").is_some() => {
+                let result = resp["result"].clone();
+                let version = result
+                    .get("protocolVersion")
+                    .and_then(Value::as_str)
+                    .unwrap_or(SESSION_VERSION)
+                    .to_owned();
+                self.protocol.store(Some(Arc::new(version)));
+                self.info.store(Some(Arc::new(result)));
+                self.send_oneway(jsonrpc::notification("notifications/initialized", None));
+            }
+            Ok(_) | Err(GatewayError::UpstreamStatus { .. }) => self.discover().await?,
+            Err(e) => return Err(e),
+        }
+        self.state_tx.send_replace(LinkState::Ready);
+        if let Link::Http(link) = &self.link {
+            link.start_listener(self);
+        } else if self.is_stateless() {
+            self.listen_stdio();
+        }
+        Ok(())
+    }
+
+    /// The stateless revision: no handshake, `server/discover` instead.
+    async fn discover(self: &Arc<Self>) -> Result<(), GatewayError> {
+        self.protocol
+            .store(Some(Arc::new(STATELESS_VERSION.to_owned())));
+        let id = self.next_request_id();
+        let rx = self.send_request(id, "server/discover", None, None);
+        let resp = self.await_response(id, rx).await?;
+        match resp.get("result") {
+            Some(result) => {
+                self.info.store(Some(Arc::new(result.clone())));
+                Ok(())
+            }
+            None => Err(self.err_protocol("neither initialize nor server/discover succeeded")),
+        }
+    }
+
+    /// On stdio a `subscriptions/listen` is just a request that stays open;
+    /// its notifications arrive on the shared channel.
+    fn listen_stdio(self: &Arc<Self>) {
+        let id = self.next_request_id();
+        let msg = json!({"jsonrpc": "2.0", "id": id, "method": "subscriptions/listen",
+            "params": self.stateless_meta(Some(json!({"notifications": {"toolsListChanged": true}})))});
+        if let Link::Stdio(link) = &self.link {
+            let _ = link.send(&msg);
+        }
+    }
+
+    /// Reloads the tool catalog (all pages); tells the gateway if it changed.
+    pub async fn refresh_catalog(self: &Arc<Self>) -> Result<(), GatewayError> {
+        if !self.has_capability("tools") {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let mut tools = Vec::new();
+        let mut cursor: Option<Value> = None;
+        loop {
+            let params = cursor.take().map(|c| json!({"cursor": c}));
+            let resp = self.call("tools/list", params, None).await?;
+            let Some(result) = resp.get("result") else {
+                return Err(self.err_protocol("tools/list answered with an error"));
+            };
+            let Some(page) = result.get("tools").and_then(Value::as_array) else {
+                return Err(self.err_protocol("tools/list result has no tools array"));
+            };
+            tools.extend(page.iter().cloned());
+            match result.get("nextCursor") {
+                Some(c) if !c.is_null() && tools.len() < 100_000 => cursor = Some(c.clone()),
+                _ => break,
+            }
+        }
+        let previous = self.catalog.load();
+        if previous.tools == tools && previous.generation > 0 {
+            return Ok(());
+        }
+        self.catalog.store(Arc::new(ToolCatalog::build(
+            &self.config.slug,
+            tools,
+            previous.generation + 1,
+        )));
+        tracing::debug!(server = %self.config.slug, elapsed_ms = started.elapsed().as_millis() as u64, "tool catalog updated");
+        let _ = self
+            .events
+            .send(UpstreamEvent::CatalogChanged(self.config.server));
+        Ok(())
+    }
+}
+
+/// What Warden tells upstreams it can do: it relays sampling and
+/// elicitation requests to the client that caused them.
+fn client_capabilities() -> Value {
+    json!({"sampling": {}, "elicitation": {}})
+}
+
+fn client_info() -> Value {
+    json!({"name": "warden", "version": env!("CARGO_PKG_VERSION")})
+}
