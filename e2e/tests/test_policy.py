@@ -1,0 +1,197 @@
+"""The end-to-end policy story and live revocation (issues 4 and 5), with the
+real Python MCP SDK client, the real `warden` binary and a real upstream."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import anyio
+import httpx
+import mcp.types as types
+import pytest
+from mcp import ClientSession, McpError
+from mcp.client.streamable_http import streamablehttp_client
+
+from wardenkit import Admin, Procs, Warden, wait_until
+
+ORG = "acme"
+
+
+def story_setup(warden: Warden, upstream: str) -> tuple[str, Admin]:
+    """Org, server, grant, team, agent with the server attached, a key bound to
+    the agent; returns the key and an org admin's API client."""
+    platform = warden.admin
+    platform.create_org(ORG)
+    platform.http_server("py", upstream)
+    platform.grant(ORG, "py", "*")
+    platform.create_team(ORG, "support")
+    platform.create_agent(ORG, "helper", team="support")
+    # New agents start with an empty scope: attach the server explicitly.
+    platform.set_agent_scope(ORG, "helper", {"servers": {"py": ["echo", "slow"]}})
+    key = platform.create_key(ORG, "helper-key", team="support", agent="helper")
+    org_admin = Admin(warden.base, platform.org_admin_token(ORG))
+    return key, org_admin
+
+
+def denial_reason(err: McpError) -> str:
+    assert err.error.code == -32602, err.error
+    assert "Unknown tool" in err.error.message
+    data = err.error.data or {}
+    assert data.get("decision_id") or data.get("decisionId"), data
+    return data["reason"]
+
+
+def names(listing: types.ListToolsResult) -> set[str]:
+    return {t.name for t in listing.tools}
+
+
+def test_org_admin_disable_is_in_force_for_the_very_next_request(procs: Procs, warden: Warden) -> None:
+    key, org_admin = story_setup(warden, procs.py_upstream())
+
+    async def body() -> None:
+        headers = {"Authorization": f"Bearer {key}"}
+        async with streamablehttp_client(warden.mcp, headers=headers) as (read, write, _):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                # The agent's attachment narrows the org grant to echo + slow.
+                assert names(await session.list_tools()) == {"py__echo", "py__slow"}
+                assert (await session.call_tool("py__echo", {"text": "hi"})).content[0].text == "hi"
+                with pytest.raises(McpError) as narrowed:
+                    await session.call_tool("py__add", {"a": 1, "b": 2})
+                assert denial_reason(narrowed.value) == "not_granted_by_agent"
+
+                org_admin.set_grant_enabled(ORG, "py", False)
+                # Same session, very next request: gone from the list, refused on call.
+                assert names(await session.list_tools()) == set()
+                with pytest.raises(McpError) as refused:
+                    await session.call_tool("py__echo", {"text": "hi"})
+                assert denial_reason(refused.value) == "server_disabled_by_org"
+
+                org_admin.set_grant_enabled(ORG, "py", True)
+                assert names(await session.list_tools()) == {"py__echo", "py__slow"}
+                assert (await session.call_tool("py__echo", {"text": "back"})).content[0].text == "back"
+
+    anyio.run(body)
+
+
+def test_gateway_kill_switch_and_other_orgs_never_see_the_server(procs: Procs, warden: Warden) -> None:
+    key, _ = story_setup(warden, procs.py_upstream())
+    platform = warden.admin
+    platform.create_org("other")
+    other_key = platform.create_key("other", "other-key")
+
+    async def body() -> None:
+        async with streamablehttp_client(warden.mcp, headers={"Authorization": f"Bearer {other_key}"}) as (r, w, _):
+            async with ClientSession(r, w) as other:
+                await other.initialize()
+                assert names(await other.list_tools()) == set()
+                with pytest.raises(McpError) as refused:
+                    await other.call_tool("py__echo", {"text": "x"})
+                assert denial_reason(refused.value) == "server_not_granted_to_org"
+
+        async with streamablehttp_client(warden.mcp, headers={"Authorization": f"Bearer {key}"}) as (r, w, _):
+            async with ClientSession(r, w) as session:
+                await session.initialize()
+                platform.set_server_enabled("py", False)
+                assert names(await session.list_tools()) == set()
+                with pytest.raises(McpError) as refused:
+                    await session.call_tool("py__echo", {"text": "x"})
+                assert denial_reason(refused.value) == "server_disabled"
+                platform.set_server_enabled("py", True)
+                assert names(await session.list_tools()) == {"py__echo", "py__slow"}
+
+    anyio.run(body)
+
+
+def test_live_session_gets_list_changed_after_a_disable(procs: Procs, warden: Warden) -> None:
+    key, org_admin = story_setup(warden, procs.py_upstream())
+
+    async def body() -> None:
+        changed = anyio.Event()
+
+        async def on_message(message) -> None:
+            if isinstance(message, types.ServerNotification) and isinstance(
+                    message.root, types.ToolListChangedNotification):
+                changed.set()
+
+        headers = {"Authorization": f"Bearer {key}"}
+        async with streamablehttp_client(warden.mcp, headers=headers) as (read, write, _):
+            async with ClientSession(read, write, message_handler=on_message) as session:
+                await session.initialize()
+                assert names(await session.list_tools()) == {"py__echo", "py__slow"}
+                # Give the client's GET stream a moment to attach.
+                await anyio.sleep(0.5)
+                await anyio.to_thread.run_sync(lambda: org_admin.set_grant_enabled(ORG, "py", False))
+                with anyio.fail_after(5):
+                    await changed.wait()
+                assert names(await session.list_tools()) == set()
+
+    anyio.run(body)
+
+
+def test_long_running_call_is_cut_off_by_a_disable(procs: Procs, warden: Warden) -> None:
+    upstream = procs.py_upstream()
+    key, org_admin = story_setup(warden, upstream)
+    state_url = upstream.removesuffix("/mcp") + "/_state"
+
+    async def body() -> None:
+        headers = {"Authorization": f"Bearer {key}"}
+        async with streamablehttp_client(warden.mcp, headers=headers) as (read, write, _):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                outcome: dict = {}
+
+                async def long_call() -> None:
+                    started = time.monotonic()
+                    try:
+                        await session.call_tool("py__slow", {"seconds": 30, "tag": "cut-off"})
+                        outcome["result"] = "completed"
+                    except McpError as err:
+                        outcome["error"] = err
+                    outcome["seconds"] = time.monotonic() - started
+
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(long_call)
+                    await anyio.to_thread.run_sync(lambda: wait_until(
+                        lambda: "cut-off" in httpx.get(state_url).json()["started"], 10, what="slow call upstream"))
+                    await anyio.to_thread.run_sync(lambda: org_admin.set_grant_enabled(ORG, "py", False))
+
+                assert "error" in outcome, outcome
+                assert denial_reason(outcome["error"]) == "server_disabled_by_org"
+                assert outcome["seconds"] < 10
+        # The upstream was told to stop (notifications/cancelled).
+        await anyio.to_thread.run_sync(lambda: wait_until(
+            lambda: "cut-off" in httpx.get(state_url).json()["cancelled"], 10, what="upstream cancellation"))
+
+    anyio.run(body)
+
+
+def test_client_credentials_never_go_upstream(procs: Procs, warden: Warden, tmp_path) -> None:
+    record = tmp_path / "upstream-requests.jsonl"
+    upstream = procs.py_upstream(record=record, name="recording-upstream")
+    platform = warden.admin
+    platform.create_org(ORG)
+    platform.http_server("rec", upstream, secret_headers={"X-Upstream-Token": "upstream-secret-123"})
+    platform.grant(ORG, "rec", "*")
+    key = platform.create_key(ORG, "client-key")
+
+    async def body() -> None:
+        headers = {"Authorization": f"Bearer {key}", "X-Custom-Client": "client-header"}
+        async with streamablehttp_client(warden.mcp, headers=headers) as (read, write, _):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                assert "rec__echo" in names(await session.list_tools())
+                await session.call_tool("rec__echo", {"text": "payload"})
+
+    anyio.run(body)
+    records = [json.loads(line) for line in record.read_text().splitlines()]
+    assert any("payload" in r["body"] for r in records), "the call never reached the upstream"
+    for r in records:
+        header_names = {name.lower() for name, _ in r["headers"]}
+        values = " ".join(value for _, value in r["headers"])
+        assert key not in values and key not in r["body"], f"client key leaked upstream: {r}"
+        assert warden.admin_token not in values
+        assert not any(v.lower().startswith("bearer") for n, v in r["headers"] if n.lower() == "authorization"), r
+        assert "x-upstream-token" in header_names, "Warden's own upstream secret was not injected"
+        assert dict((n.lower(), v) for n, v in r["headers"])["x-upstream-token"] == "upstream-secret-123"

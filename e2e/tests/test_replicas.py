@@ -1,0 +1,122 @@
+"""Issue 5: three `warden serve` replicas on one real PostgreSQL server."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from wardenkit import Postgres, Procs, RawMcp, Warden, new_secret_key, wait_until
+
+pytestmark = pytest.mark.postgres
+
+ORG = "acme"
+MAX_STALENESS_MS = 2000
+
+
+def replicas(procs: Procs, postgres: Postgres, admin_token: str, count: int = 3) -> list[Warden]:
+    secret_key = new_secret_key()
+    env = {"WARDEN_MAX_STALENESS_MS": str(MAX_STALENESS_MS)}
+    # The first one migrates the shared database; the others start on it.
+    nodes = [Warden(procs, database_url=postgres.url, admin_token=admin_token, secret_key=secret_key,
+                    extra_env=env, name="replica-a")]
+    for name in ("replica-b", "replica-c")[: count - 1]:
+        nodes.append(Warden(procs, database_url=postgres.url, admin_token=admin_token, secret_key=secret_key,
+                            extra_env=env, name=name))
+    return nodes
+
+
+def setup_policy(a: Warden, upstream: str) -> str:
+    a.admin.create_org(ORG)
+    a.admin.http_server("py", upstream)
+    a.admin.grant(ORG, "py", "*")
+    return a.admin.create_key(ORG, "replica-client")
+
+
+def session(node: Warden, key: str) -> RawMcp:
+    client = RawMcp(node.mcp, key)
+    client.initialize()
+    return client
+
+
+def call_echo(client: RawMcp) -> dict:
+    return client.request("tools/call", {"name": "py__echo", "arguments": {"text": "hi"}})
+
+
+def reason_of(reply: dict) -> str | None:
+    error = reply.get("error")
+    return (error.get("data") or {}).get("reason") if error else None
+
+
+def wait_for_revision(node: Warden, key: str, timeout: float = 5) -> None:
+    """Until a fresh session on `node` can call the tool (policy replicated)."""
+    wait_until(lambda: "result" in call_echo(session(node, key)), timeout, interval=0.05,
+               what=f"{node.name} to apply the policy")
+
+
+def test_disable_through_a_is_refused_on_b_and_c(procs: Procs, postgres: Postgres, admin_token: str) -> None:
+    a, b, c = replicas(procs, postgres, admin_token)
+    key = setup_policy(a, procs.py_upstream())
+    for node in (b, c):
+        wait_for_revision(node, key)
+    on_b, on_c = session(b, key), session(c, key)
+    assert "result" in call_echo(on_b) and "result" in call_echo(on_c)
+
+    written = time.monotonic()
+    a.admin.set_grant_enabled(ORG, "py", False)
+    for client in (on_b, on_c):
+        wait_until(lambda: reason_of(call_echo(client)) == "server_disabled_by_org", MAX_STALENESS_MS / 1000,
+                   interval=0.005, what="the disable to reach another replica")
+    took_ms = (time.monotonic() - written) * 1000
+    print(f"disable via A refused on B and C after {took_ms:.0f} ms")
+    assert reason_of(call_echo(on_b)) == "server_disabled_by_org"
+
+    # ?wait=propagated returns only once every live replica applied the write.
+    a.admin.set_grant_enabled(ORG, "py", True, wait="propagated")
+    assert "result" in call_echo(on_b) and "result" in call_echo(on_c)
+    listed = a.admin.call("GET", "/replicas")
+    items = listed["items"] if isinstance(listed, dict) and "items" in listed else listed
+    assert len(items) >= 3, listed
+
+
+def test_replica_fails_closed_without_postgres_and_recovers(procs: Procs, postgres: Postgres,
+                                                             admin_token: str) -> None:
+    a, b = replicas(procs, postgres, admin_token, count=2)
+    key = setup_policy(a, procs.py_upstream())
+    wait_for_revision(b, key)
+    on_b = session(b, key)
+    assert b.readyz() == 200
+
+    postgres.stop("immediate")
+    stopped = time.monotonic()
+    wait_until(lambda: b.readyz() == 503, MAX_STALENESS_MS / 1000 + 3, interval=0.05, what="/readyz 503")
+    failed_closed_after = time.monotonic() - stopped
+    print(f"B failed closed {failed_closed_after * 1000:.0f} ms after PostgreSQL stopped")
+    assert failed_closed_after <= MAX_STALENESS_MS / 1000 + 2
+
+    refused = on_b.post({"jsonrpc": "2.0", "id": 99, "method": "tools/call",
+                         "params": {"name": "py__echo", "arguments": {"text": "hi"}}})
+    assert "policy_stale" in refused.text, (refused.status_code, refused.text)
+
+    postgres.start()
+    wait_until(lambda: b.readyz() == 200, 30, interval=0.1, what="B to recover after PostgreSQL restart")
+    wait_until(lambda: "result" in call_echo(session(b, key)), 10, what="calls on B after recovery")
+
+
+def test_replica_that_was_down_comes_back_at_the_current_revision(procs: Procs, postgres: Postgres,
+                                                                  admin_token: str) -> None:
+    a, b, c = replicas(procs, postgres, admin_token)
+    key = setup_policy(a, procs.py_upstream())
+    wait_for_revision(c, key)
+
+    c.stop()
+    a.admin.set_grant_enabled(ORG, "py", False)
+    latest = a.admin.call("PATCH", f"/orgs/{ORG}/grants/py", {"enabled": False})["revision"]
+    c.start()
+
+    reply = call_echo(session(c, key))
+    assert reason_of(reply) == "server_disabled_by_org", json.dumps(reply)
+    assert c.readyz() == 200
+    replicas_view = json.dumps(c.admin.call("GET", "/replicas"))
+    assert str(latest) in replicas_view, replicas_view
