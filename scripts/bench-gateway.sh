@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Gateway load benchmark (issue 4, "Speed"): same run, same machine.
+#   1. tools/call to the demo upstream directly vs through Warden (/mcp),
+#      concurrency 1 and 32, small payloads: p50/p90/p99 latency + throughput.
+#   2. tools/list through /mcp with 100 upstream servers x 50 tools: p50.
+#   3. Warden's RSS with 10,000 idle sessions.
+# Builds release binaries; Warden runs on a temp SQLite database.
+#
+# Environment: DURATION (default 10s), WARMUP (2s), SESSIONS (10000),
+#              CARGO_TARGET_DIR (default ./target).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+DURATION="${DURATION:-10s}"
+WARMUP="${WARMUP:-2s}"
+SESSIONS="${SESSIONS:-10000}"
+BIN="$CARGO_TARGET_DIR/release"
+WORK="$(mktemp -d /tmp/warden-bench.XXXXXX)"
+PIDS=()
+
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+echo "==> building release binaries" >&2
+cargo build --release --locked -p warden -p warden-loadgen >&2
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# Start a process that prints `LISTENING <port>`; echo the port.
+start_listening() {
+  local log="$1"; shift
+  "$@" >"$log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 1 200); do
+    if grep -q '^LISTENING ' "$log"; then awk '/^LISTENING /{print $2; exit}' "$log"; return 0; fi
+    sleep 0.05
+  done
+  echo "did not start: $*" >&2; cat "$log" >&2; return 1
+}
+
+ADMIN_TOKEN="wadm_bench_$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
+SECRET_KEY="$(python3 -c 'import base64,os; print(base64.b64encode(os.urandom(32)).decode())')"
+WARDEN_PORT="$(free_port)"
+WARDEN="http://127.0.0.1:$WARDEN_PORT"
+
+start_warden() {
+  WARDEN_ADMIN_TOKEN="$ADMIN_TOKEN" WARDEN_SECRET_KEY="$SECRET_KEY" RUST_LOG="${RUST_LOG:-warn}" \
+    "$BIN/warden" serve --listen "127.0.0.1:$WARDEN_PORT" --database-url "sqlite://$WORK/warden.db" \
+    >"$WORK/warden.log" 2>&1 &
+  WARDEN_PID=$!
+  PIDS+=("$WARDEN_PID")
+  for _ in $(seq 1 200); do
+    curl -fsS "$WARDEN/healthz" >/dev/null 2>&1 && return 0
+    sleep 0.05
+  done
+  echo "warden did not become healthy" >&2; cat "$WORK/warden.log" >&2; return 1
+}
+
+admin() { # METHOD PATH [JSON]
+  curl -fsS -X "$1" "$WARDEN/admin/v1$2" -H "Authorization: Bearer $ADMIN_TOKEN" \
+    -H 'content-type: application/json' ${3:+--data "$3"}
+}
+json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+
+loadgen() { "$BIN/warden-loadgen" --warmup "$WARMUP" --json "$@"; }
+
+echo "==> starting demo upstream and warden" >&2
+UP_PORT="$(start_listening "$WORK/upstream.log" "$BIN/warden-demo-upstream" --listen 127.0.0.1:0)"
+UPSTREAM="http://127.0.0.1:$UP_PORT/mcp"
+start_warden
+
+admin POST /orgs '{"slug":"bench"}' >/dev/null
+admin POST /servers "{\"slug\":\"demo\",\"transport\":{\"type\":\"http\",\"url\":\"$UPSTREAM\"}}" >/dev/null
+admin PUT /orgs/bench/grants/demo '{"enabled":true,"filter":"*"}' >/dev/null
+KEY="$(admin POST /orgs/bench/keys '{"name":"bench"}' | json_field "['secret']")"
+
+ARGS='{"text":"hello"}'
+declare -A R
+for c in 1 32; do
+  echo "==> tools/call concurrency $c: direct" >&2
+  R[direct_$c]="$(loadgen --url "$UPSTREAM" --tool echo --args "$ARGS" -c "$c" --duration "$DURATION")"
+  echo "==> tools/call concurrency $c: through warden" >&2
+  R[warden_$c]="$(loadgen --url "$WARDEN/mcp" --token "$KEY" --tool demo__echo --args "$ARGS" -c "$c" --duration "$DURATION")"
+done
+
+echo "==> tools/list with 100 servers x 50 tools" >&2
+BIG_PORT="$(start_listening "$WORK/upstream-big.log" "$BIN/warden-demo-upstream" --listen 127.0.0.1:0 --extra-tools 46)"
+admin POST /orgs '{"slug":"catalog"}' >/dev/null
+for i in $(seq -w 0 99); do
+  admin POST /servers "{\"slug\":\"s$i\",\"transport\":{\"type\":\"http\",\"url\":\"http://127.0.0.1:$BIG_PORT/mcp\"}}" >/dev/null
+  admin PUT "/orgs/catalog/grants/s$i" '{"enabled":true,"filter":"*"}' >/dev/null
+done
+CAT_KEY="$(admin POST /orgs/catalog/keys '{"name":"catalog"}' | json_field "['secret']")"
+# Longer warm-up: the first lists fetch and cache 100 upstream catalogs.
+R[list]="$(WARMUP=5s; loadgen --url "$WARDEN/mcp" --token "$CAT_KEY" --list -c 1 --duration "$DURATION")"
+LIST_COUNT="$(python3 - "$WARDEN/mcp" "$CAT_KEY" <<'EOF'
+import json, sys, urllib.request
+url, key = sys.argv[1], sys.argv[2]
+def post(body, session=None):
+    headers = {"Authorization": f"Bearer {key}", "Accept": "application/json, text/event-stream",
+               "Content-Type": "application/json"}
+    if session:
+        headers.update({"Mcp-Session-Id": session, "MCP-Protocol-Version": "2025-11-25"})
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
+    with urllib.request.urlopen(req) as resp:
+        text = resp.read().decode()
+        sid = resp.headers.get("mcp-session-id")
+    if text.lstrip().startswith("{"):
+        return json.loads(text), sid
+    for line in text.splitlines():
+        if line.startswith("data:") and '"id"' in line:
+            return json.loads(line[5:]), sid
+    raise SystemExit("no reply")
+init, sid = post({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+    "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}})
+note = urllib.request.Request(url, data=json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}).encode(),
+                              headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json",
+                                       "Accept": "application/json, text/event-stream", "Mcp-Session-Id": sid or "",
+                                       "MCP-Protocol-Version": "2025-11-25"}, method="POST")
+urllib.request.urlopen(note).read()
+listing, _ = post({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}, sid)
+print(len(listing["result"]["tools"]))
+EOF
+)"
+
+echo "==> RSS with $SESSIONS idle sessions" >&2
+rss_kib() { awk '/^VmRSS:/{print $2}' "/proc/$WARDEN_PID/status"; }
+RSS_BEFORE="$(rss_kib)"
+"$BIN/warden-loadgen" --url "$WARDEN/mcp" --token "$KEY" --open-sessions "$SESSIONS" -c 64 --hold 600s \
+  >"$WORK/sessions.out" 2>"$WORK/sessions.err" &
+HOLDER=$!
+PIDS+=("$HOLDER")
+for _ in $(seq 1 1200); do
+  grep -q '^OPENED ' "$WORK/sessions.out" && break
+  kill -0 "$HOLDER" 2>/dev/null || { cat "$WORK/sessions.err" >&2; break; }
+  sleep 0.1
+done
+sleep 2
+RSS_AFTER="$(rss_kib)"
+OPENED="$(awk '/^OPENED /{print $2}' "$WORK/sessions.out")"
+kill "$HOLDER" 2>/dev/null || true
+
+python3 - "$RSS_BEFORE" "$RSS_AFTER" "${OPENED:-0}" "$LIST_COUNT" \
+  "${R[direct_1]}" "${R[warden_1]}" "${R[direct_32]}" "${R[warden_32]}" "${R[list]}" <<'EOF'
+import json, sys
+rss_before, rss_after, opened, list_count = (int(x) for x in sys.argv[1:5])
+d1, w1, d32, w32, lst = (json.loads(x) for x in sys.argv[5:10])
+print()
+print(f"| tools/call (echo) | conc | p50 us | p90 us | p99 us | req/s | errors |")
+print(f"|---|---:|---:|---:|---:|---:|---:|")
+for name, conc, r in (("direct", 1, d1), ("through Warden", 1, w1), ("direct", 32, d32), ("through Warden", 32, w32)):
+    print(f"| {name} | {conc} | {r['p50_us']} | {r['p90_us']} | {r['p99_us']} | {r['throughput_rps']:.0f} | {r['errors']} |")
+print()
+print(f"added p50 latency at concurrency 1: {w1['p50_us'] - d1['p50_us']} us (target <= 150 us)")
+print(f"throughput through Warden at concurrency 32: {100 * w32['throughput_rps'] / d32['throughput_rps']:.0f}% of direct (target >= 70%)")
+print(f"tools/list via /mcp, 100 servers x 50 tools ({list_count} tools listed): p50 {lst['p50_us'] / 1000:.2f} ms, "
+      f"p99 {lst['p99_us'] / 1000:.2f} ms (target p50 <= 2 ms)")
+print(f"RSS with {opened} idle sessions: {rss_after / 1024:.1f} MiB (before: {rss_before / 1024:.1f} MiB, "
+      f"{(rss_after - rss_before) / max(opened, 1):.2f} KiB/session)")
+EOF
