@@ -1,8 +1,28 @@
 //! Warden's storage: policy rows in SQLite or PostgreSQL, the global
 //! revision, the live snapshot and the audit log.
+//!
+//! Every policy write is one transaction: bump the revision, apply the
+//! change, append the audit record, validate the resulting policy with the
+//! engine, record it in the change feed, `NOTIFY` replicas (PostgreSQL),
+//! commit, and install the new snapshot in [`Store::live`] before returning
+//! the new revision.
 
+mod crud;
+mod crypto;
+mod db;
+mod entities;
+mod error;
 mod live;
+mod migrate;
+mod store;
+mod sync;
 mod types;
 
+pub use crud::{token_digest, ADMIN_TOKEN_PREFIX, KEY_TOKEN_PREFIX};
+pub use crypto::{generate_secret_key, parse_secret_key};
+pub use db::Backend;
+pub use entities::*;
+pub use error::{Result, StoreError};
 pub use live::LivePolicy;
+pub use store::{Store, StoreOptions, POLICY_CHANNEL};
 pub use types::{DecisionRecord, Secret, Transport, UpstreamConfig};

@@ -122,7 +122,10 @@ mod tests {
             tokio::spawn(async move { live.wait_for(3).await })
         };
         assert!(live.install(at(3)));
-        assert!(!live.install(at(2)), "older snapshot must not replace newer");
+        assert!(
+            !live.install(at(2)),
+            "older snapshot must not replace newer"
+        );
         assert_eq!(live.revision(), 3);
         waiter.await.unwrap();
     }

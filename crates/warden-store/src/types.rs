@@ -28,6 +28,14 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Secrets can be read from input (admin API bodies, config files) but have
+/// no `Serialize`: they cannot be written back out by accident.
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret)
+    }
+}
+
 impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("<redacted>")

@@ -1,0 +1,2170 @@
+//! Typed create/read/update/delete for every policy entity. Each write is
+//! one [`WriteTx`](crate::store::WriteTx): revision bump, change, audit
+//! record, engine validation, commit, live snapshot installed.
+
+use std::collections::BTreeMap;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use sqlx::any::AnyRow;
+use sqlx::AnyConnection;
+use warden_policy::{
+    validate_slug, AgentId, AgentRow, EndUserId, EndUserRow, KeyId, KeyRow, OrgGrantRow, OrgId,
+    OrgRow, PolicyChange, Scope, ScopeGrants, ScopeOwner, ServerId, ServerRow, TeamId, TeamRow,
+    ToolFilter, ToolsetId, ToolsetRow,
+};
+
+use crate::db::{self, to_json, RowExt};
+use crate::entities::*;
+use crate::error::{constraint, Result, StoreError};
+use crate::store::{insert_admin_audit, owner_id, owner_kind, view, AuditChange, OwnerCol, Store};
+use crate::types::{Secret, Transport, UpstreamConfig};
+
+// ---- the engine's view of a written entity (the change feed) ----
+
+async fn upsert_org(_: &mut AnyConnection, org: &Org) -> Result<PolicyChange> {
+    Ok(PolicyChange::UpsertOrg(OrgRow {
+        id: org.id,
+        slug: org.slug.clone(),
+        suspended: org.suspended,
+    }))
+}
+
+async fn upsert_server(_: &mut AnyConnection, s: &Server) -> Result<PolicyChange> {
+    Ok(PolicyChange::UpsertServer(ServerRow {
+        id: s.id,
+        slug: s.slug.clone(),
+        owner_org: s.owner_org,
+        enabled: s.enabled,
+    }))
+}
+
+async fn upsert_org_grant(_: &mut AnyConnection, g: &OrgGrant) -> Result<PolicyChange> {
+    Ok(PolicyChange::UpsertOrgGrant(OrgGrantRow {
+        org: g.org,
+        server: g.server,
+        enabled: g.enabled,
+        filter: g.filter.clone(),
+    }))
+}
+
+async fn upsert_team(_: &mut AnyConnection, t: &Team) -> Result<PolicyChange> {
+    Ok(PolicyChange::UpsertTeam(TeamRow {
+        id: t.id,
+        org: t.org,
+        slug: t.slug.clone(),
+        scope: t.scope.clone(),
+    }))
+}
+
+async fn upsert_key(conn: &mut AnyConnection, k: &Key) -> Result<PolicyChange> {
+    let token_digest: String = sqlx::query_scalar("SELECT token_digest FROM keys WHERE id = $1")
+        .bind(k.id.0)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(PolicyChange::UpsertKey(KeyRow {
+        id: k.id,
+        org: k.org,
+        token_digest,
+        team: k.team,
+        agent: k.agent,
+        scope: k.scope.clone(),
+        revoked: k.revoked,
+        expires_at_ms: k.expires_at_ms,
+        may_assert_end_user: k.may_assert_end_user,
+        may_assert_agent: k.may_assert_agent,
+    }))
+}
+
+async fn upsert_end_user(_: &mut AnyConnection, u: &EndUser) -> Result<PolicyChange> {
+    Ok(PolicyChange::UpsertEndUser(EndUserRow {
+        id: u.id,
+        org: u.org,
+        external_id: u.external_id.clone(),
+        scope: u.scope.clone(),
+    }))
+}
+
+async fn upsert_agent(_: &mut AnyConnection, a: &Agent) -> Result<PolicyChange> {
+    Ok(PolicyChange::UpsertAgent(AgentRow {
+        id: a.id,
+        org: a.org,
+        team: a.team,
+        slug: a.slug.clone(),
+        scope: a.scope.clone(),
+    }))
+}
+
+async fn upsert_toolset(_: &mut AnyConnection, t: &Toolset) -> Result<PolicyChange> {
+    Ok(PolicyChange::UpsertToolset(ToolsetRow {
+        id: t.id,
+        org: t.org,
+        slug: t.slug.clone(),
+        servers: t.servers.clone(),
+    }))
+}
+
+/// The upsert of a scope owner as it now is.
+async fn owner_change(conn: &mut AnyConnection, owner: ScopeOwner) -> Result<PolicyChange> {
+    let missing = || StoreError::not_found(owner_kind(owner), owner_id(owner));
+    match owner {
+        ScopeOwner::Team(id) => {
+            let t = fetch_team(conn, id).await?.ok_or_else(missing)?;
+            upsert_team(conn, &t).await
+        }
+        ScopeOwner::Key(id) => {
+            let k = fetch_key(conn, id).await?.ok_or_else(missing)?;
+            upsert_key(conn, &k).await
+        }
+        ScopeOwner::EndUser(id) => {
+            let u = fetch_end_user(conn, id).await?.ok_or_else(missing)?;
+            upsert_end_user(conn, &u).await
+        }
+        ScopeOwner::Agent(id) => {
+            let a = fetch_agent(conn, id).await?.ok_or_else(missing)?;
+            upsert_agent(conn, &a).await
+        }
+        ScopeOwner::Toolset(id) => {
+            let t = fetch_toolset(conn, id).await?.ok_or_else(missing)?;
+            upsert_toolset(conn, &t).await
+        }
+    }
+}
+
+/// Token prefix of gateway keys.
+pub const KEY_TOKEN_PREFIX: &str = "wdn_";
+/// Token prefix of admin API tokens.
+pub const ADMIN_TOKEN_PREFIX: &str = "wdna_";
+/// How many leading characters of a token are kept for display.
+const SHOWN_PREFIX_LEN: usize = 12;
+
+/// Hex SHA-256 of a bearer token: how keys and admin tokens are found.
+pub fn token_digest(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn new_token(prefix: &str) -> Secret {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    Secret::new(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes)))
+}
+
+fn shown_prefix(token: &str) -> String {
+    token.chars().take(SHOWN_PREFIX_LEN).collect()
+}
+
+fn name_or(name: String, fallback: &str) -> String {
+    if name.trim().is_empty() {
+        fallback.to_owned()
+    } else {
+        name
+    }
+}
+
+fn opt_id(v: Option<impl Into<i64>>) -> Option<i64> {
+    v.map(Into::into)
+}
+
+async fn exists(conn: &mut AnyConnection, sql: &str, a: i64, b: Option<i64>) -> Result<bool> {
+    let mut q = sqlx::query(sql).bind(a);
+    if let Some(b) = b {
+        q = q.bind(b);
+    }
+    Ok(q.fetch_optional(&mut *conn).await?.is_some())
+}
+
+async fn require_org(conn: &mut AnyConnection, org: OrgId) -> Result<()> {
+    if exists(conn, "SELECT 1 FROM orgs WHERE id = $1", org.0, None).await? {
+        Ok(())
+    } else {
+        Err(StoreError::not_found("org", org))
+    }
+}
+
+async fn require_team_in(conn: &mut AnyConnection, team: TeamId, org: OrgId) -> Result<()> {
+    let sql = "SELECT 1 FROM teams WHERE id = $1 AND org_id = $2";
+    if exists(conn, sql, team.0, Some(org.0)).await? {
+        Ok(())
+    } else {
+        Err(StoreError::Dangling {
+            kind: "team",
+            id: team.to_string(),
+        })
+    }
+}
+
+async fn require_agent_in(conn: &mut AnyConnection, agent: AgentId, org: OrgId) -> Result<()> {
+    let sql = "SELECT 1 FROM agents WHERE id = $1 AND org_id = $2";
+    if exists(conn, sql, agent.0, Some(org.0)).await? {
+        Ok(())
+    } else {
+        Err(StoreError::Dangling {
+            kind: "agent",
+            id: agent.to_string(),
+        })
+    }
+}
+
+fn check_name(kind: &'static str, value: &str) -> Result<()> {
+    if value.trim().is_empty() {
+        return Err(StoreError::BadInput(format!("{kind} must not be empty")));
+    }
+    if value.len() > 256 {
+        return Err(StoreError::BadInput(format!(
+            "{kind} must be at most 256 bytes"
+        )));
+    }
+    Ok(())
+}
+
+fn check_header_name(name: &str) -> Result<()> {
+    // An HTTP token (RFC 9110) so it can be sent as a header as is.
+    let ok = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::BadInput(format!(
+            "secret header name {name:?} is not a valid HTTP header name"
+        )))
+    }
+}
+
+fn check_timeout(timeout_ms: u64) -> Result<i64> {
+    match i64::try_from(timeout_ms) {
+        Ok(t) if t > 0 && t <= 24 * 3600 * 1000 => Ok(t),
+        _ => Err(StoreError::BadInput(
+            "timeout_ms must be between 1 and 86400000".into(),
+        )),
+    }
+}
+
+fn check_transport(transport: &Transport) -> Result<()> {
+    match transport {
+        Transport::Http { url } => {
+            if url.starts_with("http://") || url.starts_with("https://") {
+                Ok(())
+            } else {
+                Err(StoreError::BadInput(format!(
+                    "server URL {url:?} must be http:// or https://"
+                )))
+            }
+        }
+        Transport::Stdio { command, .. } => check_name("stdio command", command),
+    }
+}
+
+// ---- row mappers ----
+
+fn org_from(r: &AnyRow) -> Result<Org> {
+    Ok(Org {
+        id: OrgId(r.int("id")?),
+        slug: r.text("slug")?,
+        name: r.text("name")?,
+        suspended: r.flag("suspended")?,
+        created_at_ms: r.int("created_at_ms")?,
+    })
+}
+
+fn server_from(r: &AnyRow) -> Result<Server> {
+    let secrets: BTreeMap<String, String> = r.json("secret_headers")?;
+    Ok(Server {
+        id: ServerId(r.int("id")?),
+        slug: r.text("slug")?,
+        owner_org: r.opt_int("owner_org")?.map(OrgId),
+        name: r.text("name")?,
+        transport: r.json("transport")?,
+        secret_header_names: secrets.into_keys().collect(),
+        enabled: r.flag("enabled")?,
+        timeout_ms: r.int("timeout_ms")? as u64,
+        config_revision: r.int("config_revision")? as u64,
+        created_at_ms: r.int("created_at_ms")?,
+    })
+}
+
+fn grant_from(r: &AnyRow) -> Result<OrgGrant> {
+    Ok(OrgGrant {
+        org: OrgId(r.int("org_id")?),
+        server: ServerId(r.int("server_id")?),
+        enabled: r.flag("enabled")?,
+        filter: r.json("filter")?,
+    })
+}
+
+const ORG_COLS: &str = "id, slug, name, suspended, created_at_ms";
+const SERVER_COLS: &str = "id, slug, owner_org, name, transport, secret_headers, enabled, \
+                           timeout_ms, config_revision, created_at_ms";
+const KEY_COLS: &str = "id, org_id, name, token_prefix, team_id, agent_id, scope_inherit, \
+                        revoked, expires_at_ms, may_assert_end_user, may_assert_agent, created_at_ms";
+
+async fn load_scope(
+    conn: &mut AnyConnection,
+    col: OwnerCol,
+    id: i64,
+    inherit: bool,
+) -> Result<Scope> {
+    if inherit {
+        return Ok(Scope::Inherit);
+    }
+    let mut grants = ScopeGrants::default();
+    let sql = format!(
+        "SELECT server_id, filter FROM scope_servers WHERE {} = $1",
+        col.column()
+    );
+    for r in sqlx::query(&sql).bind(id).fetch_all(&mut *conn).await? {
+        grants
+            .servers
+            .insert(ServerId(r.int("server_id")?), r.json("filter")?);
+    }
+    let sql = format!(
+        "SELECT toolset_id FROM scope_toolsets WHERE {} = $1",
+        col.column()
+    );
+    for r in sqlx::query(&sql).bind(id).fetch_all(&mut *conn).await? {
+        grants.toolsets.insert(ToolsetId(r.int("toolset_id")?));
+    }
+    Ok(Scope::Grants(grants))
+}
+
+/// Replaces the scope of one owner (row flag and entries).
+async fn write_scope(
+    conn: &mut AnyConnection,
+    col: OwnerCol,
+    id: i64,
+    org: OrgId,
+    scope: &Scope,
+) -> Result<()> {
+    let c = col.column();
+    sqlx::query(&format!("DELETE FROM scope_servers WHERE {c} = $1"))
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(&format!("DELETE FROM scope_toolsets WHERE {c} = $1"))
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(&format!(
+        "UPDATE {} SET scope_inherit = $1 WHERE id = $2",
+        col.table()
+    ))
+    .bind(i64::from(matches!(scope, Scope::Inherit)))
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    let Some(grants) = scope.grants() else {
+        return Ok(());
+    };
+    let insert_server = format!(
+        "INSERT INTO scope_servers ({c}, org_id, server_id, filter) VALUES ($1, $2, $3, $4)"
+    );
+    for (server, filter) in &grants.servers {
+        sqlx::query(&insert_server)
+            .bind(id)
+            .bind(org.0)
+            .bind(server.0)
+            .bind(to_json(filter)?)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| reference_error(e, "org grant for server", server.0))?;
+    }
+    let insert_toolset =
+        format!("INSERT INTO scope_toolsets ({c}, org_id, toolset_id) VALUES ($1, $2, $3)");
+    for toolset in &grants.toolsets {
+        sqlx::query(&insert_toolset)
+            .bind(id)
+            .bind(org.0)
+            .bind(toolset.0)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| reference_error(e, "toolset", toolset.0))?;
+    }
+    Ok(())
+}
+
+/// A foreign key violation on inserting a reference to `kind id`.
+fn reference_error(e: sqlx::Error, kind: &'static str, id: i64) -> StoreError {
+    if let sqlx::Error::Database(db) = &e {
+        if matches!(db.kind(), sqlx::error::ErrorKind::ForeignKeyViolation) {
+            return StoreError::Dangling {
+                kind,
+                id: id.to_string(),
+            };
+        }
+    }
+    StoreError::Database(e)
+}
+
+async fn write_toolset_servers(
+    conn: &mut AnyConnection,
+    toolset: ToolsetId,
+    org: OrgId,
+    servers: &BTreeMap<ServerId, ToolFilter>,
+) -> Result<()> {
+    sqlx::query("DELETE FROM toolset_servers WHERE toolset_id = $1")
+        .bind(toolset.0)
+        .execute(&mut *conn)
+        .await?;
+    for (server, filter) in servers {
+        sqlx::query(
+            "INSERT INTO toolset_servers (toolset_id, org_id, server_id, filter) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(toolset.0)
+        .bind(org.0)
+        .bind(server.0)
+        .bind(to_json(filter)?)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| reference_error(e, "org grant for server", server.0))?;
+    }
+    Ok(())
+}
+
+// ---- single-entity readers usable inside a write ----
+
+async fn fetch_org(conn: &mut AnyConnection, id: OrgId) -> Result<Option<Org>> {
+    let sql = format!("SELECT {ORG_COLS} FROM orgs WHERE id = $1");
+    match sqlx::query(&sql)
+        .bind(id.0)
+        .fetch_optional(&mut *conn)
+        .await?
+    {
+        Some(r) => Ok(Some(org_from(&r)?)),
+        None => Ok(None),
+    }
+}
+
+async fn fetch_server(conn: &mut AnyConnection, id: ServerId) -> Result<Option<Server>> {
+    let sql = format!("SELECT {SERVER_COLS} FROM servers WHERE id = $1");
+    match sqlx::query(&sql)
+        .bind(id.0)
+        .fetch_optional(&mut *conn)
+        .await?
+    {
+        Some(r) => Ok(Some(server_from(&r)?)),
+        None => Ok(None),
+    }
+}
+
+async fn fetch_grant(
+    conn: &mut AnyConnection,
+    org: OrgId,
+    server: ServerId,
+) -> Result<Option<OrgGrant>> {
+    let row = sqlx::query(
+        "SELECT org_id, server_id, enabled, filter FROM org_grants WHERE org_id = $1 AND server_id = $2",
+    )
+    .bind(org.0)
+    .bind(server.0)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match row {
+        Some(r) => Ok(Some(grant_from(&r)?)),
+        None => Ok(None),
+    }
+}
+
+async fn fetch_team(conn: &mut AnyConnection, id: TeamId) -> Result<Option<Team>> {
+    let row = sqlx::query(
+        "SELECT id, org_id, slug, name, scope_inherit, created_at_ms FROM teams WHERE id = $1",
+    )
+    .bind(id.0)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let scope = load_scope(conn, OwnerCol::Team, id.0, r.flag("scope_inherit")?).await?;
+    Ok(Some(Team {
+        id,
+        org: OrgId(r.int("org_id")?),
+        slug: r.text("slug")?,
+        name: r.text("name")?,
+        scope,
+        created_at_ms: r.int("created_at_ms")?,
+    }))
+}
+
+async fn fetch_key(conn: &mut AnyConnection, id: KeyId) -> Result<Option<Key>> {
+    let sql = format!("SELECT {KEY_COLS} FROM keys WHERE id = $1");
+    let row = sqlx::query(&sql)
+        .bind(id.0)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(r) = row else { return Ok(None) };
+    let scope = load_scope(conn, OwnerCol::Key, id.0, r.flag("scope_inherit")?).await?;
+    Ok(Some(Key {
+        id,
+        org: OrgId(r.int("org_id")?),
+        name: r.text("name")?,
+        token_prefix: r.text("token_prefix")?,
+        team: r.opt_int("team_id")?.map(TeamId),
+        agent: r.opt_int("agent_id")?.map(AgentId),
+        scope,
+        revoked: r.flag("revoked")?,
+        expires_at_ms: r.opt_int("expires_at_ms")?,
+        may_assert_end_user: r.flag("may_assert_end_user")?,
+        may_assert_agent: r.flag("may_assert_agent")?,
+        created_at_ms: r.int("created_at_ms")?,
+    }))
+}
+
+async fn fetch_end_user(conn: &mut AnyConnection, id: EndUserId) -> Result<Option<EndUser>> {
+    let row = sqlx::query(
+        "SELECT id, org_id, external_id, name, scope_inherit, created_at_ms FROM end_users WHERE id = $1",
+    )
+    .bind(id.0)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let scope = load_scope(conn, OwnerCol::EndUser, id.0, r.flag("scope_inherit")?).await?;
+    Ok(Some(EndUser {
+        id,
+        org: OrgId(r.int("org_id")?),
+        external_id: r.text("external_id")?,
+        name: r.text("name")?,
+        scope,
+        created_at_ms: r.int("created_at_ms")?,
+    }))
+}
+
+async fn fetch_agent(conn: &mut AnyConnection, id: AgentId) -> Result<Option<Agent>> {
+    let row = sqlx::query(
+        "SELECT id, org_id, team_id, slug, name, scope_inherit, created_at_ms FROM agents WHERE id = $1",
+    )
+    .bind(id.0)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let scope = load_scope(conn, OwnerCol::Agent, id.0, r.flag("scope_inherit")?).await?;
+    Ok(Some(Agent {
+        id,
+        org: OrgId(r.int("org_id")?),
+        team: r.opt_int("team_id")?.map(TeamId),
+        slug: r.text("slug")?,
+        name: r.text("name")?,
+        scope,
+        created_at_ms: r.int("created_at_ms")?,
+    }))
+}
+
+async fn fetch_toolset(conn: &mut AnyConnection, id: ToolsetId) -> Result<Option<Toolset>> {
+    let row =
+        sqlx::query("SELECT id, org_id, slug, name, created_at_ms FROM toolsets WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some(r) = row else { return Ok(None) };
+    let mut servers = BTreeMap::new();
+    for e in sqlx::query("SELECT server_id, filter FROM toolset_servers WHERE toolset_id = $1")
+        .bind(id.0)
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        servers.insert(ServerId(e.int("server_id")?), e.json("filter")?);
+    }
+    Ok(Some(Toolset {
+        id,
+        org: OrgId(r.int("org_id")?),
+        slug: r.text("slug")?,
+        name: r.text("name")?,
+        servers,
+        created_at_ms: r.int("created_at_ms")?,
+    }))
+}
+
+/// Runs `fetch` for each id found by `sql` (bound to `org`, `after`, `limit`).
+macro_rules! list_by_ids {
+    ($self:ident, $sql:expr, $org:expr, $page:expr, $id:ident, $fetch:ident) => {{
+        let mut conn = $self.pool().acquire().await?;
+        let (after, limit) = $page.bounds();
+        let ids: Vec<i64> = sqlx::query_scalar($sql)
+            .bind($org.0)
+            .bind(after)
+            .bind(limit.min(i64::from(Page::MAX_LIMIT)).max(0))
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(v) = $fetch(&mut conn, $id(id)).await? {
+                out.push(v);
+            }
+        }
+        Ok(out)
+    }};
+}
+
+impl Store {
+    // ---------------------------------------------------------------- orgs
+
+    pub async fn create_org(&self, actor: &str, new: NewOrg) -> Result<Written<Org>> {
+        validate_slug("org", &new.slug)?;
+        let name = name_or(new.name, &new.slug);
+        let mut w = self.begin_write(actor).await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO orgs (slug, name, suspended, created_at_ms) VALUES ($1, $2, 0, $3) RETURNING id",
+        )
+        .bind(new.slug.clone())
+        .bind(name)
+        .bind(db::now_ms())
+        .fetch_one(w.conn())
+        .await
+        .map_err(constraint("org", &new.slug))?;
+        let org = fetch_org(w.conn(), OrgId(id))
+            .await?
+            .ok_or_else(|| StoreError::not_found("org", id))?;
+        let change = upsert_org(w.conn(), &org).await?;
+        w.change(change);
+        w.audit(AuditChange {
+            action: "create",
+            entity_kind: "org",
+            entity_id: id.to_string(),
+            org: Some(org.id),
+            before: None,
+            after: view(&org),
+        })
+        .await?;
+        let revision = w.commit().await?;
+        Ok(Written {
+            revision,
+            value: org,
+        })
+    }
+
+    pub async fn update_org(
+        &self,
+        actor: &str,
+        id: OrgId,
+        patch: OrgPatch,
+    ) -> Result<Written<Org>> {
+        if let Some(slug) = &patch.slug {
+            validate_slug("org", slug)?;
+        }
+        let mut w = self.begin_write(actor).await?;
+        let before = fetch_org(w.conn(), id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("org", id))?;
+        let slug = patch.slug.unwrap_or_else(|| before.slug.clone());
+        sqlx::query("UPDATE orgs SET slug = $1, name = $2, suspended = $3 WHERE id = $4")
+            .bind(slug.clone())
+            .bind(patch.name.unwrap_or_else(|| before.name.clone()))
+            .bind(i64::from(patch.suspended.unwrap_or(before.suspended)))
+            .bind(id.0)
+            .execute(w.conn())
+            .await
+            .map_err(constraint("org", &slug))?;
+        let after = fetch_org(w.conn(), id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("org", id))?;
+        let change = upsert_org(w.conn(), &after).await?;
+        w.change(change);
+        w.audit(AuditChange {
+            action: "update",
+            entity_kind: "org",
+            entity_id: id.to_string(),
+            org: Some(id),
+            before: view(&before),
+            after: view(&after),
+        })
+        .await?;
+        let revision = w.commit().await?;
+        Ok(Written {
+            revision,
+            value: after,
+        })
+    }
+
+    /// Deletes an org and everything in it (servers it owns, grants, teams,
+    /// keys, end users, agents, toolsets, org admin tokens).
+    pub async fn delete_org(&self, actor: &str, id: OrgId) -> Result<u64> {
+        let mut w = self.begin_write(actor).await?;
+        let before = fetch_org(w.conn(), id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("org", id))?;
+        sqlx::query("DELETE FROM orgs WHERE id = $1")
+            .bind(id.0)
+            .execute(w.conn())
+            .await?;
+        w.change(PolicyChange::DeleteOrg(id));
+        w.audit(AuditChange {
+            action: "delete",
+            entity_kind: "org",
+            entity_id: id.to_string(),
+            org: Some(id),
+            before: view(&before),
+            after: None,
+        })
+        .await?;
+        w.commit().await
+    }
+
+    pub async fn get_org(&self, id: OrgId) -> Result<Option<Org>> {
+        let mut conn = self.pool().acquire().await?;
+        fetch_org(&mut conn, id).await
+    }
+
+    pub async fn get_org_by_slug(&self, slug: &str) -> Result<Option<Org>> {
+        let sql = format!("SELECT {ORG_COLS} FROM orgs WHERE slug = $1");
+        match sqlx::query(&sql)
+            .bind(slug.to_owned())
+            .fetch_optional(self.pool())
+            .await?
+        {
+            Some(r) => Ok(Some(org_from(&r)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn list_orgs(&self, page: Page) -> Result<Vec<Org>> {
+        let (after, limit) = page.bounds();
+        let sql = format!("SELECT {ORG_COLS} FROM orgs WHERE id > $1 ORDER BY id LIMIT $2");
+        sqlx::query(&sql)
+            .bind(after)
+            .bind(limit.min(i64::from(Page::MAX_LIMIT)))
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(org_from)
+            .collect()
+    }
+
+    // ------------------------------------------------------------- servers
+
+    /// Another server that `slug` would clash with for `owner` (a global
+    /// slug must be unique among all servers; an org server's among global
+    /// servers and that org's), ignoring `except`.
+    async fn server_slug_taken(
+        conn: &mut AnyConnection,
+        slug: &str,
+        owner: Option<OrgId>,
+        except: Option<ServerId>,
+    ) -> Result<bool> {
+        let rows = sqlx::query("SELECT id, owner_org FROM servers WHERE slug = $1")
+            .bind(slug.to_owned())
+            .fetch_all(&mut *conn)
+            .await?;
+        for r in rows {
+            if Some(ServerId(r.int("id")?)) == except {
+                continue;
+            }
+            let other_owner = r.opt_int("owner_org")?.map(OrgId);
+            if owner.is_none() || other_owner.is_none() || other_owner == owner {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    fn encrypt_headers(&self, headers: &BTreeMap<String, Secret>) -> Result<String> {
+        let mut out = BTreeMap::new();
+        for (name, value) in headers {
+            check_header_name(name)?;
+            out.insert(name.clone(), self.inner.cipher.encrypt(name, value)?);
+        }
+        to_json(&out)
+    }
+
+    pub async fn create_server(&self, actor: &str, new: NewServer) -> Result<Written<Server>> {
+        validate_slug("server", &new.slug)?;
+        check_transport(&new.transport)?;
+        let timeout = check_timeout(new.timeout_ms)?;
+        let secrets = self.encrypt_headers(&new.secret_headers)?;
+        let name = name_or(new.name, &new.slug);
+        let mut w = self.begin_write(actor).await?;
+        if let Some(org) = new.owner_org {
+            require_org(w.conn(), org).await?;
+        }
+        if Self::server_slug_taken(w.conn(), &new.slug, new.owner_org, None).await? {
+            return Err(StoreError::Duplicate {
+                kind: "server",
+                name: new.slug,
+            });
+        }
+        let revision = w.revision as i64;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO servers (slug, owner_org, name, transport, secret_headers, enabled, \
+             timeout_ms, config_revision, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+        )
+        .bind(new.slug.clone())
+        .bind(opt_id(new.owner_org.map(|o| o.0)))
+        .bind(name)
+        .bind(to_json(&new.transport)?)
+        .bind(secrets)
+        .bind(i64::from(new.enabled))
+        .bind(timeout)
+        .bind(revision)
+        .bind(db::now_ms())
+        .fetch_one(w.conn())
+        .await
+        .map_err(constraint("server", &new.slug))?;
+        let server = fetch_server(w.conn(), ServerId(id))
+            .await?
+            .ok_or_else(|| StoreError::not_found("server", id))?;
+        let change = upsert_server(w.conn(), &server).await?;
+        w.change(change);
+        w.audit(AuditChange {
+            action: "create",
+            entity_kind: "server",
+            entity_id: id.to_string(),
+            org: server.owner_org,
+            before: None,
+            after: view(&server),
+        })
+        .await?;
+        let revision = w.commit().await?;
+        Ok(Written {
+            revision,
+            value: server,
+        })
+    }
+
+    /// Updates a server. `secret_headers`, when given, replaces all of them.
+    /// Changing how to reach it moves `config_revision` (the gateway reconnects).
+    pub async fn update_server(
+        &self,
+        actor: &str,
+        id: ServerId,
+        patch: ServerPatch,
+    ) -> Result<Written<Server>> {
+        if let Some(slug) = &patch.slug {
+            validate_slug("server", slug)?;
+        }
+        if let Some(t) = &patch.transport {
+            check_transport(t)?;
+        }
+        let timeout = patch.timeout_ms.map(check_timeout).transpose()?;
+        let secrets = patch
+            .secret_headers
+            .as_ref()
+            .map(|h| self.encrypt_headers(h))
+            .transpose()?;
+        let mut w = self.begin_write(actor).await?;
+        let before = fetch_server(w.conn(), id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("server", id))?;
+        let slug = patch.slug.clone().unwrap_or_else(|| before.slug.clone());
+        if slug != before.slug
+            && Self::server_slug_taken(w.conn(), &slug, before.owner_org, Some(id)).await?
+        {
+            return Err(StoreError::Duplicate {
+                kind: "server",
+                name: slug,
+            });
+        }
+        let reconnect = patch.slug.as_ref().is_some_and(|s| *s != before.slug)
+            || patch
+                .transport
+                .as_ref()
+                .is_some_and(|t| *t != before.transport)
+            || secrets.is_some()
+            || patch.timeout_ms.is_some_and(|t| t != before.timeout_ms);
+        let config_revision = if reconnect {
+            w.revision
+        } else {
+            before.config_revision
+        };
+        let mut q = sqlx::query(
+            "UPDATE servers SET slug = $1, name = $2, transport = $3, enabled = $4, timeout_ms = $5, \
+             config_revision = $6 WHERE id = $7",
+        )
+        .bind(slug.clone())
+        .bind(patch.name.unwrap_or_else(|| before.name.clone()))
+        .bind(to_json(patch.transport.as_ref().unwrap_or(&before.transport))?)
+        .bind(i64::from(patch.enabled.unwrap_or(before.enabled)))
+        .bind(timeout.unwrap_or(before.timeout_ms as i64))
+        .bind(config_revision as i64)
+        .bind(id.0);
+        q.execute(w.conn())
+            .await
+            .map_err(constraint("server", &slug))?;
+        if let Some(secrets) = secrets {
+            q = sqlx::query("UPDATE servers SET secret_headers = $1 WHERE id = $2")
+                .bind(secrets)
+                .bind(id.0);
+            q.execute(w.conn()).await?;
+        }
+        let after = fetch_server(w.conn(), id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("server", id))?;
+        let change = upsert_server(w.conn(), &after).await?;
+        w.change(change);
+        w.audit(AuditChange {
+            action: "update",
+            entity_kind: "server",
+            entity_id: id.to_string(),
+            org: after.owner_org,
+            before: view(&before),
+            after: view(&after),
+        })
+        .await?;
+        let revision = w.commit().await?;
+        Ok(Written {
+            revision,
+            value: after,
+        })
+    }
+
+    /// Deletes a server with every grant, scope entry and toolset entry for it.
+    pub async fn delete_server(&self, actor: &str, id: ServerId) -> Result<u64> {
+        let mut w = self.begin_write(actor).await?;
+        let before = fetch_server(w.conn(), id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("server", id))?;
+        sqlx::query("DELETE FROM servers WHERE id = $1")
+            .bind(id.0)
+            .execute(w.conn())
+            .await?;
+        w.change(PolicyChange::DeleteServer(id));
+        w.audit(AuditChange {
+            action: "delete",
+            entity_kind: "server",
+            entity_id: id.to_string(),
+            org: before.owner_org,
+            before: view(&before),
+            after: None,
+        })
+        .await?;
+        w.commit().await
+    }
+
+    pub async fn get_server(&self, id: ServerId) -> Result<Option<Server>> {
+        let mut conn = self.pool().acquire().await?;
+        fetch_server(&mut conn, id).await
+    }
+
+    /// The server with exactly this owner (`None`: global) and slug.
+    pub async fn get_server_by_slug(
+        &self,
+        owner: Option<OrgId>,
+        slug: &str,
+    ) -> Result<Option<Server>> {
+        let sql = match owner {
+            None => {
+                format!("SELECT {SERVER_COLS} FROM servers WHERE owner_org IS NULL AND slug = $1")
+            }
+            Some(_) => {
+                format!("SELECT {SERVER_COLS} FROM servers WHERE owner_org = $2 AND slug = $1")
+            }
+        };
+        let mut q = sqlx::query(&sql).bind(slug.to_owned());
+        if let Some(org) = owner {
+            q = q.bind(org.0);
+        }
+        match q.fetch_optional(self.pool()).await? {
+            Some(r) => Ok(Some(server_from(&r)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The server `slug` names for `org`: global, or owned by `org`.
+    /// Another org's server is `None`, like a missing one.
+    pub async fn find_server_for_org(&self, org: OrgId, slug: &str) -> Result<Option<Server>> {
+        let sql = format!(
+            "SELECT {SERVER_COLS} FROM servers WHERE slug = $1 AND (owner_org IS NULL OR owner_org = $2)"
+        );
+        match sqlx::query(&sql)
+            .bind(slug.to_owned())
+            .bind(org.0)
+            .fetch_optional(self.pool())
+            .await?
+        {
+            Some(r) => Ok(Some(server_from(&r)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// All servers (`visible_to: None`), or those an org can see: global
+    /// ones and its own.
+    pub async fn list_servers(&self, visible_to: Option<OrgId>) -> Result<Vec<Server>> {
+        let rows = match visible_to {
+            None => {
+                sqlx::query(&format!("SELECT {SERVER_COLS} FROM servers ORDER BY id"))
+                    .fetch_all(self.pool())
+                    .await?
+            }
+            Some(org) => {
+                sqlx::query(&format!(
+                    "SELECT {SERVER_COLS} FROM servers WHERE owner_org IS NULL OR owner_org = $1 ORDER BY id"
+                ))
+                .bind(org.0)
+                .fetch_all(self.pool())
+                .await?
+            }
+        };
+        rows.iter().map(server_from).collect()
+    }
+
+    fn upstream_from(&self, r: &AnyRow) -> Result<UpstreamConfig> {
+        let stored: BTreeMap<String, String> = r.json("secret_headers")?;
+        let mut secret_headers = BTreeMap::new();
+        for (name, value) in stored {
+            let secret = self.inner.cipher.decrypt(&name, &value)?;
+            secret_headers.insert(name, secret);
+        }
+        Ok(UpstreamConfig {
+            server: ServerId(r.int("id")?),
+            slug: r.text("slug")?,
+            owner_org: r.opt_int("owner_org")?.map(OrgId),
+            transport: r.json("transport")?,
+            secret_headers,
+            timeout_ms: r.int("timeout_ms")? as u64,
+            config_revision: r.int("config_revision")? as u64,
+        })
+    }
+
+    /// How to reach every server, secrets decrypted (for the gateway only).
+    pub async fn load_upstreams(&self) -> Result<Vec<UpstreamConfig>> {
+        let sql = format!("SELECT {SERVER_COLS} FROM servers ORDER BY id");
+        let rows = sqlx::query(&sql).fetch_all(self.pool()).await?;
+        rows.iter().map(|r| self.upstream_from(r)).collect()
+    }
+
+    pub async fn load_upstream(&self, id: ServerId) -> Result<Option<UpstreamConfig>> {
+        let sql = format!("SELECT {SERVER_COLS} FROM servers WHERE id = $1");
+        match sqlx::query(&sql)
+            .bind(id.0)
+            .fetch_optional(self.pool())
+            .await?
+        {
+            Some(r) => Ok(Some(self.upstream_from(&r)?)),
+            None => Ok(None),
+        }
+    }
+
+    // ---------------------------------------------------------- org grants
+
+    /// Makes `grant.server` (global, or owned by the org) available to `grant.org`.
+    pub async fn create_org_grant(
+        &self,
+        actor: &str,
+        grant: OrgGrant,
+    ) -> Result<Written<OrgGrant>> {
+        let mut w = self.begin_write(actor).await?;
+        require_org(w.conn(), grant.org).await?;
+        match fetch_server(w.conn(), grant.server).await? {
+            Some(s) if s.owner_org.is_none() || s.owner_org == Some(grant.org) => {}
+            // Another org's server does not exist for this org.
+            _ => return Err(StoreError::not_found("server", grant.server)),
+        }
+        let name = grant.server.to_string();
+        sqlx::query(
+            "INSERT INTO org_grants (org_id, server_id, enabled, filter) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(grant.org.0)
+        .bind(grant.server.0)
+        .bind(i64::from(grant.enabled))
+        .bind(to_json(&grant.filter)?)
+        .execute(w.conn())
+        .await
+        .map_err(constraint("org grant for server", &name))?;
+        let change = upsert_org_grant(w.conn(), &grant).await?;
+        w.change(change);
+        w.audit(AuditChange {
+            action: "create",
+            entity_kind: "org_grant",
+            entity_id: format!("{}/{}", grant.org, grant.server),
+            org: Some(grant.org),
+            before: None,
+            after: view(&grant),
+        })
+        .await?;
+        let revision = w.commit().await?;
+        Ok(Written {
+            revision,
+            value: grant,
+        })
+    }
+
+    pub async fn update_org_grant(
+        &self,
+        actor: &str,
+        org: OrgId,
+        server: ServerId,
+        patch: OrgGrantPatch,
+    ) -> Result<Written<OrgGrant>> {
+        let mut w = self.begin_write(actor).await?;
+        let before = fetch_grant(w.conn(), org, server)
+            .await?
+            .ok_or_else(|| StoreError::not_found("org grant for server", server))?;
+        let after = OrgGrant {
+            org,
+            server,
+            enabled: patch.enabled.unwrap_or(before.enabled),
+            filter: patch.filter.unwrap_or_else(|| before.filter.clone()),
+        };
+        sqlx::query(
+            "UPDATE org_grants SET enabled = $1, filter = $2 WHERE org_id = $3 AND server_id = $4",
+        )
+        .bind(i64::from(after.enabled))
+        .bind(to_json(&after.filter)?)
+        .bind(org.0)
+        .bind(server.0)
+        .execute(w.conn())
+        .await?;
+        let change = upsert_org_grant(w.conn(), &after).await?;
+        w.change(change);
+        w.audit(AuditChange {
+            action: "update",
+            entity_kind: "org_grant",
+            entity_id: format!("{org}/{server}"),
+            org: Some(org),
+            before: view(&before),
+            after: view(&after),
+        })
+        .await?;
+        let revision = w.commit().await?;
+        Ok(Written {
+            revision,
+            value: after,
+        })
+    }
+
+    /// Deletes a grant and every scope and toolset entry of the org for
+    /// that server (a later grant starts from nothing).
+    pub async fn delete_org_grant(&self, actor: &str, org: OrgId, server: ServerId) -> Result<u64> {
+        let mut w = self.begin_write(actor).await?;
+        let before = fetch_grant(w.conn(), org, server)
+            .await?
+            .ok_or_else(|| StoreError::not_found("org grant for server", server))?;
+        sqlx::query("DELETE FROM org_grants WHERE org_id = $1 AND server_id = $2")
+            .bind(org.0)
+            .bind(server.0)
+            .execute(w.conn())
+            .await?;
+        w.change(PolicyChange::DeleteOrgGrant { org, server });
+        w.audit(AuditChange {
+            action: "delete",
+            entity_kind: "org_grant",
+            entity_id: format!("{org}/{server}"),
+            org: Some(org),
+            before: view(&before),
+            after: None,
+        })
+        .await?;
+        w.commit().await
+    }
+
+    pub async fn get_org_grant(&self, org: OrgId, server: ServerId) -> Result<Option<OrgGrant>> {
+        let mut conn = self.pool().acquire().await?;
+        fetch_grant(&mut conn, org, server).await
+    }
+
+    pub async fn list_org_grants(&self, org: OrgId) -> Result<Vec<OrgGrant>> {
+        sqlx::query("SELECT org_id, server_id, enabled, filter FROM org_grants WHERE org_id = $1 ORDER BY server_id")
+            .bind(org.0)
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(grant_from)
+            .collect()
+    }
+
+    // --------------------------------------------------------------- teams
+
+    pub async fn create_team(&self, actor: &str, new: NewTeam) -> Result<Written<Team>> {
+        validate_slug("team", &new.slug)?;
+        let name = name_or(new.name, &new.slug);
+        let scope = new.scope.unwrap_or(Scope::Inherit);
+        let mut w = self.begin_write(actor).await?;
+        require_org(w.conn(), new.org).await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO teams (org_id, slug, name, scope_inherit, created_at_ms) \
+             VALUES ($1, $2, $3, 1, $4) RETURNING id",
+        )
+        .bind(new.org.0)
+        .bind(new.slug.clone())
+        .bind(name)
+        .bind(db::now_ms())
+        .fetch_one(w.conn())
+        .await
+        .map_err(constraint("team", &new.slug))?;
+        write_scope(w.conn(), OwnerCol::Team, id, new.org, &scope).await?;
+        w.check_scope(ScopeOwner::Team(TeamId(id)), scope);
+        let team = fetch_team(w.conn(), TeamId(id))
+            .await?
+            .ok_or_else(|| StoreError::not_found("team", id))?;
+        let change = upsert_team(w.conn(), &team).await?;
+        w.change(change);
+        w.audit(AuditChange {
+            action: "create",
+            entity_kind: "team",
+            entity_id: id.to_string(),
+            org: Some(team.org),
+            before: None,
+            after: view(&team),
+        })
+        .await?;
+        let revision = w.commit().await?;
+        Ok(Written {
+            revision,
+            value: team,
+        })
+    }
+
+    pub async fn update_team(
+        &self,
+        actor: &str,
+        id: TeamId,
+        patch: TeamPatch,
+    ) -> Result<Written<Team>> {
+        if let Some(slug) = &patch.slug {
+            validate_slug("team", slug)?;
+        }
+        let mut w = self.begin_write(actor).await?;
+        let before = fetch_team(w.conn(), id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("team", id))?;
+        let slug = patch.slug.unwrap_or_else(|| before.slug.clone());
+        sqlx::query("UPDATE teams SET slug = $1, name = $2 WHERE id = $3")
+            .bind(slug.clone())
+            .bind(patch.name.unwrap_or_else(|| before.name.clone()))
+            .bind(id.0)
+            .execute(w.conn())
+            .await
+            .map_err(constraint("team", &slug))?;
+        let after = fetch_team(w.conn(), id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("team", id))?;
+        let change = upsert_team(w.conn(), &after).await?;
+        w.change(change);
+        w.audit(AuditChange {
+            action: "update",
+            entity_kind: "team",
+            entity_id: id.to_string(),
+            org: Some(after.org),
+            before: view(&before),
+            after: view(&after),
+        })
+        .await?;
+        let revision = w.commit().await?;
+        Ok(Written {
+            revision,
+            value: after,
+        })
+    }
+
+    /// Deletes a team with its keys and agents (and keys bound to those agents).
+    pub async fn delete_team(&self, actor: &str, id: TeamId) -> Result<u64> {
+        let mut w = self.begin_write(actor).await?;
+        let before = fetch_team(w.conn(), id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("team", id))?;
+        sqlx::query("DELETE FROM teams WHERE id = $1")
+            .bind(id.0)
+            .execute(w.conn())
+            .await?;
+        w.change(PolicyChange::DeleteTeam(id));
+        w.audit(AuditChange {
+            action: "delete",
+            entity_kind: "team",
+            entity_id: id.to_string(),
+            org: Some(before.org),
+            before: view(&before),
+            after: None,
+        })
+        .await?;
+        w.commit().await
+    }
+
+    pub async fn get_team(&self, id: TeamId) -> Result<Option<Team>> {
+        let mut conn = self.pool().acquire().await?;
+        fetch_team(&mut conn, id).await
+    }
+
+    pub async fn get_team_by_slug(&self, org: OrgId, slug: &str) -> Result<Option<Team>> {
+        let mut conn = self.pool().acquire().await?;
+        let id: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM teams WHERE org_id = $1 AND slug = $2")
+                .bind(org.0)
+                .bind(slug.to_owned())
+                .fetch_optional(&mut *conn)
+                .await?;
+        match id {
+            Some(id) => fetch_team(&mut conn, TeamId(id)).await,
+            None => Ok(None),
+        }
+    }
+
+    pub async fn list_teams(&self, org: OrgId, page: Page) -> Result<Vec<Team>> {
+        list_by_ids!(
+            self,
+            "SELECT id FROM teams WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+            org,
+            page,
+            TeamId,
+            fetch_team
+        )
+    }
+
+    // ---------------------------------------------------------------- keys
+
+    /// Creates a key. The token (`wdn_…`, 32 random bytes) is returned this
+    /// once; only its SHA-256 digest is stored.
+    pub async fn create_key(&self, actor: &str, new: NewKey) -> Result<Written<CreatedKey>> {
+        check_name("key name", &new.name)?;
+        let scope = new.scope.unwrap_or(Scope::Inherit);
+        let token = new_token(KEY_TOKEN_PREFIX);
+        let mut w = self.begin_write(actor).await?;
+        require_org(w.conn(), new.org).await?;
+        if let Some(team) = new.team {
+            require_team_in(w.conn(), team, new.org).await?;
+        }
+        if let Some(agent) = new.agent {
+            require_agent_in(w.conn(), agent, new.org).await?;
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO keys (org_id, name, token_digest, token_prefix, team_id, agent_id, scope_inherit, \
+             revoked, expires_at_ms, may_assert_end_user, may_assert_agent, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, 1, 0, $7, $8, $9, $10) RETURNING id",
+        )
+        .bind(new.org.0)
+        .bind(new.name.clone())
+        .bind(token_digest(token.expose()))
+        .bind(shown_prefix(token.expose()))
+        .bind(new.team.map(|t| t.0))
+        .bind(new.agent.map(|a| a.0))
+        .bind(new.expires_at_ms)
+        .bind(i64::from(new.may_assert_end_user))
+        .bind(i64::from(new.may_assert_agent))
+        .bind(db::now_ms())
+        .fetch_one(w.conn())
+        .await
+        .map_err(constraint("key", &new.name))?;
+        write_scope(w.conn(), OwnerCol::Key, id, new.org, &scope).await?;
+        w.check_scope(ScopeOwner::Key(KeyId(id)), scope);
+        let key = fetch_key(w.conn(), KeyId(id))
+            .await?
+            .ok_or_else(|| StoreError::not_found("key", id))?;
+        let change = upsert_key(w.conn(), &key).await?;
+        w.change(change);
+        w.audit(AuditChange {
+            action: "create",
+            entity_kind: "key",
+            entity_id: id.to_string(),
+            org: Some(key.org),
+            before: None,
+            after: view(&key),
+        })
+        .await?;
+        let revision = w.commit().await?;
+        Ok(Written {
+            revision,
+            value: CreatedKey { key, token },
+        })
+    }
+
+    pub async fn update_key(
+        &self,
+        actor: &str,
+        id: KeyId,
+        patch: KeyPatch,
+    ) -> Result<Written<Key>> {
+        if let Some(name) = &patch.name {
+            check_name("key name", name)?;
+        }
+        let mut w = self.begin_write(actor).await?;
+        let before = fetch_key(w.conn(), id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("key", id))?;
+        let name = patch.name.unwrap_or_else(|| before.name.clone());
+        sqlx::query(
+            "UPDATE keys SET name = $1, revoked = $2, expires_at_ms = $3, may_assert_end_user = $4, \
+             may_assert_agent = $5 WHERE id = $6",
+        )
+        .bind(name.clone())
+        .bind(i64::from(patch.revoked.unwrap_or(before.revoked)))
+        .bind(patch.expires_at_ms.unwrap_or(before.expires_at_ms))
+        .bind(i64::from(patch.may_assert_end_user.unwrap_or(before.may_assert_end_user)))
+        .bind(i64::from(patch.may_assert_agent.unwrap_or(before.may_assert_agent)))
+        .bind(id.0)
+        .execute(w.conn())
+        .await
+        .map_err(constraint("key", &name))?;
+        let after = fetch_key(w.conn(), id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("key", id))?;
+        let action = if after.revoked && !before.revoked {
+            "revoke"
+        } else {
+            "update"
+        };
+        let change = upsert_key(w.conn(), &after).await?;
+        w.change(change);
+        w.audit(AuditChange {
+            action,
+            entity_kind: "key",
+            entity_id: id.to_string(),
+            org: Some(after.org),
+            before: view(&before),
+            after: view(&after),
+        })
+        .await?;
+        let revision = w.commit().await?;
+        Ok(Written {
+            revision,
+            value: after,
+        })
+    }
+
+    pub async fn revoke_key(&self, actor: &str, id: KeyId) -> Result<Written<Key>> {
+        self.update_key(
+            actor,
+            id,
+            KeyPatch {
+                revoked: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    pub async fn delete_key(&self, actor: &str, id: KeyId) -> Result<u64> {
+        let mut w = self.begin_write(actor).await?;
+        let before = fetch_key(w.conn(), id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("key", id))?;
+        sqlx::query("DELETE FROM keys WHERE id = $1")
+            .bind(id.0)
+            .execute(w.conn())
+            .await?;
+        w.change(PolicyChange::DeleteKey(id));
+        w.audit(AuditChange {
+            action: "delete",
+            entity_kind: "key",
+            entity_id: id.to_string(),
+            org: Some(before.org),
+            before: view(&before),
+            after: None,
+        })
+        .await?;
+        w.commit().await
+    }
+
+    pub async fn get_key(&self, id: KeyId) -> Result<Option<Key>> {
+        let mut conn = self.pool().acquire().await?;
+        fetch_key(&mut conn, id).await
+    }
+
+    pub async fn get_key_by_name(&self, org: OrgId, name: &str) -> Result<Option<Key>> {
+        let mut conn = self.pool().acquire().await?;
+        let id: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM keys WHERE org_id = $1 AND name = $2")
+                .bind(org.0)
+                .bind(name.to_owned())
+                .fetch_optional(&mut *conn)
+                .await?;
+        match id {
+            Some(id) => fetch_key(&mut conn, KeyId(id)).await,
+            None => Ok(None),
+        }
+    }
+
+    pub async fn list_keys(&self, org: OrgId, page: Page) -> Result<Vec<Key>> {
+        list_by_ids!(
+            self,
+            "SELECT id FROM keys WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+            org,
+            page,
+            KeyId,
+            fetch_key
+        )
+    }
+
+    // ----------------------------------------------------------- end users
+
+    pub async fn create_end_user(&self, actor: &str, new: NewEndUser) -> Result<Written<EndUser>> {
+        check_name("end user external id", &new.external_id)?;
+        let name = name_or(new.name, &new.external_id);
+        let scope = new.scope.unwrap_or(Scope::Inherit);
+        let mut w = self.begin_write(actor).await?;
+        require_org(w.conn(), new.org).await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO end_users (org_id, external_id, name, scope_inherit, created_at_ms) \
+             VALUES ($1, $2, $3, 1, $4) RETURNING id",
+        )
+        .bind(new.org.0)
+        .bind(new.external_id.clone())
+        .bind(name)
+        .bind(db::now_ms())
+        .fetch_one(w.conn())
+        .await
+        .map_err(constraint("end user", &new.external_id))?;
+        write_scope(w.conn(), OwnerCol::EndUser, id, new.org, &scope).await?;
+        w.check_scope(ScopeOwner::EndUser(EndUserId(id)), scope);
+        let user = fetch_end_user(w.conn(), EndUserId(id))
+            .await?
+            .ok_or_else(|| StoreError::not_found("end user", id))?;
+        let change = upsert_end_user(w.conn(), &user).await?;
+        w.change(change);
+        w.audit(AuditChange {
+            action: "create",
+            entity_kind: "end_user",
+            entity_id: id.to_string(),
+            org: Some(user.org),
+            before: None,
+            after: view(&user),
+        })
+        .await?;
+        let revision = w.commit().await?;
+        Ok(Written {
+            revision,
+            value: user,
+        })
+    }
+
+    pub async fn update_end_user(
+        &self,
+        actor: &str,
+        id: EndUserId,
+        patch: EndUserPatch,
+    ) -> Result<Written<EndUser>> {
+        if let Some(ext) = &patch.external_id {
+            check_name("end user external id", ext)?;
+        }
+        let mut w = self.begin_write(actor).await?;
+        let before = fetch_end_user(w.conn(), id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("end user", id))?;
+        let external_id = patch
+            .external_id
+            .unwrap_or_else(|| before.external_id.clone());
+        sqlx::query("UPDATE end_users SET external_id = $1, name = $2 WHERE id = $3")
+            .bind(external_id.clone())
+            .bind(patch.name.unwrap_or_else(|| before.name.clone()))
+            .bind(id.0)
+            .execute(w.conn())
+            .await
+            .map_err(constraint("end user", &external_id))?;
+        let after = fetch_end_user(w.conn(), id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("end user", id))?;
+        let change = upsert_end_user(w.conn(), &after).await?;
+        w.change(change);
+        w.audit(AuditChange {
+            action: "update",
+            entity_kind: "end_user",
+            entity_id: id.to_string(),
+            org: Some(after.org),
+            before: view(&before),
+            after: view(&after),
+        })
+        .await?;
+        let revision = w.commit().await?;
+        Ok(Written {
+            revision,
+            value: after,
+        })
+    }
+
+    pub async fn delete_end_user(&self, actor: &str, id: EndUserId) -> Result<u64> {
+        let mut w = self.begin_write(actor).await?;
+        let before = fetch_end_user(w.conn(), id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("end user", id))?;
+        sqlx::query("DELETE FROM end_users WHERE id = $1")
+            .bind(id.0)
+            .execute(w.conn())
+            .await?;
+        w.change(PolicyChange::DeleteEndUser(id));
+        w.audit(AuditChange {
+            action: "delete",
+            entity_kind: "end_user",
+            entity_id: id.to_string(),
+            org: Some(before.org),
+            before: view(&before),
+            after: None,
+        })
+        .await?;
+        w.commit().await
+    }
+
+    pub async fn get_end_user(&self, id: EndUserId) -> Result<Option<EndUser>> {
+        let mut conn = self.pool().acquire().await?;
+        fetch_end_user(&mut conn, id).await
+    }
+
+    pub async fn get_end_user_by_external_id(
+        &self,
+        org: OrgId,
+        external_id: &str,
+    ) -> Result<Option<EndUser>> {
+        let mut conn = self.pool().acquire().await?;
+        let id: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM end_users WHERE org_id = $1 AND external_id = $2")
+                .bind(org.0)
+                .bind(external_id.to_owned())
+                .fetch_optional(&mut *conn)
+                .await?;
+        match id {
+            Some(id) => fetch_end_user(&mut conn, EndUserId(id)).await,
+            None => Ok(None),
+        }
+    }
+
+    pub async fn list_end_users(&self, org: OrgId, page: Page) -> Result<Vec<EndUser>> {
+        list_by_ids!(
+            self,
+            "SELECT id FROM end_users WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+            org,
+            page,
+            EndUserId,
+            fetch_end_user
+        )
+    }
+
+    // -------------------------------------------------------------- agents
+
+    /// Creates an agent; without a scope it starts empty (it uses only what
+    /// is attached to it).
+    pub async fn create_agent(&self, actor: &str, new: NewAgent) -> Result<Written<Agent>> {
+        validate_slug("agent", &new.slug)?;
+        let name = name_or(new.name, &new.slug);
+        let scope = new.scope.unwrap_or_else(Scope::empty);
+        let mut w = self.begin_write(actor).await?;
+        require_org(w.conn(), new.org).await?;
+        if let Some(team) = new.team {
+            require_team_in(w.conn(), team, new.org).await?;
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO agents (org_id, team_id, slug, name, scope_inherit, created_at_ms) \
+             VALUES ($1, $2, $3, $4, 0, $5) RETURNING id",
+        )
+        .bind(new.org.0)
+        .bind(new.team.map(|t| t.0))
+        .bind(new.slug.clone())
+        .bind(name)
+        .bind(db::now_ms())
+        .fetch_one(w.conn())
+        .await
+        .map_err(constraint("agent", &new.slug))?;
+        write_scope(w.conn(), OwnerCol::Agent, id, new.org, &scope).await?;
+        w.check_scope(ScopeOwner::Agent(AgentId(id)), scope);
+        let agent = fetch_agent(w.conn(), AgentId(id))
+            .await?
+            .ok_or_else(|| StoreError::not_found("agent", id))?;
+        let change = upsert_agent(w.conn(), &agent).await?;
+        w.change(change);
+        w.audit(AuditChange {
+            action: "create",
+            entity_kind: "agent",
+            entity_id: id.to_string(),
+            org: Some(agent.org),
+            before: None,
+            after: view(&agent),
+        })
+        .await?;
+        let revision = w.commit().await?;
+        Ok(Written {
+            revision,
+            value: agent,
+        })
+    }
+
+    pub async fn update_agent(
+        &self,
+        actor: &str,
+        id: AgentId,
+        patch: AgentPatch,
+    ) -> Result<Written<Agent>> {
+        if let Some(slug) = &patch.slug {
+            validate_slug("agent", slug)?;
+        }
+        let mut w = self.begin_write(actor).await?;
+        let before = fetch_agent(w.conn(), id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("agent", id))?;
+        let slug = patch.slug.unwrap_or_else(|| before.slug.clone());
+        sqlx::query("UPDATE agents SET slug = $1, name = $2 WHERE id = $3")
+            .bind(slug.clone())
+            .bind(patch.name.unwrap_or_else(|| before.name.clone()))
+            .bind(id.0)
+            .execute(w.conn())
+            .await
+            .map_err(constraint("agent", &slug))?;
+        let after = fetch_agent(w.conn(), id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("agent", id))?;
+        let change = upsert_agent(w.conn(), &after).await?;
+        w.change(change);
+        w.audit(AuditChange {
+            action: "update",
+            entity_kind: "agent",
+            entity_id: id.to_string(),
+            org: Some(after.org),
+            before: view(&before),
+            after: view(&after),
+        })
+        .await?;
+        let revision = w.commit().await?;
+        Ok(Written {
+            revision,
+            value: after,
+        })
+    }
+
+    /// Deletes an agent and the keys bound to it.
+    pub async fn delete_agent(&self, actor: &str, id: AgentId) -> Result<u64> {
+        let mut w = self.begin_write(actor).await?;
+        let before = fetch_agent(w.conn(), id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("agent", id))?;
+        sqlx::query("DELETE FROM agents WHERE id = $1")
+            .bind(id.0)
+            .execute(w.conn())
+            .await?;
+        w.change(PolicyChange::DeleteAgent(id));
+        w.audit(AuditChange {
+            action: "delete",
+            entity_kind: "agent",
+            entity_id: id.to_string(),
+            org: Some(before.org),
+            before: view(&before),
+            after: None,
+        })
+        .await?;
+        w.commit().await
+    }
+
+    pub async fn get_agent(&self, id: AgentId) -> Result<Option<Agent>> {
+        let mut conn = self.pool().acquire().await?;
+        fetch_agent(&mut conn, id).await
+    }
+
+    pub async fn get_agent_by_slug(&self, org: OrgId, slug: &str) -> Result<Option<Agent>> {
+        let mut conn = self.pool().acquire().await?;
+        let id: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM agents WHERE org_id = $1 AND slug = $2")
+                .bind(org.0)
+                .bind(slug.to_owned())
+                .fetch_optional(&mut *conn)
+                .await?;
+        match id {
+            Some(id) => fetch_agent(&mut conn, AgentId(id)).await,
+            None => Ok(None),
+        }
+    }
+
+    pub async fn list_agents(&self, org: OrgId, page: Page) -> Result<Vec<Agent>> {
+        list_by_ids!(
+            self,
+            "SELECT id FROM agents WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+            org,
+            page,
+            AgentId,
+            fetch_agent
+        )
+    }
+
+    // ------------------------------------------------------------ toolsets
+
+    /// Creates a toolset. Its entries must lie within the org's grants
+    /// (checked like a scope: [`StoreError::ScopeNotAllowed`]).
+    pub async fn create_toolset(&self, actor: &str, new: NewToolset) -> Result<Written<Toolset>> {
+        validate_slug("toolset", &new.slug)?;
+        let name = name_or(new.name, &new.slug);
+        let mut w = self.begin_write(actor).await?;
+        require_org(w.conn(), new.org).await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO toolsets (org_id, slug, name, created_at_ms) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(new.org.0)
+        .bind(new.slug.clone())
+        .bind(name)
+        .bind(db::now_ms())
+        .fetch_one(w.conn())
+        .await
+        .map_err(constraint("toolset", &new.slug))?;
+        let toolset_id = ToolsetId(id);
+        write_toolset_servers(w.conn(), toolset_id, new.org, &new.servers).await?;
+        w.check_scope(
+            ScopeOwner::Toolset(toolset_id),
+            Scope::Grants(ScopeGrants {
+                servers: new.servers,
+                toolsets: Default::default(),
+            }),
+        );
+        let toolset = fetch_toolset(w.conn(), toolset_id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("toolset", id))?;
+        let change = upsert_toolset(w.conn(), &toolset).await?;
+        w.change(change);
+        w.audit(AuditChange {
+            action: "create",
+            entity_kind: "toolset",
+            entity_id: id.to_string(),
+            org: Some(toolset.org),
+            before: None,
+            after: view(&toolset),
+        })
+        .await?;
+        let revision = w.commit().await?;
+        Ok(Written {
+            revision,
+            value: toolset,
+        })
+    }
+
+    pub async fn update_toolset(
+        &self,
+        actor: &str,
+        id: ToolsetId,
+        patch: ToolsetPatch,
+    ) -> Result<Written<Toolset>> {
+        if let Some(slug) = &patch.slug {
+            validate_slug("toolset", slug)?;
+        }
+        let mut w = self.begin_write(actor).await?;
+        let before = fetch_toolset(w.conn(), id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("toolset", id))?;
+        let slug = patch.slug.unwrap_or_else(|| before.slug.clone());
+        sqlx::query("UPDATE toolsets SET slug = $1, name = $2 WHERE id = $3")
+            .bind(slug.clone())
+            .bind(patch.name.unwrap_or_else(|| before.name.clone()))
+            .bind(id.0)
+            .execute(w.conn())
+            .await
+            .map_err(constraint("toolset", &slug))?;
+        if let Some(servers) = patch.servers {
+            write_toolset_servers(w.conn(), id, before.org, &servers).await?;
+            w.check_scope(
+                ScopeOwner::Toolset(id),
+                Scope::Grants(ScopeGrants {
+                    servers,
+                    toolsets: Default::default(),
+                }),
+            );
+        }
+        let after = fetch_toolset(w.conn(), id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("toolset", id))?;
+        let change = upsert_toolset(w.conn(), &after).await?;
+        w.change(change);
+        w.audit(AuditChange {
+            action: "update",
+            entity_kind: "toolset",
+            entity_id: id.to_string(),
+            org: Some(after.org),
+            before: view(&before),
+            after: view(&after),
+        })
+        .await?;
+        let revision = w.commit().await?;
+        Ok(Written {
+            revision,
+            value: after,
+        })
+    }
+
+    /// Deletes a toolset and every scope's reference to it.
+    pub async fn delete_toolset(&self, actor: &str, id: ToolsetId) -> Result<u64> {
+        let mut w = self.begin_write(actor).await?;
+        let before = fetch_toolset(w.conn(), id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("toolset", id))?;
+        sqlx::query("DELETE FROM toolsets WHERE id = $1")
+            .bind(id.0)
+            .execute(w.conn())
+            .await?;
+        w.change(PolicyChange::DeleteToolset(id));
+        w.audit(AuditChange {
+            action: "delete",
+            entity_kind: "toolset",
+            entity_id: id.to_string(),
+            org: Some(before.org),
+            before: view(&before),
+            after: None,
+        })
+        .await?;
+        w.commit().await
+    }
+
+    pub async fn get_toolset(&self, id: ToolsetId) -> Result<Option<Toolset>> {
+        let mut conn = self.pool().acquire().await?;
+        fetch_toolset(&mut conn, id).await
+    }
+
+    pub async fn get_toolset_by_slug(&self, org: OrgId, slug: &str) -> Result<Option<Toolset>> {
+        let mut conn = self.pool().acquire().await?;
+        let id: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM toolsets WHERE org_id = $1 AND slug = $2")
+                .bind(org.0)
+                .bind(slug.to_owned())
+                .fetch_optional(&mut *conn)
+                .await?;
+        match id {
+            Some(id) => fetch_toolset(&mut conn, ToolsetId(id)).await,
+            None => Ok(None),
+        }
+    }
+
+    pub async fn list_toolsets(&self, org: OrgId, page: Page) -> Result<Vec<Toolset>> {
+        list_by_ids!(
+            self,
+            "SELECT id FROM toolsets WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+            org,
+            page,
+            ToolsetId,
+            fetch_toolset
+        )
+    }
+
+    // -------------------------------------------------------------- scopes
+
+    /// The scope of a team, key, end user or agent (`None` if it does not exist).
+    pub async fn get_scope(&self, owner: ScopeOwner) -> Result<Option<Scope>> {
+        let Some((col, id)) = OwnerCol::of(owner) else {
+            return Err(StoreError::BadInput(
+                "toolsets have entries, not a scope".into(),
+            ));
+        };
+        let mut conn = self.pool().acquire().await?;
+        let sql = format!("SELECT scope_inherit FROM {} WHERE id = $1", col.table());
+        let inherit: Option<i64> = sqlx::query_scalar(&sql)
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        match inherit {
+            Some(inherit) => Ok(Some(load_scope(&mut conn, col, id, inherit != 0).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Sets the scope of a team, key, end user or agent: *inherit*, or
+    /// grants that must lie within the parent chain's allowance (else
+    /// [`StoreError::ScopeNotAllowed`] listing every offending entry, and
+    /// nothing is written).
+    pub async fn set_scope(
+        &self,
+        actor: &str,
+        owner: ScopeOwner,
+        scope: Scope,
+    ) -> Result<Written<Scope>> {
+        let Some((col, id)) = OwnerCol::of(owner) else {
+            return Err(StoreError::BadInput(
+                "toolsets have entries, not a scope: use update_toolset".into(),
+            ));
+        };
+        let mut w = self.begin_write(actor).await?;
+        let sql = format!(
+            "SELECT org_id, scope_inherit FROM {} WHERE id = $1",
+            col.table()
+        );
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(w.conn())
+            .await?
+            .ok_or_else(|| StoreError::not_found(owner_kind(owner), owner_id(owner)))?;
+        let org = OrgId(row.int("org_id")?);
+        let before = load_scope(w.conn(), col, id, row.flag("scope_inherit")?).await?;
+        write_scope(w.conn(), col, id, org, &scope).await?;
+        w.check_scope(owner, scope.clone());
+        let change = owner_change(w.conn(), owner).await?;
+        w.change(change);
+        w.audit(AuditChange {
+            action: "set_scope",
+            entity_kind: owner_entity_kind(owner),
+            entity_id: id.to_string(),
+            org: Some(org),
+            before: view(&before),
+            after: view(&scope),
+        })
+        .await?;
+        let revision = w.commit().await?;
+        Ok(Written {
+            revision,
+            value: scope,
+        })
+    }
+
+    // -------------------------------------------------------- admin tokens
+
+    /// Creates an admin token (platform when `org` is `None`). Not a policy
+    /// change: the revision does not move, but the audit log records it.
+    /// The token (`wdna_…`) is returned this once.
+    pub async fn create_admin_token(
+        &self,
+        actor: &str,
+        name: &str,
+        org: Option<OrgId>,
+    ) -> Result<(AdminToken, Secret)> {
+        let token = new_token(ADMIN_TOKEN_PREFIX);
+        let created = self.insert_admin_token(actor, name, org, &token).await?;
+        Ok((created, token))
+    }
+
+    /// Ensures an admin token with this exact secret exists (the bootstrap
+    /// token from config): creates it under `name` if its digest is unknown.
+    pub async fn ensure_admin_token(
+        &self,
+        actor: &str,
+        name: &str,
+        org: Option<OrgId>,
+        token: &Secret,
+    ) -> Result<AdminToken> {
+        if token.expose().len() < 16 {
+            return Err(StoreError::BadInput(
+                "admin tokens must be at least 16 characters".into(),
+            ));
+        }
+        if let Some(existing) = self
+            .admin_token_by_digest(&token_digest(token.expose()))
+            .await?
+        {
+            return Ok(existing);
+        }
+        self.insert_admin_token(actor, name, org, token).await
+    }
+
+    async fn admin_token_by_digest(&self, digest: &str) -> Result<Option<AdminToken>> {
+        let row = sqlx::query(
+            "SELECT id, name, org_id, token_prefix, created_at_ms FROM admin_tokens WHERE token_digest = $1",
+        )
+        .bind(digest.to_owned())
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| admin_token_from(&r)).transpose()
+    }
+
+    async fn insert_admin_token(
+        &self,
+        actor: &str,
+        name: &str,
+        org: Option<OrgId>,
+        token: &Secret,
+    ) -> Result<AdminToken> {
+        check_name("admin token name", name)?;
+        let mut tx = self.pool().begin().await?;
+        if let Some(org) = org {
+            require_org(&mut tx, org).await?;
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO admin_tokens (name, org_id, token_digest, token_prefix, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(name.to_owned())
+        .bind(org.map(|o| o.0))
+        .bind(token_digest(token.expose()))
+        .bind(shown_prefix(token.expose()))
+        .bind(db::now_ms())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(constraint("admin token", name))?;
+        let row = sqlx::query(
+            "SELECT id, name, org_id, token_prefix, created_at_ms FROM admin_tokens WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let created = admin_token_from(&row)?;
+        let revision: i64 = sqlx::query_scalar("SELECT revision FROM policy_meta WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        insert_admin_audit(
+            &mut tx,
+            actor,
+            revision as u64,
+            AuditChange {
+                action: "create",
+                entity_kind: "admin_token",
+                entity_id: id.to_string(),
+                org,
+                before: None,
+                after: view(&created),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    pub async fn delete_admin_token(&self, actor: &str, id: i64) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        let row = sqlx::query(
+            "SELECT id, name, org_id, token_prefix, created_at_ms FROM admin_tokens WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| StoreError::not_found("admin token", id))?;
+        let before = admin_token_from(&row)?;
+        sqlx::query("DELETE FROM admin_tokens WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let revision: i64 = sqlx::query_scalar("SELECT revision FROM policy_meta WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        insert_admin_audit(
+            &mut tx,
+            actor,
+            revision as u64,
+            AuditChange {
+                action: "delete",
+                entity_kind: "admin_token",
+                entity_id: id.to_string(),
+                org: before.org,
+                before: view(&before),
+                after: None,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Admin tokens, all (`org: None`) or of one org.
+    pub async fn list_admin_tokens(&self, org: Option<OrgId>) -> Result<Vec<AdminToken>> {
+        let rows = match org {
+            None => {
+                sqlx::query("SELECT id, name, org_id, token_prefix, created_at_ms FROM admin_tokens ORDER BY id")
+                    .fetch_all(self.pool())
+                    .await?
+            }
+            Some(org) => {
+                sqlx::query(
+                    "SELECT id, name, org_id, token_prefix, created_at_ms FROM admin_tokens \
+                     WHERE org_id = $1 ORDER BY id",
+                )
+                .bind(org.0)
+                .fetch_all(self.pool())
+                .await?
+            }
+        };
+        rows.iter().map(admin_token_from).collect()
+    }
+
+    /// Who `token` authenticates, if anyone.
+    pub async fn authenticate_admin(&self, token: &str) -> Result<Option<AdminIdentity>> {
+        Ok(self
+            .admin_token_by_digest(&token_digest(token))
+            .await?
+            .map(|t| AdminIdentity {
+                token_id: t.id,
+                name: t.name,
+                org: t.org,
+            }))
+    }
+}
+
+fn admin_token_from(r: &AnyRow) -> Result<AdminToken> {
+    Ok(AdminToken {
+        id: r.int("id")?,
+        name: r.text("name")?,
+        org: r.opt_int("org_id")?.map(OrgId),
+        token_prefix: r.text("token_prefix")?,
+        created_at_ms: r.int("created_at_ms")?,
+    })
+}
+
+fn owner_entity_kind(owner: ScopeOwner) -> &'static str {
+    match owner {
+        ScopeOwner::Team(_) => "team",
+        ScopeOwner::Key(_) => "key",
+        ScopeOwner::EndUser(_) => "end_user",
+        ScopeOwner::Agent(_) => "agent",
+        ScopeOwner::Toolset(_) => "toolset",
+    }
+}
