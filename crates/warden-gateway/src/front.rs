@@ -304,6 +304,7 @@ fn is_stateless(headers: &HeaderMap, msg: &Value) -> bool {
 /// The session a session-era request names, checked against its principal.
 fn find_session(
     shared: &Shared,
+    snapshot: &Snapshot,
     headers: &HeaderMap,
     mount: &Mount,
     principal: &Principal,
@@ -316,6 +317,10 @@ fn find_session(
         ));
     };
     let Some(session) = shared.session(id) else {
+        // A session ended by revocation: the key's refusal says more than 404.
+        if let Some(refusal) = principal_refusal(&snapshot.access(principal)) {
+            return Err(refusal);
+        }
         return Err(refuse(
             StatusCode::NOT_FOUND,
             "session_unknown",
@@ -440,7 +445,7 @@ async fn handle_post(
             Err(resp) => return resp,
             _ => {}
         }
-        match find_session(&shared, &headers, &mount, &principal) {
+        match find_session(&shared, &snapshot, &headers, &mount, &principal) {
             Ok(s) => Some(s),
             Err(resp) => return resp,
         }
@@ -526,7 +531,7 @@ fn handle_get(shared: Arc<Shared>, mount: Mount, headers: HeaderMap) -> Response
             "GET requires Accept: text/event-stream",
         );
     }
-    let session = match find_session(&shared, &headers, &mount, &principal) {
+    let session = match find_session(&shared, &snapshot, &headers, &mount, &principal) {
         Ok(s) => s,
         Err(resp) => return resp,
     };
@@ -540,11 +545,11 @@ fn handle_get(shared: Arc<Shared>, mount: Mount, headers: HeaderMap) -> Response
 }
 
 fn handle_delete(shared: Arc<Shared>, mount: Mount, headers: HeaderMap) -> Response {
-    let (_, principal) = match admit(&shared, &headers) {
+    let (snapshot, principal) = match admit(&shared, &headers) {
         Ok(v) => v,
         Err(resp) => return resp,
     };
-    match find_session(&shared, &headers, &mount, &principal) {
+    match find_session(&shared, &snapshot, &headers, &mount, &principal) {
         Ok(session) => {
             shared.remove_session(&session.id);
             let mut resp = Response::new(Body::empty());

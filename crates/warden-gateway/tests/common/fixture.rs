@@ -1,0 +1,212 @@
+//! A small MCP server (2025-11-25 Streamable HTTP) that records what it
+//! receives, with switchable misbehaviour.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use futures::StreamExt;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Normal,
+    /// tools/call answers with bytes that are not JSON.
+    Garbage,
+    /// tools/call answers with a body larger than the gateway's limit.
+    Oversized,
+}
+
+pub struct FixtureState {
+    pub mode: Mode,
+    pub tools: Mutex<Vec<Value>>,
+    pub recorded: Mutex<Vec<(HeaderMap, Value)>>,
+    streams: Mutex<Vec<mpsc::Sender<Value>>>,
+}
+
+impl FixtureState {
+    pub fn requests(&self, method: &str) -> Vec<(HeaderMap, Value)> {
+        self.recorded
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, b)| b["method"] == method)
+            .cloned()
+            .collect()
+    }
+
+    /// Replaces the tools and announces it on open GET streams.
+    pub fn set_tools(&self, tools: Vec<Value>) {
+        *self.tools.lock().unwrap() = tools;
+        let note = json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"});
+        for s in self.streams.lock().unwrap().iter() {
+            let _ = s.try_send(note.clone());
+        }
+    }
+}
+
+pub struct Fixture {
+    pub addr: SocketAddr,
+    pub state: Arc<FixtureState>,
+}
+
+impl Fixture {
+    pub fn url(&self) -> String {
+        format!("http://{}/mcp", self.addr)
+    }
+}
+
+pub fn tool(name: &str) -> Value {
+    json!({"name": name, "description": format!("the {name} tool"),
+           "inputSchema": {"type": "object"}, "x-vendor": {"keep": name}})
+}
+
+pub async fn start(mode: Mode, tools: &[&str]) -> Fixture {
+    let state = Arc::new(FixtureState {
+        mode,
+        tools: Mutex::new(tools.iter().map(|t| tool(t)).collect()),
+        recorded: Mutex::new(Vec::new()),
+        streams: Mutex::new(Vec::new()),
+    });
+    let app = Router::new()
+        .route("/mcp", post(handle_post).get(handle_get))
+        .with_state(Arc::clone(&state));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    Fixture { addr, state }
+}
+
+fn json_reply(id: Value, result: Value) -> Response {
+    let body = json!({"jsonrpc": "2.0", "id": id, "result": result}).to_string();
+    ([("content-type", "application/json")], body).into_response()
+}
+
+async fn handle_get(State(state): State<Arc<FixtureState>>) -> Response {
+    let (tx, rx) = mpsc::channel(16);
+    state.streams.lock().unwrap().push(tx);
+    let stream = ReceiverStream::new(rx)
+        .map(|v: Value| Ok::<_, Infallible>(Event::default().event("message").data(v.to_string())));
+    Sse::new(stream).into_response()
+}
+
+async fn handle_post(
+    State(state): State<Arc<FixtureState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let msg: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(_) => return StatusCode::BAD_REQUEST.into_response(),
+    };
+    state
+        .recorded
+        .lock()
+        .unwrap()
+        .push((headers.clone(), msg.clone()));
+    let id = msg.get("id").cloned();
+    let method = msg["method"].as_str().unwrap_or("").to_owned();
+    let Some(id) = id else {
+        return StatusCode::ACCEPTED.into_response();
+    };
+    if msg.get("method").is_none() {
+        return StatusCode::ACCEPTED.into_response();
+    }
+    match method.as_str() {
+        "initialize" => {
+            let mut resp = json_reply(
+                id,
+                json!({"protocolVersion": "2025-11-25",
+                       "capabilities": {"tools": {"listChanged": true}, "prompts": {}, "resources": {}},
+                       "serverInfo": {"name": "fixture", "version": "1"}}),
+            );
+            resp.headers_mut()
+                .insert("mcp-session-id", "upstream-session-1".parse().unwrap());
+            resp
+        }
+        "tools/list" => {
+            let tools = state.tools.lock().unwrap().clone();
+            json_reply(id, json!({"tools": tools, "x-list-extra": 1}))
+        }
+        "prompts/list" => json_reply(
+            id,
+            json!({"prompts": [{"name": "greet", "description": "hi"}]}),
+        ),
+        "prompts/get" => json_reply(
+            id,
+            json!({"messages": [{"role": "user", "content": {"type": "text", "text": msg["params"]["name"]}}]}),
+        ),
+        "resources/list" => json_reply(
+            id,
+            json!({"resources": [{"uri": "file:///readme", "name": "readme"}]}),
+        ),
+        "resources/read" => json_reply(
+            id,
+            json!({"contents": [{"uri": msg["params"]["uri"], "text": "hello"}]}),
+        ),
+        "tools/call" => call(&state, id, &msg).await,
+        _ => json_reply(id, json!({})),
+    }
+}
+
+async fn call(state: &FixtureState, id: Value, msg: &Value) -> Response {
+    match state.mode {
+        Mode::Garbage => {
+            return (
+                [("content-type", "application/json")],
+                "<<this is not json>>",
+            )
+                .into_response()
+        }
+        Mode::Oversized => {
+            let text = "x".repeat(2 * 1024 * 1024);
+            return json_reply(id, json!({"content": [{"type": "text", "text": text}]}));
+        }
+        Mode::Normal => {}
+    }
+    let name = msg["params"]["name"].as_str().unwrap_or("");
+    let args = msg["params"]["arguments"].clone();
+    match name {
+        "slow" => {
+            let ms = args["ms"].as_u64().unwrap_or(2000);
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            json_reply(
+                id,
+                json!({"content": [{"type": "text", "text": "slow done"}]}),
+            )
+        }
+        "progress" => {
+            let token = msg["params"]["_meta"]["progressToken"].clone();
+            let events = vec![
+                json!({"jsonrpc": "2.0", "method": "notifications/progress",
+                       "params": {"progressToken": token, "progress": 1, "total": 2}}),
+                json!({"jsonrpc": "2.0", "method": "notifications/message",
+                       "params": {"level": "info", "data": "working"}}),
+                json!({"jsonrpc": "2.0", "id": id, "result": {"content": [{"type": "text", "text": "done"}]}}),
+            ];
+            let stream = futures::stream::iter(events).map(|v| {
+                Ok::<_, Infallible>(Event::default().event("message").data(v.to_string()))
+            });
+            Sse::new(stream).into_response()
+        }
+        _ => json_reply(
+            id,
+            json!({"content": [{"type": "text", "text": format!("{name} called")}],
+                   "structuredContent": {"echo": args, "params_seen": msg["params"].clone()},
+                   "x-unknown-result": {"nested": [1, 2, 3]},
+                   "_meta": {"upstream/meta": "kept"}}),
+        ),
+    }
+}
