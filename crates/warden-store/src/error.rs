@@ -24,6 +24,12 @@ pub enum StoreError {
     /// A scope asks for more than its parent chain allows.
     #[error("scope grants more than the parent allows: {}", offenses_summary(.0))]
     ScopeNotAllowed(Vec<ScopeOffense>),
+    /// Some live replicas had not applied the revision in time.
+    #[error("revision {revision} not applied by {} replica(s) in time", .laggards.len())]
+    NotPropagated {
+        revision: u64,
+        laggards: Vec<crate::sync::ReplicaInfo>,
+    },
     #[error("bad input: {0}")]
     BadInput(String),
     #[error("secret encryption failed: {0}")]
@@ -56,6 +62,7 @@ impl StoreError {
             StoreError::Invalid(PolicyError::NotFound { .. }) => "not_found",
             StoreError::Invalid(_) => "invalid_policy",
             StoreError::ScopeNotAllowed(_) => "scope_not_allowed",
+            StoreError::NotPropagated { .. } => "not_propagated",
             StoreError::BadInput(_) => "bad_input",
             StoreError::Crypto(_) => "crypto_error",
             StoreError::Corrupt(_) => "corrupt_data",
@@ -71,6 +78,7 @@ impl StoreError {
                 | StoreError::UnsupportedUrl(_)
                 | StoreError::Crypto(_)
                 | StoreError::Corrupt(_)
+                | StoreError::NotPropagated { .. }
         )
     }
 

@@ -7,6 +7,7 @@
 //! commit, and install the new snapshot in [`Store::live`] before returning
 //! the new revision.
 
+mod audit;
 mod crud;
 mod crypto;
 mod db;
@@ -18,6 +19,10 @@ mod store;
 mod sync;
 mod types;
 
+pub use audit::{
+    AuditEntry, AuditKind, AuditPage, AuditQuery, AuditWriter, AuditWriterOptions, DecisionFields,
+    AUDIT_DROPPED_METRIC,
+};
 pub use crud::{token_digest, ADMIN_TOKEN_PREFIX, KEY_TOKEN_PREFIX};
 pub use crypto::{generate_secret_key, parse_secret_key};
 pub use db::Backend;
@@ -25,4 +30,5 @@ pub use entities::*;
 pub use error::{Result, StoreError};
 pub use live::LivePolicy;
 pub use store::{Store, StoreOptions, POLICY_CHANNEL};
+pub use sync::ReplicaInfo;
 pub use types::{DecisionRecord, Secret, Transport, UpstreamConfig};

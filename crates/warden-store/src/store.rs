@@ -403,7 +403,7 @@ pub(crate) async fn insert_admin_audit(
     Ok(())
 }
 
-async fn load_rows_from_pool(pool: &AnyPool, backend: Backend) -> Result<PolicyRows> {
+pub(crate) async fn load_rows_from_pool(pool: &AnyPool, backend: Backend) -> Result<PolicyRows> {
     let mut tx = pool.begin().await?;
     if backend == Backend::Postgres {
         // One consistent view across all the SELECTs below.

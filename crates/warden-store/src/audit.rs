@@ -1,0 +1,416 @@
+//! The audit log: admin changes (written inside each policy write) and call
+//! decisions (written in batches by [`AuditWriter`]), and the query API.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use sqlx::any::AnyRow;
+use sqlx::AnyPool;
+use tokio::sync::{mpsc, oneshot};
+use warden_policy::{AgentId, EndUserId, KeyId, OrgId};
+
+use crate::db::RowExt;
+use crate::error::{Result, StoreError};
+use crate::store::Store;
+use crate::types::DecisionRecord;
+
+/// Metric counting decision records dropped because the queue was full.
+pub const AUDIT_DROPPED_METRIC: &str = "warden_audit_dropped_total";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditKind {
+    AdminChange,
+    Decision,
+}
+
+impl AuditKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            AuditKind::AdminChange => "admin_change",
+            AuditKind::Decision => "decision",
+        }
+    }
+}
+
+/// Filters for [`Store::query_audit`]; all optional, combined with AND.
+/// Results are newest first; pass the previous page's `next_cursor` as
+/// `before_id` for the next page.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct AuditQuery {
+    pub kind: Option<AuditKind>,
+    pub entity_kind: Option<String>,
+    pub entity_id: Option<String>,
+    pub actor: Option<String>,
+    pub org: Option<OrgId>,
+    /// Inclusive lower bound, Unix ms.
+    pub since_ms: Option<i64>,
+    /// Exclusive upper bound, Unix ms.
+    pub until_ms: Option<i64>,
+    /// Cursor: only entries with a smaller id.
+    pub before_id: Option<i64>,
+    /// Page size (default 100, at most 1000).
+    pub limit: Option<u32>,
+}
+
+/// The decision part of a `decision` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DecisionFields {
+    pub decision_id: String,
+    pub key: Option<KeyId>,
+    pub end_user: Option<EndUserId>,
+    pub agent: Option<AgentId>,
+    pub server_slug: Option<String>,
+    pub tool: Option<String>,
+    pub allowed: bool,
+    pub reason: Option<String>,
+    pub latency_us: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at_ms: i64,
+    pub kind: AuditKind,
+    pub actor: Option<String>,
+    pub action: String,
+    pub entity_kind: Option<String>,
+    pub entity_id: Option<String>,
+    pub org: Option<OrgId>,
+    /// Secrets are redacted (entity views carry secret header names only).
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+    pub revision: u64,
+    pub decision: Option<DecisionFields>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditPage {
+    pub entries: Vec<AuditEntry>,
+    /// `before_id` for the next page; `None` on the last page.
+    pub next_cursor: Option<i64>,
+}
+
+enum Bind {
+    Int(i64),
+    Text(String),
+}
+
+fn entry_from(r: &AnyRow) -> Result<AuditEntry> {
+    let kind = match r.text("kind")?.as_str() {
+        "admin_change" => AuditKind::AdminChange,
+        "decision" => AuditKind::Decision,
+        other => return Err(StoreError::Corrupt(format!("audit kind {other:?}"))),
+    };
+    let json = |col: &str| -> Result<Option<serde_json::Value>> {
+        match r.opt_text(col)? {
+            Some(raw) => serde_json::from_str(&raw)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt(format!("audit {col}: {e}"))),
+            None => Ok(None),
+        }
+    };
+    let decision = match kind {
+        AuditKind::Decision => Some(DecisionFields {
+            decision_id: r.opt_text("decision_id")?.unwrap_or_default(),
+            key: r.opt_int("key_id")?.map(KeyId),
+            end_user: r.opt_int("end_user_id")?.map(EndUserId),
+            agent: r.opt_int("agent_id")?.map(AgentId),
+            server_slug: r.opt_text("server_slug")?,
+            tool: r.opt_text("tool")?,
+            allowed: r.opt_int("allowed")?.unwrap_or(0) != 0,
+            reason: r.opt_text("reason")?,
+            latency_us: r.opt_int("latency_us")?.unwrap_or(0) as u64,
+        }),
+        AuditKind::AdminChange => None,
+    };
+    Ok(AuditEntry {
+        id: r.int("id")?,
+        at_ms: r.int("at_ms")?,
+        kind,
+        actor: r.opt_text("actor")?,
+        action: r.text("action")?,
+        entity_kind: r.opt_text("entity_kind")?,
+        entity_id: r.opt_text("entity_id")?,
+        org: r.opt_int("org_id")?.map(OrgId),
+        before: json("before_json")?,
+        after: json("after_json")?,
+        revision: r.int("revision")? as u64,
+        decision,
+    })
+}
+
+impl Store {
+    /// Audit entries matching `query`, newest first, one page.
+    pub async fn query_audit(&self, query: &AuditQuery) -> Result<AuditPage> {
+        let limit = i64::from(query.limit.unwrap_or(100).clamp(1, 1000));
+        let mut conditions: Vec<String> = Vec::new();
+        let mut binds: Vec<Bind> = Vec::new();
+        let mut add = |column: &str, op: &str, value: Bind| {
+            binds.push(value);
+            conditions.push(format!("{column} {op} ${}", binds.len()));
+        };
+        if let Some(kind) = query.kind {
+            add("kind", "=", Bind::Text(kind.as_str().into()));
+        }
+        if let Some(v) = &query.entity_kind {
+            add("entity_kind", "=", Bind::Text(v.clone()));
+        }
+        if let Some(v) = &query.entity_id {
+            add("entity_id", "=", Bind::Text(v.clone()));
+        }
+        if let Some(v) = &query.actor {
+            add("actor", "=", Bind::Text(v.clone()));
+        }
+        if let Some(v) = query.org {
+            add("org_id", "=", Bind::Int(v.0));
+        }
+        if let Some(v) = query.since_ms {
+            add("at_ms", ">=", Bind::Int(v));
+        }
+        if let Some(v) = query.until_ms {
+            add("at_ms", "<", Bind::Int(v));
+        }
+        if let Some(v) = query.before_id {
+            add("id", "<", Bind::Int(v));
+        }
+        let filter = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        };
+        // One more than asked tells whether there is a next page.
+        let sql = format!(
+            "SELECT * FROM audit_log {filter} ORDER BY id DESC LIMIT {}",
+            limit + 1
+        );
+        let mut q = sqlx::query(&sql);
+        for b in binds {
+            q = match b {
+                Bind::Int(v) => q.bind(v),
+                Bind::Text(v) => q.bind(v),
+            };
+        }
+        let rows = q.fetch_all(self.pool()).await?;
+        let mut entries = rows.iter().map(entry_from).collect::<Result<Vec<_>>>()?;
+        let next_cursor = if entries.len() as i64 > limit {
+            entries.truncate(limit as usize);
+            entries.last().map(|e| e.id)
+        } else {
+            None
+        };
+        Ok(AuditPage {
+            entries,
+            next_cursor,
+        })
+    }
+
+    /// Starts a decision writer for this store.
+    pub fn audit_writer(&self, options: AuditWriterOptions) -> AuditWriter {
+        AuditWriter::start(self.pool().clone(), options)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct AuditWriterOptions {
+    /// Records waiting to be written; beyond this they are dropped (counted).
+    pub queue_capacity: usize,
+    /// Most rows written in one transaction.
+    pub max_batch: usize,
+    /// At most one "dropping records" warning per this interval.
+    pub warn_every: Duration,
+}
+
+impl Default for AuditWriterOptions {
+    fn default() -> Self {
+        AuditWriterOptions {
+            queue_capacity: 65_536,
+            max_batch: 500,
+            warn_every: Duration::from_secs(10),
+        }
+    }
+}
+
+enum Message {
+    Record(Box<DecisionRecord>),
+    Flush(oneshot::Sender<()>),
+}
+
+/// Writes decision records in the background. [`AuditWriter::record`] never
+/// blocks: it queues, or counts a drop when the queue is full. The writer
+/// task takes whatever is queued (up to `max_batch`) and writes it in one
+/// transaction, so batches grow with load and idle latency stays low.
+#[derive(Clone)]
+pub struct AuditWriter {
+    tx: mpsc::Sender<Message>,
+    dropped: Arc<AtomicU64>,
+    written: Arc<AtomicU64>,
+    last_warning: Arc<std::sync::Mutex<Option<Instant>>>,
+    warn_every: Duration,
+}
+
+impl AuditWriter {
+    fn start(pool: AnyPool, options: AuditWriterOptions) -> AuditWriter {
+        let (tx, rx) = mpsc::channel(options.queue_capacity.max(1));
+        let written = Arc::new(AtomicU64::new(0));
+        tokio::spawn(write_loop(
+            pool,
+            rx,
+            options.max_batch.max(1),
+            Arc::clone(&written),
+        ));
+        AuditWriter {
+            tx,
+            dropped: Arc::new(AtomicU64::new(0)),
+            written,
+            last_warning: Arc::new(std::sync::Mutex::new(None)),
+            warn_every: options.warn_every,
+        }
+    }
+
+    /// Queues a decision record; never waits.
+    pub fn record(&self, record: DecisionRecord) {
+        if self.tx.try_send(Message::Record(Box::new(record))).is_err() {
+            let total = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            metrics::counter!(AUDIT_DROPPED_METRIC).increment(1);
+            if let Ok(mut last) = self.last_warning.lock() {
+                if last.is_none_or(|t| t.elapsed() >= self.warn_every) {
+                    *last = Some(Instant::now());
+                    tracing::warn!(
+                        dropped_total = total,
+                        "audit queue full: decision records dropped"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Records dropped because the queue was full, since start.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Records written to the database, since start.
+    pub fn written_total(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
+    /// Waits until everything queued before this call is written.
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Message::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+}
+
+async fn write_loop(
+    pool: AnyPool,
+    mut rx: mpsc::Receiver<Message>,
+    max_batch: usize,
+    written: Arc<AtomicU64>,
+) {
+    let mut messages = Vec::with_capacity(max_batch);
+    loop {
+        messages.clear();
+        if rx.recv_many(&mut messages, max_batch).await == 0 {
+            return; // every sender is gone
+        }
+        let mut batch = Vec::with_capacity(messages.len());
+        let mut flushes = Vec::new();
+        for m in messages.drain(..) {
+            match m {
+                Message::Record(r) => batch.push(*r),
+                Message::Flush(done) => flushes.push(done),
+            }
+        }
+        if !batch.is_empty() {
+            // Retry briefly (e.g. SQLite busy); a batch that still fails is
+            // dropped and counted rather than blocking the queue forever.
+            let mut attempt = 0;
+            loop {
+                match write_batch(&pool, &batch).await {
+                    Ok(()) => {
+                        written.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                        break;
+                    }
+                    Err(e) if attempt < 3 => {
+                        attempt += 1;
+                        tracing::debug!(error = %e, attempt, "audit batch write failed; retrying");
+                        tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                    }
+                    Err(e) => {
+                        metrics::counter!(AUDIT_DROPPED_METRIC).increment(batch.len() as u64);
+                        tracing::error!(error = %e, rows = batch.len(), "audit batch lost");
+                        break;
+                    }
+                }
+            }
+        }
+        for done in flushes {
+            let _ = done.send(());
+        }
+    }
+}
+
+const DECISION_COLUMNS: usize = 15;
+/// Rows per INSERT statement (keeps bind parameters well under the limits).
+const ROWS_PER_STATEMENT: usize = 100;
+
+async fn write_batch(pool: &AnyPool, batch: &[DecisionRecord]) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    for chunk in batch.chunks(ROWS_PER_STATEMENT) {
+        let mut sql = String::from(
+            "INSERT INTO audit_log (at_ms, kind, actor, action, entity_kind, entity_id, org_id, revision, \
+             decision_id, key_id, end_user_id, agent_id, server_slug, tool, allowed, reason, latency_us) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let b = i * DECISION_COLUMNS;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(${}, 'decision', ${}, ${}, 'server', ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7,
+                b + 8,
+                b + 9,
+                b + 10,
+                b + 11,
+                b + 12,
+                b + 13,
+                b + 14,
+                b + 15
+            ));
+        }
+        let mut q = sqlx::query(&sql);
+        for r in chunk {
+            q = q
+                .bind(r.at_ms)
+                .bind(r.key.map(|k| format!("key:{k}")))
+                .bind(r.method.clone())
+                .bind(r.server_slug.clone())
+                .bind(r.org.map(|o| o.0))
+                .bind(r.revision as i64)
+                .bind(r.decision_id.clone())
+                .bind(r.key.map(|k| k.0))
+                .bind(r.end_user.map(|u| u.0))
+                .bind(r.agent.map(|a| a.0))
+                .bind(r.server_slug.clone())
+                .bind(r.tool.clone())
+                .bind(i64::from(r.allowed))
+                .bind(r.reason.clone())
+                .bind(i64::try_from(r.latency_us).unwrap_or(i64::MAX));
+        }
+        q.execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
