@@ -80,3 +80,21 @@ pub struct NoRecorder;
 impl DecisionRecorder for NoRecorder {
     fn record(&self, _record: DecisionRecord) {}
 }
+
+/// The store is the upstream source in production.
+impl UpstreamSource for warden_store::Store {
+    fn load_upstreams(&self) -> BoxFuture<'_, Result<Vec<UpstreamConfig>, GatewayError>> {
+        Box::pin(async move {
+            warden_store::Store::load_upstreams(self)
+                .await
+                .map_err(|e| GatewayError::Config(e.to_string()))
+        })
+    }
+}
+
+/// The store's batching audit writer records call decisions in production.
+impl DecisionRecorder for warden_store::AuditWriter {
+    fn record(&self, record: DecisionRecord) {
+        warden_store::AuditWriter::record(self, record);
+    }
+}
