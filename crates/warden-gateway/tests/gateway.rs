@@ -763,3 +763,34 @@ async fn prompts_and_resources_are_prefixed_and_gated_by_server() {
     assert_eq!(denied["error"]["code"], -32602);
     assert_eq!(denied["error"]["data"]["reason"], "server_unknown");
 }
+
+#[tokio::test]
+async fn a_stateless_upstream_is_reached_with_discover_and_per_request_meta() {
+    let fx = fixture::start(Mode::Stateless, &["echo"]).await;
+    let h = start(
+        rows(1, &["modern"]),
+        vec![http_upstream(1, "modern", &fx.url(), 5_000)],
+    )
+    .await;
+    let sid = h.initialize("/mcp", KEY_A).await;
+    assert_eq!(
+        h.list_tool_names("/mcp", KEY_A, &sid).await,
+        vec!["modern__echo"]
+    );
+    let r = h
+        .rpc(
+            "/mcp",
+            KEY_A,
+            &sid,
+            1,
+            "tools/call",
+            json!({"name": "modern__echo", "arguments": {"q": 1}}),
+        )
+        .await;
+    assert_eq!(r["result"]["content"][0]["text"], "echo called", "{r}");
+    let calls = fx.state.requests("tools/call");
+    let (headers, body) = calls.last().unwrap();
+    assert_eq!(headers["mcp-name"], "echo");
+    assert!(headers.get("mcp-session-id").is_none());
+    assert_eq!(body["params"]["arguments"], json!({"q": 1}));
+}

@@ -25,6 +25,9 @@ pub enum Mode {
     Garbage,
     /// tools/call answers with a body larger than the gateway's limit.
     Oversized,
+    /// Speaks only 2026-07-28: refuses `initialize`, requires the version
+    /// header and `_meta` on every request.
+    Stateless,
 }
 
 pub struct FixtureState {
@@ -124,6 +127,28 @@ async fn handle_post(
     if msg.get("method").is_none() {
         return StatusCode::ACCEPTED.into_response();
     }
+    if state.mode == Mode::Stateless {
+        let versioned = headers
+            .get("mcp-protocol-version")
+            .is_some_and(|v| v == "2026-07-28")
+            && msg["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"] == "2026-07-28"
+            && headers
+                .get("mcp-method")
+                .is_some_and(|v| v.to_str().unwrap() == method);
+        if method == "initialize" || !versioned {
+            return (StatusCode::BAD_REQUEST, "stateless only").into_response();
+        }
+        if method == "server/discover" {
+            return json_reply(
+                id,
+                json!({"supportedVersions": ["2026-07-28"], "resultType": "complete",
+                "capabilities": {"tools": {"listChanged": true}}, "serverInfo": {"name": "stateless-fixture", "version": "1"}}),
+            );
+        }
+        if method == "subscriptions/listen" {
+            return (StatusCode::METHOD_NOT_ALLOWED, "no").into_response();
+        }
+    }
     match method.as_str() {
         "initialize" => {
             let mut resp = json_reply(
@@ -174,7 +199,7 @@ async fn call(state: &FixtureState, id: Value, msg: &Value) -> Response {
             let text = "x".repeat(2 * 1024 * 1024);
             return json_reply(id, json!({"content": [{"type": "text", "text": text}]}));
         }
-        Mode::Normal => {}
+        Mode::Normal | Mode::Stateless => {}
     }
     let name = msg["params"]["name"].as_str().unwrap_or("");
     let args = msg["params"]["arguments"].clone();
