@@ -794,3 +794,82 @@ async fn a_stateless_upstream_is_reached_with_discover_and_per_request_meta() {
     assert!(headers.get("mcp-session-id").is_none());
     assert_eq!(body["params"]["arguments"], json!({"q": 1}));
 }
+
+#[tokio::test]
+async fn a_server_request_reaches_the_calling_client_and_its_answer_goes_back() {
+    let fx = fixture::start(Mode::Normal, &["ask"]).await;
+    let h = start(
+        rows(1, &["files"]),
+        vec![http_upstream(1, "files", &fx.url(), 5_000)],
+    )
+    .await;
+    let sid = h.initialize("/mcp", KEY_A).await;
+    let resp = h
+        .post_raw("/mcp", Some(KEY_A), Some(&sid), &[], &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "files__ask"}}))
+        .await;
+    let mut stream = SseReader::new(resp);
+    let request = stream
+        .next(Duration::from_secs(3))
+        .await
+        .expect("the sampling request");
+    assert_eq!(request["method"], "sampling/createMessage");
+    let warden_id = request["id"].as_str().unwrap().to_owned();
+    assert_ne!(warden_id, "srv-1", "server request ids are rewritten");
+    let answer = h
+        .post_raw("/mcp", Some(KEY_A), Some(&sid), &[], &json!({"jsonrpc": "2.0", "id": warden_id, "result": {"role": "assistant", "content": {"type": "text", "text": "42"}}}))
+        .await;
+    assert_eq!(answer.status(), 202);
+    let done = stream
+        .next(Duration::from_secs(3))
+        .await
+        .expect("the call result");
+    assert_eq!(done["id"], 1);
+    assert_eq!(
+        done["result"]["answer"]["id"], "srv-1",
+        "the upstream sees its own id"
+    );
+    assert_eq!(done["result"]["answer"]["result"]["content"]["text"], "42");
+}
+
+#[tokio::test]
+async fn shutdown_drains_in_flight_calls() {
+    let (_fx, h) = one_server().await;
+    let sid = h.initialize("/mcp", KEY_A).await;
+    let pending = {
+        let url = h.url("/mcp");
+        let client = h.http.clone();
+        let sid = sid.clone();
+        tokio::spawn(async move {
+            let resp = client
+                .post(url)
+                .bearer_auth(KEY_A)
+                .header("accept", "application/json")
+                .header("content-type", "application/json")
+                .header("mcp-session-id", sid)
+                .body(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "files__slow", "arguments": {"ms": 500}}}).to_string())
+                .send()
+                .await
+                .unwrap();
+            resp.json::<Value>().await.unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let started = std::time::Instant::now();
+    h.gateway.shutdown(Duration::from_secs(5)).await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "shutdown waited for the call"
+    );
+    let r = pending.await.unwrap();
+    assert_eq!(r["result"]["content"][0]["text"], "slow done");
+    let refused = h
+        .post_raw(
+            "/mcp",
+            Some(KEY_A),
+            Some(&sid),
+            &[],
+            &json!({"jsonrpc": "2.0", "id": 2, "method": "ping"}),
+        )
+        .await;
+    assert_eq!(refused.status(), 503);
+}

@@ -35,6 +35,8 @@ pub struct FixtureState {
     pub tools: Mutex<Vec<Value>>,
     pub recorded: Mutex<Vec<(HeaderMap, Value)>>,
     streams: Mutex<Vec<mpsc::Sender<Value>>>,
+    /// Responses the client sent to this server's own requests.
+    answers: Mutex<Vec<tokio::sync::oneshot::Sender<Value>>>,
 }
 
 impl FixtureState {
@@ -80,6 +82,7 @@ pub async fn start(mode: Mode, tools: &[&str]) -> Fixture {
         tools: Mutex::new(tools.iter().map(|t| tool(t)).collect()),
         recorded: Mutex::new(Vec::new()),
         streams: Mutex::new(Vec::new()),
+        answers: Mutex::new(Vec::new()),
     });
     let app = Router::new()
         .route("/mcp", post(handle_post).get(handle_get))
@@ -125,6 +128,9 @@ async fn handle_post(
         return StatusCode::ACCEPTED.into_response();
     };
     if msg.get("method").is_none() {
+        if let Some(tx) = state.answers.lock().unwrap().pop() {
+            let _ = tx.send(msg);
+        }
         return StatusCode::ACCEPTED.into_response();
     }
     if state.mode == Mode::Stateless {
@@ -186,7 +192,7 @@ async fn handle_post(
     }
 }
 
-async fn call(state: &FixtureState, id: Value, msg: &Value) -> Response {
+async fn call(state: &Arc<FixtureState>, id: Value, msg: &Value) -> Response {
     match state.mode {
         Mode::Garbage => {
             return (
@@ -211,6 +217,22 @@ async fn call(state: &FixtureState, id: Value, msg: &Value) -> Response {
                 id,
                 json!({"content": [{"type": "text", "text": "slow done"}]}),
             )
+        }
+        "ask" => {
+            // Asks the client for a sampling result mid-call.
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            state.answers.lock().unwrap().push(tx);
+            let request = json!({"jsonrpc": "2.0", "id": "srv-1", "method": "sampling/createMessage",
+                "params": {"messages": [], "maxTokens": 5}});
+            let first = futures::stream::iter(vec![request]);
+            let last = futures::stream::once(async move {
+                let answer = rx.await.unwrap_or(Value::Null);
+                json!({"jsonrpc": "2.0", "id": id, "result": {"content": [{"type": "text", "text": "asked"}], "answer": answer}})
+            });
+            let stream = first.chain(last).map(|v| {
+                Ok::<_, Infallible>(Event::default().event("message").data(v.to_string()))
+            });
+            Sse::new(stream).into_response()
         }
         "progress" => {
             let token = msg["params"]["_meta"]["progressToken"].clone();
