@@ -1,0 +1,305 @@
+//! Secrets at rest, the admin audit trail, audit queries and the decision writer.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{open, Backend, TestDb};
+use sqlx::{AnyConnection, Connection, Row};
+use warden_policy::{KeyId, OrgId};
+use warden_store::*;
+
+fn http(url: &str) -> Transport {
+    Transport::Http { url: url.into() }
+}
+
+async fn raw_conn(db: &TestDb) -> AnyConnection {
+    sqlx::any::install_default_drivers();
+    AnyConnection::connect(db.url()).await.unwrap()
+}
+
+async fn secrets_encrypted_and_redacted(backend: Backend) {
+    let (db, store) = open(backend).await;
+    let mut new = NewServer::new("github", None, http("https://example.com/mcp"));
+    new.secret_headers.insert(
+        "Authorization".into(),
+        Secret::new("Bearer plaintext-token-123"),
+    );
+    let server = store.create_server("alice", new).await.unwrap().value;
+    store
+        .update_server(
+            "alice",
+            server.id,
+            ServerPatch {
+                secret_headers: Some(
+                    [("X-Api-Key".to_owned(), Secret::new("plaintext-key-456"))].into(),
+                ),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+
+    let mut conn = raw_conn(&db).await;
+    let stored: String = sqlx::query("SELECT secret_headers FROM servers")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+        .get(0);
+    assert!(stored.contains("X-Api-Key"));
+    assert!(
+        !stored.contains("plaintext"),
+        "secret stored in clear: {stored}"
+    );
+    let audit: Vec<String> =
+        sqlx::query("SELECT COALESCE(before_json, '') || COALESCE(after_json, '') FROM audit_log")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+    assert_eq!(audit.len(), 2);
+    for entry in &audit {
+        assert!(!entry.contains("plaintext"), "secret in audit: {entry}");
+    }
+    assert!(
+        audit[1].contains("X-Api-Key"),
+        "header names are shown: {}",
+        audit[1]
+    );
+
+    // Decrypted only for the gateway; a wrong key cannot read them.
+    let upstream = store.load_upstream(server.id).await.unwrap().unwrap();
+    assert_eq!(
+        upstream.secret_headers["X-Api-Key"].expose(),
+        "plaintext-key-456"
+    );
+    assert!(!format!("{upstream:?}").contains("plaintext"));
+    drop(store);
+    let wrong = Store::open(db.url(), StoreOptions::new([1; 32]))
+        .await
+        .unwrap();
+    assert!(matches!(
+        wrong.load_upstreams().await,
+        Err(StoreError::Crypto(_))
+    ));
+}
+
+async fn audit_trail_and_queries(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let t0 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let acme = store
+        .create_org(
+            "alice",
+            NewOrg {
+                slug: "acme".into(),
+                name: String::new(),
+            },
+        )
+        .await
+        .unwrap();
+    let other = store
+        .create_org(
+            "bob",
+            NewOrg {
+                slug: "other".into(),
+                name: String::new(),
+            },
+        )
+        .await
+        .unwrap();
+    for i in 0..5 {
+        store
+            .update_org(
+                "bob",
+                acme.value.id,
+                OrgPatch {
+                    name: Some(format!("Acme {i}")),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+    }
+
+    let all = store.query_audit(&AuditQuery::default()).await.unwrap();
+    assert_eq!(all.entries.len(), 7);
+    assert!(
+        all.entries.windows(2).all(|w| w[0].id > w[1].id),
+        "newest first"
+    );
+    let newest = &all.entries[0];
+    assert_eq!(newest.action, "update");
+    assert_eq!(newest.actor.as_deref(), Some("bob"));
+    assert_eq!(newest.revision, store.live().revision());
+    assert_eq!(newest.before.as_ref().unwrap()["name"], "Acme 3");
+    assert_eq!(newest.after.as_ref().unwrap()["name"], "Acme 4");
+    let created = all.entries.last().unwrap();
+    assert_eq!(
+        (created.action.as_str(), created.before.is_none()),
+        ("create", true)
+    );
+
+    let by_actor = store
+        .query_audit(&AuditQuery {
+            actor: Some("alice".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_actor.entries.len(), 1);
+    let by_entity = store
+        .query_audit(&AuditQuery {
+            entity_kind: Some("org".into()),
+            entity_id: Some(other.value.id.to_string()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_entity.entries.len(), 1);
+    let by_org = store
+        .query_audit(&AuditQuery {
+            org: Some(acme.value.id),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_org.entries.len(), 6);
+    let future = store
+        .query_audit(&AuditQuery {
+            since_ms: Some(t0 + 3_600_000),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(future.entries.is_empty());
+    let past = store
+        .query_audit(&AuditQuery {
+            until_ms: Some(t0 - 1),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(past.entries.is_empty());
+
+    // Cursor pagination walks everything exactly once.
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .query_audit(&AuditQuery {
+                before_id: cursor,
+                limit: Some(3),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        seen.extend(page.entries.iter().map(|e| e.id));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen, all.entries.iter().map(|e| e.id).collect::<Vec<_>>());
+}
+
+fn decision(i: u64, allowed: bool) -> DecisionRecord {
+    DecisionRecord {
+        decision_id: format!("d-{i}"),
+        at_ms: 1_700_000_000_000 + i as i64,
+        org: Some(OrgId(1)),
+        key: Some(KeyId(7)),
+        end_user: None,
+        agent: None,
+        method: "tools/call".into(),
+        server_slug: "github".into(),
+        tool: Some("search".into()),
+        allowed,
+        reason: (!allowed).then(|| "not_granted_by_key".into()),
+        revision: 3,
+        latency_us: 120,
+    }
+}
+
+async fn decision_writer_batches(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let writer = store.audit_writer(AuditWriterOptions::default());
+    for i in 0..1_200 {
+        writer.record(decision(i, i % 3 != 0));
+    }
+    writer.flush().await;
+    assert_eq!(writer.written_total(), 1_200);
+    assert_eq!(writer.dropped_total(), 0);
+    let page = store
+        .query_audit(&AuditQuery {
+            kind: Some(AuditKind::Decision),
+            limit: Some(1000),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.entries.len(), 1000);
+    assert!(page.next_cursor.is_some());
+    let newest = &page.entries[0];
+    let d = newest.decision.as_ref().unwrap();
+    assert_eq!(d.decision_id, "d-1199");
+    assert_eq!(
+        (d.key, d.tool.as_deref(), d.latency_us),
+        (Some(KeyId(7)), Some("search"), 120)
+    );
+    assert_eq!(newest.actor.as_deref(), Some("key:7"));
+    assert_eq!(newest.revision, 3);
+    let denied = page
+        .entries
+        .iter()
+        .find(|e| !e.decision.as_ref().unwrap().allowed)
+        .unwrap();
+    assert_eq!(
+        denied.decision.as_ref().unwrap().reason.as_deref(),
+        Some("not_granted_by_key")
+    );
+    let by_server = store
+        .query_audit(&AuditQuery {
+            kind: Some(AuditKind::Decision),
+            entity_kind: Some("server".into()),
+            entity_id: Some("github".into()),
+            limit: Some(1),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_server.entries.len(), 1);
+}
+
+async fn full_queue_counts_drops(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let writer = store.audit_writer(AuditWriterOptions {
+        queue_capacity: 8,
+        max_batch: 8,
+        warn_every: Duration::from_secs(60),
+    });
+    // A burst far beyond the queue: `record` must not wait, extras are counted.
+    let started = std::time::Instant::now();
+    for i in 0..10_000 {
+        writer.record(decision(i, true));
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "record() blocked"
+    );
+    writer.flush().await;
+    let dropped = writer.dropped_total();
+    assert!(dropped > 0, "nothing dropped");
+    assert_eq!(writer.written_total() + dropped, 10_000);
+}
+
+on_both_backends!(
+    secrets_encrypted_and_redacted,
+    audit_trail_and_queries,
+    decision_writer_batches,
+    full_queue_counts_drops
+);
