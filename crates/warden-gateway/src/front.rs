@@ -228,7 +228,30 @@ fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>,
 
 /// Origin, shutdown, staleness and the bearer key: the checks every
 /// request passes before anything else.
+fn host_allowed(shared: &Shared, host: &str) -> bool {
+    let host = host.trim().to_ascii_lowercase();
+    let name = if let Some(v6) = host.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h)
+    };
+    shared.config.allowed_hosts.iter().any(|h| {
+        h.trim_matches(|c| c == '[' || c == ']')
+            .eq_ignore_ascii_case(name)
+    })
+}
+
 fn admit(shared: &Shared, headers: &HeaderMap) -> Result<(Arc<Snapshot>, Principal), Response> {
+    if !shared.config.allowed_hosts.is_empty() {
+        let host = header_str(headers, "host")?.unwrap_or("");
+        if !host_allowed(shared, host) {
+            return Err(refuse(
+                StatusCode::FORBIDDEN,
+                "host_not_allowed",
+                "Host not allowed",
+            ));
+        }
+    }
     if let Some(origin) = header_str(headers, "origin")? {
         if !origin_allowed(shared, origin) {
             return Err(refuse(

@@ -42,7 +42,9 @@
 //!
 //! Origin: a request with an `Origin` header not in the allow-list is 403;
 //! `http(s)://localhost`, `127.0.0.1` and `[::1]` (any port) are allowed by
-//! default. Requests without `Origin` (non-browser clients) pass.
+//! default. Requests without `Origin` (non-browser clients) pass. With
+//! [`GatewayConfig::allowed_hosts`] set (e.g. `localhost`, `127.0.0.1`,
+//! `::1` for a local gateway), a `Host` outside the list is 403 as well.
 //!
 //! # Authentication and decisions
 //!
@@ -123,6 +125,11 @@ pub struct GatewayConfig {
     pub allowed_origins: Vec<String>,
     /// Allow `http(s)://localhost|127.0.0.1|[::1]` origins (default true).
     pub allow_localhost_origins: bool,
+    /// DNS-rebinding protection for a gateway bound to localhost: if not
+    /// empty, a request whose `Host` (without port) is not in this list is
+    /// 403. Empty (default): `Host` is not checked (deployments behind a
+    /// proxy or with public names).
+    pub allowed_hosts: Vec<String>,
     /// Header naming the end user a key acts for.
     pub end_user_header: String,
     /// Header naming the agent a key acts as.
@@ -137,6 +144,7 @@ impl Default for GatewayConfig {
         GatewayConfig {
             allowed_origins: Vec::new(),
             allow_localhost_origins: true,
+            allowed_hosts: Vec::new(),
             end_user_header: "x-warden-end-user".into(),
             agent_header: "x-warden-agent".into(),
             max_request_bytes: 4 * 1024 * 1024,

@@ -873,3 +873,30 @@ async fn shutdown_drains_in_flight_calls() {
         .await;
     assert_eq!(refused.status(), 503);
 }
+
+#[tokio::test]
+async fn host_allow_list_guards_a_local_gateway() {
+    let fx = fixture::start(Mode::Normal, &["echo"]).await;
+    let config = GatewayConfig {
+        allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+        ..Default::default()
+    };
+    let live = LivePolicy::new(Snapshot::build(rows(1, &["files"])).unwrap());
+    let h = start_with(
+        live,
+        vec![http_upstream(1, "files", &fx.url(), 5_000)],
+        config,
+    )
+    .await;
+    h.initialize("/mcp", KEY_A).await;
+    let evil = h
+        .post_raw(
+            "/mcp",
+            Some(KEY_A),
+            None,
+            &[("host", "evil.example:80")],
+            &json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {}}),
+        )
+        .await;
+    assert_eq!(evil.status(), 403);
+}
