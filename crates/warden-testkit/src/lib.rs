@@ -201,7 +201,7 @@ impl LocalServer {
 
     fn start(&mut self) {
         let opts = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off \
              -c full_page_writes=off -c max_connections=200",
             self.port,
             path_str(self.dir.path())
