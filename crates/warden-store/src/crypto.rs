@@ -96,6 +96,37 @@ pub fn generate_secret_key() -> String {
     STANDARD.encode(key)
 }
 
+/// Reads the base64 key in `path`, or creates the file (mode 0600) with a
+/// fresh key if it does not exist (first start of an embedded install).
+pub fn load_or_create_key_file(path: &std::path::Path) -> Result<[u8; 32]> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+
+    match std::fs::read_to_string(path) {
+        Ok(contents) => parse_secret_key(&contents),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = generate_secret_key();
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| {
+                    StoreError::BadInput(format!("cannot create key file {path:?}: {e}"))
+                })?;
+            file.write_all(key.as_bytes())
+                .and_then(|()| file.sync_all())
+                .map_err(|e| {
+                    StoreError::BadInput(format!("cannot write key file {path:?}: {e}"))
+                })?;
+            parse_secret_key(&key)
+        }
+        Err(e) => Err(StoreError::BadInput(format!(
+            "cannot read key file {path:?}: {e}"
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,6 +146,17 @@ mod tests {
         assert!(SecretCipher::new(&[8; 32])
             .decrypt("Authorization", &stored)
             .is_err());
+    }
+
+    #[test]
+    fn key_file_is_created_once_with_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret.key");
+        let first = load_or_create_key_file(&path).unwrap();
+        assert_eq!(load_or_create_key_file(&path).unwrap(), first);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 
     #[test]

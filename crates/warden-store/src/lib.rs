@@ -24,7 +24,7 @@ pub use audit::{
     AUDIT_DROPPED_METRIC,
 };
 pub use crud::{token_digest, ADMIN_TOKEN_PREFIX, KEY_TOKEN_PREFIX};
-pub use crypto::{generate_secret_key, parse_secret_key};
+pub use crypto::{generate_secret_key, load_or_create_key_file, parse_secret_key};
 pub use db::Backend;
 pub use entities::*;
 pub use error::{Result, StoreError};
