@@ -215,9 +215,8 @@ pub enum KeyCommand {
 #[derive(Debug, Clone, Args)]
 pub struct KeyCreateArgs {
     pub org: String,
-    /// A label for people.
-    #[arg(long)]
-    pub name: Option<String>,
+    /// The key's name, unique in the org.
+    pub name: String,
     #[arg(long)]
     pub team: Option<String>,
     /// Bind the key to this agent.
@@ -657,11 +656,11 @@ async fn run_key(api: &AdminClient, out: &Output, c: KeyCommand) -> Result<(), C
                 &[
                     "id",
                     "name",
+                    "token_prefix",
                     "team",
                     "agent",
                     "revoked",
                     "expires_at",
-                    "scope",
                 ],
             );
         }

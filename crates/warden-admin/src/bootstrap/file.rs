@@ -1,0 +1,145 @@
+//! The bootstrap file's format (see `examples/bootstrap.toml`).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use warden_policy::ToolFilter;
+
+use crate::dto::{ScopeSpec, TransportSpec};
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootstrapFile {
+    #[serde(default)]
+    pub orgs: Vec<OrgEntry>,
+    #[serde(default)]
+    pub servers: Vec<ServerEntry>,
+    #[serde(default)]
+    pub grants: Vec<GrantEntry>,
+    #[serde(default)]
+    pub toolsets: Vec<ToolsetEntry>,
+    #[serde(default)]
+    pub teams: Vec<TeamEntry>,
+    #[serde(default)]
+    pub agents: Vec<AgentEntry>,
+    #[serde(default)]
+    pub keys: Vec<KeyEntry>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrgEntry {
+    pub slug: String,
+    pub name: Option<String>,
+}
+
+/// Where a secret value comes from: never the file itself.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretSource {
+    pub env: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerEntry {
+    pub slug: String,
+    /// The owning org; absent for a global server.
+    pub org: Option<String>,
+    pub transport: TransportSpec,
+    #[serde(default)]
+    pub secret_headers: BTreeMap<String, SecretSource>,
+    pub timeout_ms: Option<u64>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantEntry {
+    pub org: String,
+    pub server: String,
+    #[serde(default = "all_tools")]
+    pub tools: ToolFilter,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolsetEntry {
+    pub org: String,
+    pub slug: String,
+    #[serde(default)]
+    pub servers: BTreeMap<String, ToolFilter>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamEntry {
+    pub org: String,
+    pub slug: String,
+    pub scope: Option<ScopeSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentEntry {
+    pub org: String,
+    pub slug: String,
+    pub team: Option<String>,
+    /// Absent: an empty scope (the agent reaches nothing).
+    pub scope: Option<ScopeSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyEntry {
+    pub org: String,
+    pub name: String,
+    pub team: Option<String>,
+    pub agent: Option<String>,
+    /// Take the key's secret from this environment variable.
+    pub secret_env: Option<String>,
+    #[serde(default)]
+    pub may_assert_end_user: bool,
+    #[serde(default)]
+    pub may_assert_agent: bool,
+    pub scope: Option<ScopeSpec>,
+    /// RFC 3339.
+    pub expires_at: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn all_tools() -> ToolFilter {
+    ToolFilter::All
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_parses() {
+        let text = include_str!("../../../../examples/bootstrap.toml");
+        let file: BootstrapFile = toml::from_str(text).unwrap();
+        assert_eq!(file.orgs.len(), 2);
+        assert_eq!(file.servers.len(), 2);
+        assert_eq!(
+            file.grants[0].tools,
+            ToolFilter::except(["delete_repository"])
+        );
+        assert_eq!(file.teams[0].scope, Some(ScopeSpec::Inherit));
+        assert_eq!(file.keys.len(), 3);
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let err =
+            toml::from_str::<BootstrapFile>("[[orgs]]\nslug = \"a\"\nslugg = \"b\"\n").unwrap_err();
+        assert!(err.to_string().contains("slugg"), "{err}");
+    }
+}

@@ -1,0 +1,5 @@
+//! Declarative bootstrap: see `examples/bootstrap.toml`.
+
+mod file;
+
+pub use file::*;

@@ -1,0 +1,94 @@
+//! What every admin request shares: the store (with its live snapshot) and
+//! the gateway's tool catalogs.
+
+use std::sync::Arc;
+
+use warden_policy::{Catalog, Snapshot};
+use warden_store::{LivePolicy, Store, StoreError};
+
+use crate::auth::{Admin, Role};
+use crate::dto::{WaitFor, WriteParams};
+use crate::error::AdminError;
+
+/// Shared state of the admin router. Cheap to clone.
+#[derive(Clone)]
+pub struct AdminState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    catalog: Arc<dyn Catalog + Send + Sync>,
+}
+
+/// Default wait for `?wait=propagated` without `timeout_ms`.
+pub const DEFAULT_PROPAGATION_TIMEOUT_MS: u64 = 5_000;
+/// Longest `timeout_ms` accepted.
+pub const MAX_PROPAGATION_TIMEOUT_MS: u64 = 60_000;
+
+impl AdminState {
+    /// `catalog` is the gateway's view of each server's current tools, used
+    /// by explain (the `tool_unknown` check) and to list tools in pickers.
+    pub fn new(store: Store, catalog: Arc<dyn Catalog + Send + Sync>) -> Self {
+        AdminState {
+            inner: Arc::new(Inner { store, catalog }),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn live(&self) -> &Arc<LivePolicy> {
+        self.inner.store.live()
+    }
+
+    /// The live snapshot (what every decision of this process uses now).
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.live().snapshot()
+    }
+
+    pub fn catalog(&self) -> &(dyn Catalog + Send + Sync) {
+        self.inner.catalog.as_ref()
+    }
+
+    /// Maps a store error, naming ids by their slugs.
+    pub(crate) fn error(&self, e: StoreError) -> AdminError {
+        crate::ops::store_error(&self.snapshot(), e)
+    }
+
+    /// Who `token` is, or 401.
+    pub(crate) async fn authenticate(&self, token: &str) -> Result<Admin, AdminError> {
+        let identity = self
+            .store()
+            .authenticate_admin(token)
+            .await
+            .map_err(|e| self.error(e))?
+            .ok_or(AdminError::Unauthorized)?;
+        Ok(Admin {
+            actor: identity.actor(),
+            name: identity.name,
+            role: match identity.org {
+                None => Role::Platform,
+                Some(org) => Role::Org(org),
+            },
+        })
+    }
+
+    /// After a write at `revision` (already live here): waits for every
+    /// live replica too when the caller asked for `?wait=propagated`.
+    pub(crate) async fn settle(
+        &self,
+        revision: u64,
+        params: &WriteParams,
+    ) -> Result<(), AdminError> {
+        if params.wait != Some(WaitFor::Propagated) {
+            return Ok(());
+        }
+        let timeout_ms = params
+            .timeout_ms
+            .unwrap_or(DEFAULT_PROPAGATION_TIMEOUT_MS)
+            .min(MAX_PROPAGATION_TIMEOUT_MS);
+        crate::ops::wait_propagated(self, revision, timeout_ms).await
+    }
+}

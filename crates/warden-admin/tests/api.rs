@@ -1,0 +1,1015 @@
+//! The admin API over HTTP against a real store: CRUD, revisions, grants
+//! beyond the parent, org admin isolation, secrets, explain/access.
+//! The key flows run on SQLite and on PostgreSQL.
+
+mod common;
+
+use common::{assert_error, Backend, Harness, PLATFORM_TOKEN};
+use reqwest::Method;
+use serde_json::{json, Value};
+use warden_policy::{KeyId, Snapshot};
+
+async fn setup_org_with_server(h: &Harness, org: &str, server: &str) {
+    h.ok(Method::POST, "/admin/v1/orgs", Some(json!({ "slug": org })))
+        .await;
+    let reply = h.get(&format!("/admin/v1/servers/{server}")).await;
+    if reply.status == 404 {
+        h.ok(
+            Method::POST,
+            "/admin/v1/servers",
+            Some(json!({
+                "slug": server,
+                "transport": { "type": "http", "url": "http://127.0.0.1:9/mcp" },
+                "secret_headers": { "Authorization": "Bearer upstream-secret-value" },
+            })),
+        )
+        .await;
+    }
+}
+
+async fn crud_and_revisions(backend: Backend) {
+    let h = Harness::start(backend).await;
+    let last = std::cell::Cell::new(0u64);
+    let bumped = |reply: &Value| {
+        let r = reply["revision"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no revision: {reply}"));
+        assert!(r > last.get(), "revision {r} after {}: {reply}", last.get());
+        last.set(r);
+    };
+
+    let org = h
+        .ok(
+            Method::POST,
+            "/admin/v1/orgs",
+            Some(json!({ "slug": "acme", "name": "Acme" })),
+        )
+        .await;
+    bumped(&org);
+    assert_eq!(
+        org["item"],
+        json!({ "slug": "acme", "name": "Acme", "suspended": false })
+    );
+
+    // A global server: the secret header's value is write-only.
+    let server = h
+        .post(
+            "/admin/v1/servers",
+            json!({
+                "slug": "github",
+                "transport": { "type": "http", "url": "https://example.com/mcp" },
+                "secret_headers": { "Authorization": "Bearer upstream-secret-value" },
+            }),
+        )
+        .await;
+    assert_eq!(server.status, 201, "{}", server.body);
+    bumped(&server.body);
+    assert_eq!(
+        server.body["item"]["secret_header_names"],
+        json!(["Authorization"])
+    );
+    for path in ["/admin/v1/servers", "/admin/v1/servers/github"] {
+        let text = h.get(path).await.body.to_string();
+        assert!(
+            !text.contains("upstream-secret-value"),
+            "{path} leaks a secret: {text}"
+        );
+        assert!(text.contains("Authorization"), "{text}");
+    }
+
+    // An org-owned server.
+    let own = h
+        .post(
+            "/admin/v1/orgs/acme/servers",
+            json!({ "slug": "files", "transport": { "type": "stdio", "command": "mcp-files", "args": ["/srv"] } }),
+        )
+        .await;
+    assert_eq!(own.status, 201, "{}", own.body);
+    bumped(&own.body);
+    assert_eq!(own.body["item"]["owner_org"], "acme");
+
+    let grant = h
+        .ok(
+            Method::PUT,
+            "/admin/v1/orgs/acme/grants/github",
+            Some(json!({ "filter": ["search", "read"] })),
+        )
+        .await;
+    bumped(&grant);
+    assert_eq!(
+        grant["item"],
+        json!({ "server": "github", "enabled": true, "filter": ["read", "search"] })
+    );
+    bumped(
+        &h.ok(
+            Method::PUT,
+            "/admin/v1/orgs/acme/grants/files",
+            Some(json!({})),
+        )
+        .await,
+    );
+    let disabled = h
+        .ok(
+            Method::PATCH,
+            "/admin/v1/orgs/acme/grants/github",
+            Some(json!({ "enabled": false })),
+        )
+        .await;
+    bumped(&disabled);
+    assert_eq!(disabled["item"]["enabled"], false);
+    bumped(
+        &h.ok(
+            Method::PATCH,
+            "/admin/v1/orgs/acme/grants/github",
+            Some(json!({ "enabled": true })),
+        )
+        .await,
+    );
+    let grants = h.get("/admin/v1/orgs/acme/grants").await.body;
+    assert_eq!(grants["items"].as_array().unwrap().len(), 2, "{grants}");
+
+    let toolset = h
+        .ok(
+            Method::POST,
+            "/admin/v1/orgs/acme/toolsets",
+            Some(json!({ "slug": "readers", "servers": { "github": ["read"] } })),
+        )
+        .await;
+    bumped(&toolset);
+    assert_eq!(toolset["item"]["servers"], json!({ "github": ["read"] }));
+
+    let team = h
+        .ok(
+            Method::POST,
+            "/admin/v1/orgs/acme/teams",
+            Some(json!({ "slug": "support" })),
+        )
+        .await;
+    bumped(&team);
+    assert_eq!(team["item"]["scope"], "inherit", "teams start with inherit");
+
+    let agent = h
+        .ok(
+            Method::POST,
+            "/admin/v1/orgs/acme/agents",
+            Some(json!({ "slug": "helper", "team": "support" })),
+        )
+        .await;
+    bumped(&agent);
+    assert_eq!(
+        agent["item"]["scope"],
+        json!({ "servers": {}, "toolsets": [] }),
+        "new agents start empty"
+    );
+    assert_eq!(agent["item"]["team"], "support");
+
+    let user = h
+        .ok(
+            Method::POST,
+            "/admin/v1/orgs/acme/end-users",
+            Some(json!({ "external_id": "ann@example.com" })),
+        )
+        .await;
+    bumped(&user);
+    assert_eq!(user["item"]["scope"], "inherit");
+    assert_eq!(
+        h.get("/admin/v1/orgs/acme/end-users/ann%40example.com")
+            .await
+            .status,
+        200
+    );
+
+    // Keys: the secret appears once, at creation.
+    let key = h
+        .post(
+            "/admin/v1/orgs/acme/keys",
+            json!({ "name": "ci", "team": "support", "expires_at": "2030-01-01T00:00:00Z", "may_assert_end_user": true }),
+        )
+        .await;
+    assert_eq!(key.status, 201, "{}", key.body);
+    bumped(&key.body);
+    let secret = key.body["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("wdn_"), "{secret}");
+    let key_id = key.body["item"]["id"].as_i64().unwrap();
+    assert_eq!(key.body["item"]["expires_at"], "2030-01-01T00:00:00Z");
+    assert_eq!(key.body["item"]["team"], "support");
+    for path in [
+        format!("/admin/v1/orgs/acme/keys/{key_id}"),
+        "/admin/v1/orgs/acme/keys".to_owned(),
+    ] {
+        let text = h.get(&path).await.body.to_string();
+        assert!(!text.contains(&secret), "{path} shows the secret again");
+    }
+
+    // Scopes of every owner kind.
+    let scoped = h
+        .ok(
+            Method::PUT,
+            "/admin/v1/orgs/acme/teams/support/scope",
+            Some(json!({ "servers": { "github": ["search", "read"] } })),
+        )
+        .await;
+    bumped(&scoped);
+    assert_eq!(
+        scoped["item"],
+        json!({ "servers": { "github": ["read", "search"] }, "toolsets": [] })
+    );
+    bumped(
+        &h.ok(
+            Method::PUT,
+            "/admin/v1/orgs/acme/agents/helper/scope",
+            Some(json!({ "toolsets": ["readers"] })),
+        )
+        .await,
+    );
+    bumped(
+        &h.ok(
+            Method::PUT,
+            &format!("/admin/v1/orgs/acme/keys/{key_id}/scope"),
+            Some(json!({ "servers": { "github": ["search"] } })),
+        )
+        .await,
+    );
+    bumped(
+        &h.ok(
+            Method::PUT,
+            "/admin/v1/orgs/acme/end-users/ann%40example.com/scope",
+            Some(json!("inherit")),
+        )
+        .await,
+    );
+    assert_eq!(
+        h.get("/admin/v1/orgs/acme/agents/helper/scope").await.body,
+        json!({ "servers": {}, "toolsets": ["readers"] })
+    );
+
+    // The write is live before the response: the snapshot is at its revision.
+    assert_eq!(h.store.live().revision(), last.get());
+
+    // Revoke, then delete; deleting the grant removes every reference to it.
+    let revoked = h
+        .ok(
+            Method::POST,
+            &format!("/admin/v1/orgs/acme/keys/{key_id}/revoke"),
+            None,
+        )
+        .await;
+    bumped(&revoked);
+    assert_eq!(revoked["item"]["revoked"], true);
+    bumped(
+        &h.ok(Method::DELETE, "/admin/v1/orgs/acme/grants/github", None)
+            .await,
+    );
+    assert_eq!(
+        h.get("/admin/v1/orgs/acme/teams/support/scope").await.body,
+        json!({ "servers": {}, "toolsets": [] })
+    );
+    assert_eq!(
+        h.get("/admin/v1/orgs/acme/toolsets/readers").await.body["servers"],
+        json!({})
+    );
+    bumped(
+        &h.ok(Method::DELETE, "/admin/v1/orgs/acme/teams/support", None)
+            .await,
+    );
+    assert_eq!(
+        h.get("/admin/v1/orgs/acme/agents/helper").await.status,
+        404,
+        "team delete cascades to its agents"
+    );
+    assert_eq!(
+        h.get(&format!("/admin/v1/orgs/acme/keys/{key_id}"))
+            .await
+            .status,
+        404,
+        "and its keys"
+    );
+    bumped(&h.ok(Method::DELETE, "/admin/v1/servers/github", None).await);
+    bumped(&h.ok(Method::DELETE, "/admin/v1/orgs/acme", None).await);
+    assert_eq!(h.get("/admin/v1/orgs/acme").await.status, 404);
+    assert_eq!(h.get("/admin/v1/orgs").await.body["items"], json!([]));
+}
+
+#[tokio::test]
+async fn crud_and_revisions_sqlite() {
+    crud_and_revisions(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn crud_and_revisions_postgres() {
+    crud_and_revisions(Backend::Postgres).await;
+}
+
+async fn grants_beyond_the_parent_are_refused(backend: Backend) {
+    let h = Harness::start(backend).await;
+    setup_org_with_server(&h, "acme", "github").await;
+    h.ok(
+        Method::PUT,
+        "/admin/v1/orgs/acme/grants/github",
+        Some(json!({ "filter": ["a", "b"] })),
+    )
+    .await;
+    h.ok(
+        Method::POST,
+        "/admin/v1/orgs/acme/teams",
+        Some(json!({ "slug": "ops" })),
+    )
+    .await;
+    let before = h.store.live().revision();
+
+    let refused = h
+        .put(
+            "/admin/v1/orgs/acme/teams/ops/scope",
+            json!({ "servers": { "github": ["a", "c"] } }),
+        )
+        .await;
+    assert_error(&refused, 422, "grants_beyond_parent");
+    let offenses = refused.body["error"]["details"]["offenses"]
+        .as_array()
+        .unwrap();
+    assert_eq!(offenses.len(), 1, "{}", refused.body);
+    assert_eq!(offenses[0]["code"], "tools_not_allowed");
+    assert_eq!(offenses[0]["server"], "github");
+    assert_eq!(offenses[0]["tools"], json!(["c"]));
+    assert_eq!(h.store.live().revision(), before, "nothing written");
+    assert_eq!(
+        h.get("/admin/v1/orgs/acme/teams/ops/scope").await.body,
+        "inherit"
+    );
+
+    // An open-ended filter inside an only-these grant; and a toolset beyond.
+    h.ok(
+        Method::PUT,
+        "/admin/v1/orgs/acme/teams/ops/scope",
+        Some(json!({ "servers": { "github": ["a"] } })),
+    )
+    .await;
+    let key = h
+        .ok(
+            Method::POST,
+            "/admin/v1/orgs/acme/keys",
+            Some(json!({ "name": "k", "team": "ops" })),
+        )
+        .await;
+    let key_id = key["item"]["id"].as_i64().unwrap();
+    h.ok(
+        Method::POST,
+        "/admin/v1/orgs/acme/toolsets",
+        Some(json!({ "slug": "ab", "servers": { "github": ["a", "b"] } })),
+    )
+    .await;
+    let refused = h
+        .put(
+            &format!("/admin/v1/orgs/acme/keys/{key_id}/scope"),
+            json!({ "servers": { "github": "*" }, "toolsets": ["ab"] }),
+        )
+        .await;
+    assert_error(&refused, 422, "grants_beyond_parent");
+    let offenses = refused.body["error"]["details"]["offenses"]
+        .as_array()
+        .unwrap();
+    assert_eq!(
+        offenses.len(),
+        2,
+        "every offending entry is listed: {}",
+        refused.body
+    );
+    assert!(
+        offenses.iter().any(|o| o["toolset"] == "ab"),
+        "{}",
+        refused.body
+    );
+
+    // A toolset beyond the org's grant.
+    let refused = h
+        .post(
+            "/admin/v1/orgs/acme/toolsets",
+            json!({ "slug": "wide", "servers": { "github": { "except": ["z"] } } }),
+        )
+        .await;
+    assert_error(&refused, 422, "grants_beyond_parent");
+
+    // The picker offers exactly the parent chain's allowance.
+    let options = h
+        .get(&format!("/admin/v1/orgs/acme/keys/{key_id}/scope/options"))
+        .await
+        .body;
+    assert_eq!(
+        options["servers"],
+        json!([{ "server": "github", "filter": ["a"], "tools": null }]),
+        "{options}"
+    );
+    assert_eq!(
+        options["toolsets"],
+        json!([]),
+        "toolset ab goes beyond the team: {options}"
+    );
+    let options = h
+        .get("/admin/v1/orgs/acme/teams/ops/scope/options")
+        .await
+        .body;
+    assert_eq!(options["servers"][0]["filter"], json!(["a", "b"]));
+    assert_eq!(options["toolsets"], json!(["ab"]));
+    // And what it offers is accepted.
+    h.ok(
+        Method::PUT,
+        &format!("/admin/v1/orgs/acme/keys/{key_id}/scope"),
+        Some(json!({ "servers": { "github": ["a"] } })),
+    )
+    .await;
+
+    // Disabling the grant at org level leaves nothing to offer.
+    h.ok(
+        Method::PATCH,
+        "/admin/v1/orgs/acme/grants/github",
+        Some(json!({ "enabled": false })),
+    )
+    .await;
+    let options = h
+        .get("/admin/v1/orgs/acme/teams/ops/scope/options")
+        .await
+        .body;
+    assert_eq!(options["servers"], json!([]));
+}
+
+#[tokio::test]
+async fn grants_beyond_the_parent_are_refused_sqlite() {
+    grants_beyond_the_parent_are_refused(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn grants_beyond_the_parent_are_refused_postgres() {
+    grants_beyond_the_parent_are_refused(Backend::Postgres).await;
+}
+
+async fn org_admins_see_only_their_org(backend: Backend) {
+    let h = Harness::start(backend).await;
+    setup_org_with_server(&h, "acme", "github").await;
+    setup_org_with_server(&h, "globex", "github").await;
+    h.ok(
+        Method::PUT,
+        "/admin/v1/orgs/acme/grants/github",
+        Some(json!({ "filter": ["a", "b"] })),
+    )
+    .await;
+    h.ok(
+        Method::PUT,
+        "/admin/v1/orgs/globex/grants/github",
+        Some(json!({})),
+    )
+    .await;
+    h.ok(
+        Method::POST,
+        "/admin/v1/orgs/globex/teams",
+        Some(json!({ "slug": "secret-team" })),
+    )
+    .await;
+    h.ok(
+        Method::POST,
+        "/admin/v1/orgs/globex/servers",
+        Some(json!({ "slug": "private", "transport": { "type": "http", "url": "http://127.0.0.1:9/x" } })),
+    )
+    .await;
+    let globex_key = h
+        .ok(
+            Method::POST,
+            "/admin/v1/orgs/globex/keys",
+            Some(json!({ "name": "g" })),
+        )
+        .await;
+    let globex_key = globex_key["item"]["id"].as_i64().unwrap();
+
+    let token = h
+        .ok(
+            Method::POST,
+            "/admin/v1/orgs/acme/admin-tokens",
+            Some(json!({ "name": "acme-admin" })),
+        )
+        .await;
+    let token = token["secret"].as_str().unwrap().to_owned();
+    let as_acme = |method: Method, path: &str, body: Option<Value>| {
+        let (h, token, path) = (&h, token.clone(), path.to_owned());
+        async move { h.send(method, &path, Some(&token), body).await }
+    };
+
+    let me = as_acme(Method::GET, "/admin/v1/whoami", None).await;
+    assert_eq!(
+        me.body,
+        json!({ "name": "acme-admin", "role": "org", "org": "acme" })
+    );
+    let orgs = as_acme(Method::GET, "/admin/v1/orgs", None).await;
+    assert_eq!(
+        orgs.body["items"],
+        json!([{ "slug": "acme", "name": "acme", "suspended": false }])
+    );
+
+    // Another org's objects do not exist: 404, never 403.
+    for path in [
+        "/admin/v1/orgs/globex".to_owned(),
+        "/admin/v1/orgs/globex/teams".to_owned(),
+        "/admin/v1/orgs/globex/teams/secret-team".to_owned(),
+        "/admin/v1/orgs/globex/grants/github".to_owned(),
+        "/admin/v1/orgs/globex/servers/private".to_owned(),
+        format!("/admin/v1/orgs/globex/keys/{globex_key}"),
+        format!("/admin/v1/orgs/acme/keys/{globex_key}"),
+        "/admin/v1/orgs/acme/servers/private".to_owned(),
+        "/admin/v1/orgs/acme/grants/private".to_owned(),
+        "/admin/v1/orgs/nonexistent".to_owned(),
+    ] {
+        let reply = as_acme(Method::GET, &path, None).await;
+        assert_error(&reply, 404, "not_found");
+    }
+    let reply = as_acme(
+        Method::POST,
+        "/admin/v1/orgs/globex/teams",
+        Some(json!({ "slug": "x" })),
+    )
+    .await;
+    assert_error(&reply, 404, "not_found");
+    let reply = as_acme(
+        Method::DELETE,
+        "/admin/v1/orgs/globex/teams/secret-team",
+        None,
+    )
+    .await;
+    assert_error(&reply, 404, "not_found");
+    // Another org's server cannot be referenced from a scope either.
+    as_acme(
+        Method::POST,
+        "/admin/v1/orgs/acme/teams",
+        Some(json!({ "slug": "t" })),
+    )
+    .await;
+    let reply = as_acme(
+        Method::PUT,
+        "/admin/v1/orgs/acme/teams/t/scope",
+        Some(json!({ "servers": { "private": "*" } })),
+    )
+    .await;
+    assert_error(&reply, 422, "invalid_value");
+
+    // Platform-only operations.
+    assert_error(
+        &as_acme(
+            Method::POST,
+            "/admin/v1/orgs",
+            Some(json!({ "slug": "mine" })),
+        )
+        .await,
+        403,
+        "platform_admin_required",
+    );
+    assert_error(
+        &as_acme(Method::GET, "/admin/v1/servers", None).await,
+        403,
+        "platform_admin_required",
+    );
+    assert_error(
+        &as_acme(
+            Method::PUT,
+            "/admin/v1/orgs/acme/grants/github",
+            Some(json!({ "filter": "*" })),
+        )
+        .await,
+        403,
+        "platform_admin_required",
+    );
+    assert_error(
+        &as_acme(
+            Method::POST,
+            "/admin/v1/orgs/acme/admin-tokens",
+            Some(json!({ "name": "more" })),
+        )
+        .await,
+        403,
+        "platform_admin_required",
+    );
+
+    // What the org may do: its own switch, narrowing, its own objects.
+    let off = as_acme(
+        Method::PATCH,
+        "/admin/v1/orgs/acme/grants/github",
+        Some(json!({ "enabled": false })),
+    )
+    .await;
+    assert_eq!(off.status, 200, "{}", off.body);
+    let narrowed = as_acme(
+        Method::PATCH,
+        "/admin/v1/orgs/acme/grants/github",
+        Some(json!({ "filter": ["a"] })),
+    )
+    .await;
+    assert_eq!(narrowed.status, 200, "{}", narrowed.body);
+    let widened = as_acme(
+        Method::PATCH,
+        "/admin/v1/orgs/acme/grants/github",
+        Some(json!({ "filter": ["a", "b"] })),
+    )
+    .await;
+    assert_error(&widened, 403, "platform_admin_required");
+    let own = as_acme(
+        Method::POST,
+        "/admin/v1/orgs/acme/servers",
+        Some(json!({ "slug": "own", "transport": { "type": "http", "url": "http://127.0.0.1:9/own" } })),
+    )
+    .await;
+    assert_eq!(own.status, 201, "{}", own.body);
+    let granted = as_acme(
+        Method::PUT,
+        "/admin/v1/orgs/acme/grants/own",
+        Some(json!({ "filter": "*" })),
+    )
+    .await;
+    assert_eq!(granted.status, 200, "{}", granted.body);
+    let key = as_acme(
+        Method::POST,
+        "/admin/v1/orgs/acme/keys",
+        Some(json!({ "name": "mine" })),
+    )
+    .await;
+    assert_eq!(key.status, 201, "{}", key.body);
+
+    // Audit entries carry the org admin as actor and are confined to the org.
+    let audit = as_acme(Method::GET, "/admin/v1/audit?limit=500", None).await;
+    assert_eq!(audit.status, 200, "{}", audit.body);
+    let items = audit.body["items"].as_array().unwrap();
+    assert!(!items.is_empty());
+    assert!(items.iter().all(|e| e["org"] == "acme"), "{}", audit.body);
+    assert!(
+        items
+            .iter()
+            .any(|e| e["actor"].as_str().unwrap_or("").contains("acme-admin")),
+        "{}",
+        audit.body
+    );
+
+    // A revoked org admin token no longer works.
+    let tokens = h.get("/admin/v1/orgs/acme/admin-tokens").await.body;
+    let id = tokens["items"][0]["id"].as_i64().unwrap();
+    assert!(!tokens.to_string().contains(&token), "token secret listed");
+    h.ok(
+        Method::DELETE,
+        &format!("/admin/v1/orgs/acme/admin-tokens/{id}"),
+        None,
+    )
+    .await;
+    assert_error(
+        &as_acme(Method::GET, "/admin/v1/whoami", None).await,
+        401,
+        "unauthorized",
+    );
+}
+
+#[tokio::test]
+async fn org_admins_see_only_their_org_sqlite() {
+    org_admins_see_only_their_org(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn org_admins_see_only_their_org_postgres() {
+    org_admins_see_only_their_org(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn bad_input_answers_4xx_with_a_json_error_and_writes_nothing() {
+    let h = Harness::start(Backend::Sqlite).await;
+    setup_org_with_server(&h, "acme", "github").await;
+    let before = h.store.live().revision();
+
+    // Authentication.
+    let reply = h.send(Method::GET, "/admin/v1/orgs", None, None).await;
+    assert_error(&reply, 401, "unauthorized");
+    assert_eq!(
+        reply.headers["www-authenticate"],
+        "Bearer realm=\"warden-admin\""
+    );
+    let reply = h
+        .send(Method::GET, "/admin/v1/orgs", Some("wrong-token"), None)
+        .await;
+    assert_error(&reply, 401, "unauthorized");
+
+    // Bodies.
+    let reply = h
+        .send_raw(
+            Method::POST,
+            "/admin/v1/orgs",
+            "application/json",
+            b"{\"slug\": ".to_vec(),
+        )
+        .await;
+    assert_error(&reply, 400, "malformed_json");
+    let reply = h
+        .send_raw(Method::POST, "/admin/v1/orgs", "text/plain", b"{}".to_vec())
+        .await;
+    assert_error(&reply, 415, "unsupported_media_type");
+    let reply = h
+        .post("/admin/v1/orgs", json!({ "slug": "x", "colour": "red" }))
+        .await;
+    assert_error(&reply, 422, "invalid_body");
+    assert!(
+        reply.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("colour"),
+        "{}",
+        reply.body
+    );
+    let reply = h.post("/admin/v1/orgs", json!({ "slug": 42 })).await;
+    assert_error(&reply, 422, "invalid_body");
+    let reply = h
+        .put(
+            "/admin/v1/orgs/acme/grants/github",
+            json!({ "filter": "all" }),
+        )
+        .await;
+    assert_error(&reply, 422, "invalid_body");
+    let reply = h
+        .put(
+            "/admin/v1/orgs/acme/grants/github",
+            json!({ "filter": { "only": ["a"] } }),
+        )
+        .await;
+    assert_error(&reply, 422, "invalid_body");
+    let reply = h
+        .post(
+            "/admin/v1/orgs/acme/teams",
+            json!({ "slug": "t", "scope": "everything" }),
+        )
+        .await;
+    assert_error(&reply, 422, "invalid_body");
+    let big = format!("{{\"slug\": \"{}\"}}", "a".repeat(2 * 1024 * 1024));
+    let reply = h
+        .send_raw(
+            Method::POST,
+            "/admin/v1/orgs",
+            "application/json",
+            big.into_bytes(),
+        )
+        .await;
+    assert_error(&reply, 413, "body_too_large");
+
+    // Values.
+    for slug in ["Acme", "a_b", "-a", "", "a--b"] {
+        let reply = h.post("/admin/v1/orgs", json!({ "slug": slug })).await;
+        assert_error(&reply, 422, "bad_slug");
+    }
+    let reply = h.post("/admin/v1/orgs", json!({ "slug": "acme" })).await;
+    assert_error(&reply, 409, "duplicate");
+    let reply = h
+        .post("/admin/v1/servers", json!({ "slug": "github", "transport": { "type": "http", "url": "http://127.0.0.1:9/x" } }))
+        .await;
+    assert_error(&reply, 409, "duplicate");
+    let reply = h
+        .post(
+            "/admin/v1/servers",
+            json!({ "slug": "bad-url", "transport": { "type": "http", "url": "ftp://x" } }),
+        )
+        .await;
+    assert_error(&reply, 422, "invalid_value");
+    let reply = h
+        .post(
+            "/admin/v1/servers",
+            json!({ "slug": "bad-type", "transport": { "type": "carrier-pigeon" } }),
+        )
+        .await;
+    assert_error(&reply, 422, "invalid_body");
+    let reply = h
+        .post(
+            "/admin/v1/orgs/acme/keys",
+            json!({ "name": "k", "expires_at": "next tuesday" }),
+        )
+        .await;
+    assert_error(&reply, 422, "invalid_value");
+    let reply = h
+        .post(
+            "/admin/v1/orgs/acme/keys",
+            json!({ "name": "k", "team": "no-such-team" }),
+        )
+        .await;
+    assert_error(&reply, 422, "invalid_value");
+    let reply = h
+        .put("/admin/v1/orgs/acme/grants/no-such-server", json!({}))
+        .await;
+    assert_error(&reply, 404, "not_found");
+
+    // Paths and queries.
+    assert_error(
+        &h.get("/admin/v1/orgs/acme/keys/not-a-number").await,
+        400,
+        "bad_path",
+    );
+    assert_error(&h.get("/admin/v1/no-such-route").await, 404, "not_found");
+    assert_error(
+        &h.get("/admin/v1/orgs/acme/explain?key=x&server=a&tool=b")
+            .await,
+        400,
+        "bad_query",
+    );
+    assert_error(
+        &h.patch("/admin/v1/orgs/acme/grants/github?wait=maybe", json!({}))
+            .await,
+        400,
+        "bad_query",
+    );
+
+    assert_eq!(
+        h.store.live().revision(),
+        before,
+        "no failed request wrote anything"
+    );
+    assert_eq!(
+        h.get("/admin/v1/orgs").await.body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn openapi_document_is_served_and_complete() {
+    let h = Harness::start(Backend::Sqlite).await;
+    let reply = h
+        .send(Method::GET, "/admin/v1/openapi.json", None, None)
+        .await;
+    assert_eq!(reply.status, 200);
+    let doc = reply.body;
+    assert_eq!(doc["openapi"].as_str().unwrap().chars().next(), Some('3'));
+    let paths = doc["paths"].as_object().unwrap();
+    for path in [
+        "/admin/v1/orgs",
+        "/admin/v1/servers/{server}",
+        "/admin/v1/orgs/{org}/grants/{server}",
+        "/admin/v1/orgs/{org}/keys/{id}/access",
+        "/admin/v1/orgs/{org}/teams/{team}/scope/options",
+        "/admin/v1/orgs/{org}/explain",
+        "/admin/v1/audit",
+        "/admin/v1/replicas",
+    ] {
+        assert!(
+            paths.contains_key(path),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    // Every $ref resolves to a component schema.
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    let text = doc.to_string();
+    for part in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+        let name = part.split('"').next().unwrap();
+        assert!(schemas.contains_key(name), "dangling $ref to {name}");
+    }
+}
+
+#[tokio::test]
+async fn explain_and_access_agree_with_the_engine() {
+    let h = Harness::start(Backend::Sqlite).await;
+    setup_org_with_server(&h, "acme", "github").await;
+    let github = h.server_id(None, "github");
+    h.catalog.set(github, &["search", "read", "delete"]);
+    h.ok(
+        Method::PUT,
+        "/admin/v1/orgs/acme/grants/github",
+        Some(json!({ "filter": { "except": ["delete"] } })),
+    )
+    .await;
+    h.ok(
+        Method::POST,
+        "/admin/v1/orgs/acme/teams",
+        Some(json!({ "slug": "ops", "scope": { "servers": { "github": ["search", "read"] } } })),
+    )
+    .await;
+    h.ok(
+        Method::POST,
+        "/admin/v1/orgs/acme/agents",
+        Some(json!({ "slug": "bot", "scope": { "servers": { "github": ["search"] } } })),
+    )
+    .await;
+    h.ok(
+        Method::POST,
+        "/admin/v1/orgs/acme/end-users",
+        Some(json!({ "external_id": "ann" })),
+    )
+    .await;
+    let key = h
+        .ok(Method::POST, "/admin/v1/orgs/acme/keys", Some(json!({ "name": "svc", "team": "ops", "may_assert_end_user": true, "may_assert_agent": true })))
+        .await;
+    let key_id = key["item"]["id"].as_i64().unwrap();
+
+    let snapshot: std::sync::Arc<Snapshot> = h.store.live().snapshot();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    for (agent, end_user) in [
+        (None, None),
+        (Some("bot"), None),
+        (Some("bot"), Some("ann")),
+        (None, Some("ann")),
+    ] {
+        let principal = snapshot
+            .principal_for_key(KeyId(key_id), end_user, agent)
+            .unwrap();
+        let access = snapshot.access(&principal);
+        for tool in ["search", "read", "delete", "nope", "Search"] {
+            let mut path =
+                format!("/admin/v1/orgs/acme/explain?key={key_id}&server=github&tool={tool}");
+            if let Some(a) = agent {
+                path.push_str(&format!("&agent={a}"));
+            }
+            if let Some(u) = end_user {
+                path.push_str(&format!("&end_user={u}"));
+            }
+            let explained = h.get(&path).await;
+            assert_eq!(explained.status, 200, "{}", explained.body);
+            let engine = snapshot.decide(&access, "github", tool, h.catalog.as_ref(), now);
+            assert_eq!(explained.body["allowed"], engine.allowed, "{path}");
+            assert_eq!(
+                explained.body["reason"],
+                json!(engine.reason.map(|r| r.code())),
+                "{path}"
+            );
+            assert_eq!(
+                explained.body["trace"],
+                serde_json::to_value(engine.trace).unwrap(),
+                "{path}"
+            );
+            assert_eq!(explained.body["revision"], snapshot.revision());
+        }
+        let mut path = format!("/admin/v1/orgs/acme/keys/{key_id}/access?");
+        if let Some(a) = agent {
+            path.push_str(&format!("agent={a}&"));
+        }
+        if let Some(u) = end_user {
+            path.push_str(&format!("end_user={u}"));
+        }
+        let reply = h.get(&path).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let servers = reply.body["servers"].as_array().unwrap();
+        let engine: Vec<_> = access.usable_servers(now).collect();
+        assert_eq!(servers.len(), engine.len());
+        for (server, filter) in engine {
+            let shown = servers
+                .iter()
+                .find(|s| s["server"] == server.slug.as_str())
+                .unwrap();
+            assert_eq!(shown["filter"], serde_json::to_value(filter).unwrap());
+            let mut tools: Vec<String> = ["search", "read", "delete"]
+                .iter()
+                .filter(|t| filter.admits(t))
+                .map(|t| t.to_string())
+                .collect();
+            tools.sort();
+            assert_eq!(shown["tools"], json!(tools));
+        }
+    }
+    let with_agent = h
+        .get(&format!(
+            "/admin/v1/orgs/acme/explain?key={key_id}&server=github&tool=read&agent=bot"
+        ))
+        .await;
+    assert_eq!(with_agent.body["reason"], "not_granted_by_agent");
+
+    // Assertions the key may not make are refused with the engine's code.
+    let plain = h
+        .ok(
+            Method::POST,
+            "/admin/v1/orgs/acme/keys",
+            Some(json!({ "name": "plain" })),
+        )
+        .await;
+    let plain = plain["item"]["id"].as_i64().unwrap();
+    let reply = h
+        .get(&format!(
+            "/admin/v1/orgs/acme/keys/{plain}/access?end_user=ann"
+        ))
+        .await;
+    assert_error(&reply, 422, "end_user_assertion_not_allowed");
+
+    // A revoked key: explain says so, access is empty with the reason.
+    h.ok(
+        Method::POST,
+        &format!("/admin/v1/orgs/acme/keys/{key_id}/revoke"),
+        None,
+    )
+    .await;
+    let reply = h
+        .get(&format!(
+            "/admin/v1/orgs/acme/explain?key={key_id}&server=github&tool=search"
+        ))
+        .await;
+    assert_eq!(reply.body["reason"], "key_revoked");
+    let reply = h
+        .get(&format!("/admin/v1/orgs/acme/keys/{key_id}/access"))
+        .await;
+    assert_eq!(reply.body["principal_denial"], "key_revoked");
+    assert_eq!(reply.body["servers"], json!([]));
+}
+
+#[tokio::test]
+async fn platform_token_is_required_for_platform_scope() {
+    let h = Harness::start(Backend::Sqlite).await;
+    let me = h
+        .send(Method::GET, "/admin/v1/whoami", Some(PLATFORM_TOKEN), None)
+        .await;
+    assert_eq!(me.body["role"], "platform");
+}
