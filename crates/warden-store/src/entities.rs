@@ -32,11 +32,12 @@ impl Page {
         Page { after: None, limit }
     }
 
-    /// Everything, in chunks the caller does not see (for small lists).
+    /// The largest first page ([`Page::MAX_LIMIT`] rows); continue with
+    /// `after` = the last id for more.
     pub fn all() -> Self {
         Page {
             after: None,
-            limit: u32::MAX,
+            limit: Page::MAX_LIMIT,
         }
     }
 
