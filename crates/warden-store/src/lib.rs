@@ -7,6 +7,7 @@
 //! commit, and install the new snapshot in [`Store::live`] before returning
 //! the new revision.
 
+mod admin_extra;
 mod audit;
 mod crud;
 mod crypto;
