@@ -62,6 +62,9 @@ pub enum AdminError {
     Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// A bootstrap file entry that cannot be applied.
+    #[error("bootstrap {entry}: {message}")]
+    Bootstrap { entry: String, message: String },
 }
 
 /// The JSON body of every error response.
@@ -114,6 +117,7 @@ impl AdminError {
             AdminError::PropagationTimeout { .. } => "propagation_timeout",
             AdminError::Unavailable(_) => "unavailable",
             AdminError::Internal(_) => "internal",
+            AdminError::Bootstrap { .. } => "bootstrap_failed",
         }
     }
 
@@ -132,7 +136,8 @@ impl AdminError {
             | AdminError::BadSlug(_)
             | AdminError::Invalid { .. }
             | AdminError::BeyondParent { .. }
-            | AdminError::Principal(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            | AdminError::Principal(_)
+            | AdminError::Bootstrap { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             AdminError::PropagationTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             AdminError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AdminError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -50,8 +50,8 @@ pub struct ServerEntry {
     #[serde(default)]
     pub secret_headers: BTreeMap<String, SecretSource>,
     pub timeout_ms: Option<u64>,
-    #[serde(default = "yes")]
-    pub enabled: bool,
+    /// Default on creation: true.
+    pub enabled: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -59,10 +59,10 @@ pub struct ServerEntry {
 pub struct GrantEntry {
     pub org: String,
     pub server: String,
-    #[serde(default = "all_tools")]
-    pub tools: ToolFilter,
-    #[serde(default = "yes")]
-    pub enabled: bool,
+    /// Default on creation: `"*"`.
+    pub tools: Option<ToolFilter>,
+    /// Default on creation: true.
+    pub enabled: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -70,7 +70,6 @@ pub struct GrantEntry {
 pub struct ToolsetEntry {
     pub org: String,
     pub slug: String,
-    #[serde(default)]
     pub servers: BTreeMap<String, ToolFilter>,
 }
 
@@ -101,21 +100,11 @@ pub struct KeyEntry {
     pub agent: Option<String>,
     /// Take the key's secret from this environment variable.
     pub secret_env: Option<String>,
-    #[serde(default)]
-    pub may_assert_end_user: bool,
-    #[serde(default)]
-    pub may_assert_agent: bool,
+    pub may_assert_end_user: Option<bool>,
+    pub may_assert_agent: Option<bool>,
     pub scope: Option<ScopeSpec>,
     /// RFC 3339.
     pub expires_at: Option<String>,
-}
-
-fn yes() -> bool {
-    true
-}
-
-fn all_tools() -> ToolFilter {
-    ToolFilter::All
 }
 
 #[cfg(test)]
@@ -130,7 +119,7 @@ mod tests {
         assert_eq!(file.servers.len(), 2);
         assert_eq!(
             file.grants[0].tools,
-            ToolFilter::except(["delete_repository"])
+            Some(ToolFilter::except(["delete_repository"]))
         );
         assert_eq!(file.teams[0].scope, Some(ScopeSpec::Inherit));
         assert_eq!(file.keys.len(), 3);

@@ -3,7 +3,7 @@
 //! calling admin may see (another org's objects are "not found"), checks
 //! input, and makes one store write.
 
-mod convert;
+pub(crate) mod convert;
 mod inspect;
 mod orgs;
 mod policy;
