@@ -1,0 +1,244 @@
+//! `warden serve` settings: defaults, then an optional TOML file, then
+//! environment variables, then command-line flags (each overrides the last).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::WardenError;
+
+/// Everything `warden serve` needs to start.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address for MCP (`/mcp`), admin (`/admin/v1`), `/metrics`, `/healthz`, `/readyz`.
+    pub listen: SocketAddr,
+    /// `sqlite://path.db` (default, created on first start) or `postgres://...`.
+    pub database_url: String,
+    /// Platform admin token accepted from the first start on. Prefer the
+    /// environment (`WARDEN_ADMIN_TOKEN`) to a file.
+    pub admin_token: Option<String>,
+    /// Where the 32-byte key that encrypts upstream secrets lives, if not
+    /// given as `WARDEN_SECRET_KEY` (base64). Default: `<db file>.key` beside
+    /// a SQLite database; required from the environment with PostgreSQL.
+    pub secret_key_file: Option<PathBuf>,
+    /// A declarative bootstrap file applied (idempotently) on start.
+    pub bootstrap: Option<PathBuf>,
+    /// A replica that cannot confirm it is current within this long fails
+    /// closed (PostgreSQL only).
+    pub max_staleness_ms: u64,
+    /// Origins allowed to call `/mcp` from a browser, besides localhost.
+    pub allowed_origins: Vec<String>,
+    /// If set, only these `Host` names are served (DNS-rebinding
+    /// protection), e.g. `["warden.internal"]`. Empty with a loopback
+    /// `listen`: `localhost`, `127.0.0.1`, `::1`. Empty otherwise: any.
+    pub allowed_hosts: Vec<String>,
+    /// How often tool catalogs are refreshed even without `list_changed`.
+    pub catalog_refresh_secs: u64,
+    /// How long shutdown waits for in-flight calls.
+    pub shutdown_grace_ms: u64,
+    /// `pretty` or `json` logs.
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: "sqlite://warden.db".into(),
+            admin_token: None,
+            secret_key_file: None,
+            bootstrap: None,
+            max_staleness_ms: 5_000,
+            allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
+            catalog_refresh_secs: 300,
+            shutdown_grace_ms: 10_000,
+            log_format: LogFormat::Pretty,
+        }
+    }
+}
+
+/// Flags of `warden serve` that override the file and the environment.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeFlags {
+    /// TOML settings file.
+    #[arg(long, env = "WARDEN_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Listen address (env WARDEN_LISTEN).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Database URL (env WARDEN_DATABASE_URL).
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// Bootstrap TOML applied on start (env WARDEN_BOOTSTRAP).
+    #[arg(long)]
+    pub bootstrap: Option<PathBuf>,
+    /// Log format (env WARDEN_LOG_FORMAT).
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Start a demo upstream MCP server and a demo org with a key, and print
+    /// how to connect.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn parse_env<T: std::str::FromStr>(name: &'static str) -> Result<Option<T>, WardenError>
+where
+    T::Err: std::fmt::Display,
+{
+    env_var(name)
+        .map(|v| {
+            v.parse()
+                .map_err(|e: T::Err| WardenError::Config(format!("{name}={v:?}: {e}")))
+        })
+        .transpose()
+}
+
+impl Config {
+    /// Defaults, then the file, then the environment, then the flags.
+    pub fn load(flags: &ServeFlags) -> Result<Config, WardenError> {
+        let mut config = match &flags.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        config.apply_env()?;
+        if let Some(listen) = flags.listen {
+            config.listen = listen;
+        }
+        if let Some(url) = &flags.database_url {
+            config.database_url = url.clone();
+        }
+        if let Some(path) = &flags.bootstrap {
+            config.bootstrap = Some(path.clone());
+        }
+        if let Some(format) = flags.log_format {
+            config.log_format = format;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn from_file(path: &Path) -> Result<Config, WardenError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| WardenError::Config(format!("cannot read {}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| WardenError::Config(format!("{}: {e}", path.display())))
+    }
+
+    fn apply_env(&mut self) -> Result<(), WardenError> {
+        if let Some(v) = parse_env("WARDEN_LISTEN")? {
+            self.listen = v;
+        }
+        if let Some(v) = env_var("WARDEN_DATABASE_URL") {
+            self.database_url = v;
+        }
+        if let Some(v) = env_var("WARDEN_ADMIN_TOKEN") {
+            self.admin_token = Some(v);
+        }
+        if let Some(v) = env_var("WARDEN_SECRET_KEY_FILE") {
+            self.secret_key_file = Some(v.into());
+        }
+        if let Some(v) = env_var("WARDEN_BOOTSTRAP") {
+            self.bootstrap = Some(v.into());
+        }
+        if let Some(v) = parse_env("WARDEN_MAX_STALENESS_MS")? {
+            self.max_staleness_ms = v;
+        }
+        if let Some(v) = env_var("WARDEN_ALLOWED_ORIGINS") {
+            self.allowed_origins = v.split(',').map(|s| s.trim().to_owned()).collect();
+        }
+        if let Some(v) = env_var("WARDEN_ALLOWED_HOSTS") {
+            self.allowed_hosts = v.split(',').map(|s| s.trim().to_owned()).collect();
+        }
+        if let Some(v) = parse_env("WARDEN_CATALOG_REFRESH_SECS")? {
+            self.catalog_refresh_secs = v;
+        }
+        if let Some(v) = env_var("WARDEN_LOG_FORMAT") {
+            self.log_format = match v.as_str() {
+                "json" => LogFormat::Json,
+                "pretty" => LogFormat::Pretty,
+                other => {
+                    return Err(WardenError::Config(format!(
+                        "WARDEN_LOG_FORMAT={other:?}: expected pretty or json"
+                    )))
+                }
+            };
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), WardenError> {
+        if !(self.database_url.starts_with("sqlite:")
+            || self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://"))
+        {
+            return Err(WardenError::Config(format!(
+                "database_url must start with sqlite: or postgres:// (got {:?})",
+                redact_url(&self.database_url)
+            )));
+        }
+        if self.max_staleness_ms == 0 {
+            return Err(WardenError::Config("max_staleness_ms must be > 0".into()));
+        }
+        Ok(())
+    }
+
+    pub fn max_staleness(&self) -> Duration {
+        Duration::from_millis(self.max_staleness_ms)
+    }
+}
+
+/// A database URL fit for logs: the password, if any, replaced.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:<redacted>@{host}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_values_and_unknown_keys() {
+        let c: Config =
+            toml::from_str("listen = \"127.0.0.1:9999\"\nmax_staleness_ms = 100").unwrap();
+        assert_eq!(c.listen.port(), 9999);
+        assert_eq!(c.max_staleness_ms, 100);
+        assert_eq!(c.database_url, "sqlite://warden.db");
+        assert!(toml::from_str::<Config>("lisen = \"x\"").is_err());
+    }
+
+    #[test]
+    fn database_url_is_checked_and_redacted() {
+        let c = Config {
+            database_url: "mysql://x".into(),
+            ..Config::default()
+        };
+        assert!(c.validate().is_err());
+        assert_eq!(
+            redact_url("postgres://warden:hunter2@db:5432/w"),
+            "postgres://warden:<redacted>@db:5432/w"
+        );
+    }
+}

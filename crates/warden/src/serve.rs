@@ -1,0 +1,288 @@
+//! `warden serve`: opens the store, starts the gateway, mounts the admin API,
+//! `/metrics`, `/healthz` and `/readyz` on one listener, and shuts down
+//! gracefully (drain in-flight calls, flush the audit log).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::EnvFilter;
+use warden_gateway::{DecisionRecorder, Gateway, GatewayConfig, UpstreamLimits, UpstreamSource};
+use warden_store::{AuditWriterOptions, Secret, Store, StoreOptions};
+
+use crate::config::{redact_url, Config, LogFormat};
+use crate::error::WardenError;
+
+/// Name under which the configured platform admin token is recorded.
+const BOOTSTRAP_TOKEN_NAME: &str = "bootstrap";
+const ACTOR: &str = "warden-serve";
+
+pub async fn run(config: Config, demo: bool) -> Result<(), WardenError> {
+    init_tracing(config.log_format);
+    let metrics = PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| WardenError::Metrics(e.to_string()))?;
+
+    let secret_key = load_secret_key(&config)?;
+    let mut options = StoreOptions::new(secret_key);
+    options.max_staleness = config.max_staleness();
+    let store = Store::open(&config.database_url, options).await?;
+    tracing::info!(
+        database = %redact_url(&config.database_url),
+        revision = store.live().revision(),
+        replica = store.replica_id(),
+        "store open"
+    );
+
+    ensure_platform_token(&store, config.admin_token.as_deref()).await?;
+
+    let audit = store.audit_writer(AuditWriterOptions::default());
+    // A gateway on loopback is a local server: refuse other Host names
+    // (DNS rebinding), as the MCP transport spec asks.
+    let allowed_hosts = if config.allowed_hosts.is_empty() && config.listen.ip().is_loopback() {
+        ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec()
+    } else {
+        config.allowed_hosts.clone()
+    };
+    let gateway_config = GatewayConfig {
+        allowed_origins: config.allowed_origins.clone(),
+        allowed_hosts,
+        upstream: UpstreamLimits {
+            catalog_refresh: Duration::from_secs(config.catalog_refresh_secs),
+            ..UpstreamLimits::default()
+        },
+        ..GatewayConfig::default()
+    };
+    let gateway = Gateway::start(
+        gateway_config,
+        Arc::clone(store.live()),
+        Arc::new(store.clone()) as Arc<dyn UpstreamSource>,
+        Arc::new(audit.clone()) as Arc<dyn DecisionRecorder>,
+    )
+    .await
+    .map_err(|e| WardenError::Config(format!("gateway: {e}")))?;
+
+    let admin_state = warden_admin::AdminState::new(store.clone(), Arc::new(gateway.catalog()));
+    if let Some(path) = &config.bootstrap {
+        apply_bootstrap(&admin_state, path).await?;
+    }
+    let demo_upstream = if demo {
+        Some(crate::demo::start(&store).await?)
+    } else {
+        None
+    };
+    let admin = warden_admin::router(admin_state);
+    let ops = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(render_metrics))
+        .with_state(OpsState {
+            gateway: gateway.clone(),
+            metrics,
+        });
+    let app = gateway.router().merge(ops).merge(admin);
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| WardenError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    let local = listener.local_addr()?;
+    tracing::info!(%local, "warden listening: MCP at /mcp, admin API at /admin/v1");
+    if let Some(demo) = &demo_upstream {
+        demo.print_instructions(local);
+    }
+
+    let grace = Duration::from_millis(config.shutdown_grace_ms);
+    let drain_gateway = gateway.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: draining in-flight calls");
+            drain_gateway.shutdown(grace).await;
+        })
+        .await?;
+    audit.flush().await;
+    if let Err(e) = store.shutdown().await {
+        tracing::warn!(error = %e, "store shutdown");
+    }
+    tracing::info!(
+        audit_written = audit.written_total(),
+        audit_dropped = audit.dropped_total(),
+        "stopped"
+    );
+    Ok(())
+}
+
+#[derive(Clone)]
+struct OpsState {
+    gateway: Gateway,
+    metrics: PrometheusHandle,
+}
+
+async fn readyz(State(ops): State<OpsState>) -> impl IntoResponse {
+    if ops.gateway.is_ready() {
+        (StatusCode::OK, "ready")
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: policy_stale or shutting down",
+        )
+    }
+}
+
+async fn render_metrics(State(ops): State<OpsState>) -> impl IntoResponse {
+    metrics::gauge!("warden_gateway_live_sessions").set(ops.gateway.live_sessions() as f64);
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        ops.metrics.render(),
+    )
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second init (tests in one process) is harmless: keep the first.
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Pretty => builder.try_init(),
+    };
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
+
+/// The key that encrypts upstream secrets at rest: `WARDEN_SECRET_KEY`
+/// (base64), else a key file (created with mode 0600 on first start beside a
+/// SQLite database). PostgreSQL replicas must share one key, so there it must
+/// be given explicitly.
+fn load_secret_key(config: &Config) -> Result<[u8; 32], WardenError> {
+    if let Ok(b64) = std::env::var("WARDEN_SECRET_KEY") {
+        if !b64.is_empty() {
+            return Ok(warden_store::parse_secret_key(b64.trim())?);
+        }
+    }
+    let path = match (&config.secret_key_file, sqlite_path(&config.database_url)) {
+        (Some(path), _) => path.clone(),
+        (None, Some(db)) => {
+            let mut name = db.clone().into_os_string();
+            name.push(".key");
+            PathBuf::from(name)
+        }
+        (None, None) => {
+            return Err(WardenError::Config(
+                "with PostgreSQL, set WARDEN_SECRET_KEY (base64 of 32 bytes, the same on every replica) or secret_key_file".into(),
+            ))
+        }
+    };
+    Ok(warden_store::load_or_create_key_file(&path)?)
+}
+
+/// The file of a `sqlite:` URL, if it names one (not `:memory:`).
+fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
+}
+
+/// Registers the configured platform token, or, on a first start without
+/// one, creates a platform token and prints it once.
+async fn ensure_platform_token(store: &Store, configured: Option<&str>) -> Result<(), WardenError> {
+    if let Some(token) = configured {
+        store
+            .ensure_admin_token(ACTOR, BOOTSTRAP_TOKEN_NAME, None, &Secret::new(token))
+            .await?;
+        return Ok(());
+    }
+    let platform_tokens = store
+        .list_admin_tokens(None)
+        .await?
+        .into_iter()
+        .filter(|t| t.org.is_none())
+        .count();
+    if platform_tokens == 0 {
+        let (_, token) = store.create_admin_token(ACTOR, "first-start", None).await?;
+        println!(
+            "No platform admin token was configured; created one (shown only now):\n  WARDEN_ADMIN_TOKEN={}",
+            token.expose()
+        );
+    }
+    Ok(())
+}
+
+async fn apply_bootstrap(admin: &warden_admin::AdminState, path: &Path) -> Result<(), WardenError> {
+    let bootstrap_error = |e: warden_admin::AdminError| WardenError::Bootstrap(e.to_string());
+    let file = warden_admin::bootstrap::load(path).map_err(bootstrap_error)?;
+    let report = warden_admin::bootstrap::apply(admin, &file, &|name| std::env::var(name).ok())
+        .await
+        .map_err(bootstrap_error)?;
+    tracing::info!(
+        path = %path.display(),
+        changes = report.changes,
+        revision = report.revision,
+        "bootstrap applied"
+    );
+    for key in &report.generated_keys {
+        println!(
+            "bootstrap created key {:?} in org {:?} (secret shown only now): {}",
+            key.name,
+            key.org,
+            key.secret.expose()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_paths() {
+        assert_eq!(
+            sqlite_path("sqlite://warden.db"),
+            Some(PathBuf::from("warden.db"))
+        );
+        assert_eq!(
+            sqlite_path("sqlite:/tmp/w.db?mode=rwc"),
+            Some(PathBuf::from("/tmp/w.db"))
+        );
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("postgres://x/y"), None);
+    }
+}
