@@ -2,7 +2,6 @@
 //! port, a `demo` org that owns it with every tool granted, and a fresh key
 //! printed once, so a new user can connect a real MCP client at once.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use warden_policy::ToolFilter;
@@ -70,13 +69,8 @@ pub async fn start(store: &Store) -> Result<DemoUpstream, WardenError> {
                 .create_server(
                     ACTOR,
                     NewServer {
-                        slug: SERVER.into(),
-                        owner_org: Some(org.id),
                         name: "Warden demo upstream".into(),
-                        transport,
-                        secret_headers: BTreeMap::new(),
-                        enabled: true,
-                        timeout_ms: 30_000,
+                        ..NewServer::new(SERVER, Some(org.id), transport)
                     },
                 )
                 .await?
@@ -112,19 +106,7 @@ pub async fn start(store: &Store) -> Result<DemoUpstream, WardenError> {
         }
     }
     let created = store
-        .create_key(
-            ACTOR,
-            NewKey {
-                org: org.id,
-                name: format!("demo-{}", now_ms()),
-                team: None,
-                agent: None,
-                scope: None,
-                expires_at_ms: None,
-                may_assert_end_user: false,
-                may_assert_agent: false,
-            },
-        )
+        .create_key(ACTOR, NewKey::new(org.id, format!("demo-{}", now_ms())))
         .await?;
     Ok(DemoUpstream {
         upstream,
