@@ -147,7 +147,14 @@ def test_server_everything_over_streamable_http_and_stdio(procs: Procs, warden: 
     })
 
     async def body(session: ClientSession) -> None:
-        names = tool_names(await session.list_tools())
+        # A just-added stdio server lists once its child process has started
+        # and answered `tools/list` (Node takes a moment to boot).
+        with anyio.fail_after(30):
+            while True:
+                names = tool_names(await session.list_tools())
+                if {"evhttp__echo", "evstdio__echo"} <= names:
+                    break
+                await anyio.sleep(0.2)
         for slug in ("evhttp", "evstdio"):
             assert f"{slug}__echo" in names and f"{slug}__get-sum" in names, names
             echoed = await session.call_tool(f"{slug}__echo", {"message": f"via {slug}"})
