@@ -20,11 +20,12 @@ use crate::db::{self, to_json, RowExt};
 use crate::entities::*;
 use crate::error::{constraint, Result, StoreError};
 use crate::store::{insert_admin_audit, owner_id, owner_kind, view, AuditChange, OwnerCol, Store};
+use crate::stored::Stored;
 use crate::types::{Secret, Transport, UpstreamConfig};
 
 // ---- the engine's view of a written entity (the change feed) ----
 
-async fn upsert_org(_: &mut AnyConnection, org: &Org) -> Result<PolicyChange> {
+pub(crate) async fn upsert_org(_: &mut AnyConnection, org: &Org) -> Result<PolicyChange> {
     Ok(PolicyChange::UpsertOrg(OrgRow {
         id: org.id,
         slug: org.slug.clone(),
@@ -32,7 +33,7 @@ async fn upsert_org(_: &mut AnyConnection, org: &Org) -> Result<PolicyChange> {
     }))
 }
 
-async fn upsert_server(_: &mut AnyConnection, s: &Server) -> Result<PolicyChange> {
+pub(crate) async fn upsert_server(_: &mut AnyConnection, s: &Server) -> Result<PolicyChange> {
     Ok(PolicyChange::UpsertServer(ServerRow {
         id: s.id,
         slug: s.slug.clone(),
@@ -41,7 +42,7 @@ async fn upsert_server(_: &mut AnyConnection, s: &Server) -> Result<PolicyChange
     }))
 }
 
-async fn upsert_org_grant(_: &mut AnyConnection, g: &OrgGrant) -> Result<PolicyChange> {
+pub(crate) async fn upsert_org_grant(_: &mut AnyConnection, g: &OrgGrant) -> Result<PolicyChange> {
     Ok(PolicyChange::UpsertOrgGrant(OrgGrantRow {
         org: g.org,
         server: g.server,
@@ -50,7 +51,7 @@ async fn upsert_org_grant(_: &mut AnyConnection, g: &OrgGrant) -> Result<PolicyC
     }))
 }
 
-async fn upsert_team(_: &mut AnyConnection, t: &Team) -> Result<PolicyChange> {
+pub(crate) async fn upsert_team(_: &mut AnyConnection, t: &Team) -> Result<PolicyChange> {
     Ok(PolicyChange::UpsertTeam(TeamRow {
         id: t.id,
         org: t.org,
@@ -59,7 +60,7 @@ async fn upsert_team(_: &mut AnyConnection, t: &Team) -> Result<PolicyChange> {
     }))
 }
 
-async fn upsert_key(conn: &mut AnyConnection, k: &Key) -> Result<PolicyChange> {
+pub(crate) async fn upsert_key(conn: &mut AnyConnection, k: &Key) -> Result<PolicyChange> {
     let token_digest: String = sqlx::query_scalar("SELECT token_digest FROM keys WHERE id = $1")
         .bind(k.id.0)
         .fetch_one(&mut *conn)
@@ -78,7 +79,7 @@ async fn upsert_key(conn: &mut AnyConnection, k: &Key) -> Result<PolicyChange> {
     }))
 }
 
-async fn upsert_end_user(_: &mut AnyConnection, u: &EndUser) -> Result<PolicyChange> {
+pub(crate) async fn upsert_end_user(_: &mut AnyConnection, u: &EndUser) -> Result<PolicyChange> {
     Ok(PolicyChange::UpsertEndUser(EndUserRow {
         id: u.id,
         org: u.org,
@@ -87,7 +88,7 @@ async fn upsert_end_user(_: &mut AnyConnection, u: &EndUser) -> Result<PolicyCha
     }))
 }
 
-async fn upsert_agent(_: &mut AnyConnection, a: &Agent) -> Result<PolicyChange> {
+pub(crate) async fn upsert_agent(_: &mut AnyConnection, a: &Agent) -> Result<PolicyChange> {
     Ok(PolicyChange::UpsertAgent(AgentRow {
         id: a.id,
         org: a.org,
@@ -97,7 +98,7 @@ async fn upsert_agent(_: &mut AnyConnection, a: &Agent) -> Result<PolicyChange> 
     }))
 }
 
-async fn upsert_toolset(_: &mut AnyConnection, t: &Toolset) -> Result<PolicyChange> {
+pub(crate) async fn upsert_toolset(_: &mut AnyConnection, t: &Toolset) -> Result<PolicyChange> {
     Ok(PolicyChange::UpsertToolset(ToolsetRow {
         id: t.id,
         org: t.org,
@@ -425,7 +426,7 @@ async fn write_toolset_servers(
 
 // ---- single-entity readers usable inside a write ----
 
-async fn fetch_org(conn: &mut AnyConnection, id: OrgId) -> Result<Option<Org>> {
+pub(crate) async fn fetch_org(conn: &mut AnyConnection, id: OrgId) -> Result<Option<Org>> {
     let sql = format!("SELECT {ORG_COLS} FROM orgs WHERE id = $1");
     match sqlx::query(&sql)
         .bind(id.0)
@@ -437,7 +438,7 @@ async fn fetch_org(conn: &mut AnyConnection, id: OrgId) -> Result<Option<Org>> {
     }
 }
 
-async fn fetch_server(conn: &mut AnyConnection, id: ServerId) -> Result<Option<Server>> {
+pub(crate) async fn fetch_server(conn: &mut AnyConnection, id: ServerId) -> Result<Option<Server>> {
     let sql = format!("SELECT {SERVER_COLS} FROM servers WHERE id = $1");
     match sqlx::query(&sql)
         .bind(id.0)
@@ -467,7 +468,7 @@ async fn fetch_grant(
     }
 }
 
-async fn fetch_team(conn: &mut AnyConnection, id: TeamId) -> Result<Option<Team>> {
+pub(crate) async fn fetch_team(conn: &mut AnyConnection, id: TeamId) -> Result<Option<Team>> {
     let row = sqlx::query(
         "SELECT id, org_id, slug, name, scope_inherit, created_at_ms FROM teams WHERE id = $1",
     )
@@ -486,7 +487,7 @@ async fn fetch_team(conn: &mut AnyConnection, id: TeamId) -> Result<Option<Team>
     }))
 }
 
-async fn fetch_key(conn: &mut AnyConnection, id: KeyId) -> Result<Option<Key>> {
+pub(crate) async fn fetch_key(conn: &mut AnyConnection, id: KeyId) -> Result<Option<Key>> {
     let sql = format!("SELECT {KEY_COLS} FROM keys WHERE id = $1");
     let row = sqlx::query(&sql)
         .bind(id.0)
@@ -510,7 +511,10 @@ async fn fetch_key(conn: &mut AnyConnection, id: KeyId) -> Result<Option<Key>> {
     }))
 }
 
-async fn fetch_end_user(conn: &mut AnyConnection, id: EndUserId) -> Result<Option<EndUser>> {
+pub(crate) async fn fetch_end_user(
+    conn: &mut AnyConnection,
+    id: EndUserId,
+) -> Result<Option<EndUser>> {
     let row = sqlx::query(
         "SELECT id, org_id, external_id, name, scope_inherit, created_at_ms FROM end_users WHERE id = $1",
     )
@@ -529,7 +533,7 @@ async fn fetch_end_user(conn: &mut AnyConnection, id: EndUserId) -> Result<Optio
     }))
 }
 
-async fn fetch_agent(conn: &mut AnyConnection, id: AgentId) -> Result<Option<Agent>> {
+pub(crate) async fn fetch_agent(conn: &mut AnyConnection, id: AgentId) -> Result<Option<Agent>> {
     let row = sqlx::query(
         "SELECT id, org_id, team_id, slug, name, scope_inherit, created_at_ms FROM agents WHERE id = $1",
     )
@@ -549,7 +553,10 @@ async fn fetch_agent(conn: &mut AnyConnection, id: AgentId) -> Result<Option<Age
     }))
 }
 
-async fn fetch_toolset(conn: &mut AnyConnection, id: ToolsetId) -> Result<Option<Toolset>> {
+pub(crate) async fn fetch_toolset(
+    conn: &mut AnyConnection,
+    id: ToolsetId,
+) -> Result<Option<Toolset>> {
     let row =
         sqlx::query("SELECT id, org_id, slug, name, created_at_ms FROM toolsets WHERE id = $1")
             .bind(id.0)
@@ -611,25 +618,7 @@ impl Store {
         .fetch_one(w.conn())
         .await
         .map_err(constraint("org", &new.slug))?;
-        let org = fetch_org(w.conn(), OrgId(id))
-            .await?
-            .ok_or_else(|| StoreError::not_found("org", id))?;
-        let change = upsert_org(w.conn(), &org).await?;
-        w.change(change);
-        w.audit(AuditChange {
-            action: "create",
-            entity_kind: "org",
-            entity_id: id.to_string(),
-            org: Some(org.id),
-            before: None,
-            after: view(&org),
-        })
-        .await?;
-        let revision = w.commit().await?;
-        Ok(Written {
-            revision,
-            value: org,
-        })
+        w.commit_written("create", OrgId(id), None).await
     }
 
     pub async fn update_org(
@@ -642,9 +631,7 @@ impl Store {
             validate_slug("org", slug)?;
         }
         let mut w = self.begin_write(actor).await?;
-        let before = fetch_org(w.conn(), id)
-            .await?
-            .ok_or_else(|| StoreError::not_found("org", id))?;
+        let before = Org::fetch_existing(w.conn(), id).await?;
         let slug = patch.slug.unwrap_or_else(|| before.slug.clone());
         sqlx::query("UPDATE orgs SET slug = $1, name = $2, suspended = $3 WHERE id = $4")
             .bind(slug.clone())
@@ -654,54 +641,17 @@ impl Store {
             .execute(w.conn())
             .await
             .map_err(constraint("org", &slug))?;
-        let after = fetch_org(w.conn(), id)
-            .await?
-            .ok_or_else(|| StoreError::not_found("org", id))?;
-        let change = upsert_org(w.conn(), &after).await?;
-        w.change(change);
-        w.audit(AuditChange {
-            action: "update",
-            entity_kind: "org",
-            entity_id: id.to_string(),
-            org: Some(id),
-            before: view(&before),
-            after: view(&after),
-        })
-        .await?;
-        let revision = w.commit().await?;
-        Ok(Written {
-            revision,
-            value: after,
-        })
+        w.commit_written("update", id, Some(&before)).await
     }
 
     /// Deletes an org and everything in it (servers it owns, grants, teams,
     /// keys, end users, agents, toolsets, org admin tokens).
     pub async fn delete_org(&self, actor: &str, id: OrgId) -> Result<u64> {
-        let mut w = self.begin_write(actor).await?;
-        let before = fetch_org(w.conn(), id)
-            .await?
-            .ok_or_else(|| StoreError::not_found("org", id))?;
-        sqlx::query("DELETE FROM orgs WHERE id = $1")
-            .bind(id.0)
-            .execute(w.conn())
-            .await?;
-        w.change(PolicyChange::DeleteOrg(id));
-        w.audit(AuditChange {
-            action: "delete",
-            entity_kind: "org",
-            entity_id: id.to_string(),
-            org: Some(id),
-            before: view(&before),
-            after: None,
-        })
-        .await?;
-        w.commit().await
+        self.delete_stored::<Org>(actor, id).await
     }
 
     pub async fn get_org(&self, id: OrgId) -> Result<Option<Org>> {
-        let mut conn = self.pool().acquire().await?;
-        fetch_org(&mut conn, id).await
+        self.get_stored(id).await
     }
 
     pub async fn get_org_by_slug(&self, slug: &str) -> Result<Option<Org>> {
@@ -799,25 +749,7 @@ impl Store {
         .fetch_one(w.conn())
         .await
         .map_err(constraint("server", &new.slug))?;
-        let server = fetch_server(w.conn(), ServerId(id))
-            .await?
-            .ok_or_else(|| StoreError::not_found("server", id))?;
-        let change = upsert_server(w.conn(), &server).await?;
-        w.change(change);
-        w.audit(AuditChange {
-            action: "create",
-            entity_kind: "server",
-            entity_id: id.to_string(),
-            org: server.owner_org,
-            before: None,
-            after: view(&server),
-        })
-        .await?;
-        let revision = w.commit().await?;
-        Ok(Written {
-            revision,
-            value: server,
-        })
+        w.commit_written("create", ServerId(id), None).await
     }
 
     /// Updates a server. `secret_headers`, when given, replaces all of them.
@@ -841,9 +773,7 @@ impl Store {
             .map(|h| self.encrypt_headers(h))
             .transpose()?;
         let mut w = self.begin_write(actor).await?;
-        let before = fetch_server(w.conn(), id)
-            .await?
-            .ok_or_else(|| StoreError::not_found("server", id))?;
+        let before = Server::fetch_existing(w.conn(), id).await?;
         let slug = patch.slug.clone().unwrap_or_else(|| before.slug.clone());
         if slug != before.slug
             && Self::server_slug_taken(w.conn(), &slug, before.owner_org, Some(id)).await?
@@ -885,53 +815,16 @@ impl Store {
                 .bind(id.0);
             q.execute(w.conn()).await?;
         }
-        let after = fetch_server(w.conn(), id)
-            .await?
-            .ok_or_else(|| StoreError::not_found("server", id))?;
-        let change = upsert_server(w.conn(), &after).await?;
-        w.change(change);
-        w.audit(AuditChange {
-            action: "update",
-            entity_kind: "server",
-            entity_id: id.to_string(),
-            org: after.owner_org,
-            before: view(&before),
-            after: view(&after),
-        })
-        .await?;
-        let revision = w.commit().await?;
-        Ok(Written {
-            revision,
-            value: after,
-        })
+        w.commit_written("update", id, Some(&before)).await
     }
 
     /// Deletes a server with every grant, scope entry and toolset entry for it.
     pub async fn delete_server(&self, actor: &str, id: ServerId) -> Result<u64> {
-        let mut w = self.begin_write(actor).await?;
-        let before = fetch_server(w.conn(), id)
-            .await?
-            .ok_or_else(|| StoreError::not_found("server", id))?;
-        sqlx::query("DELETE FROM servers WHERE id = $1")
-            .bind(id.0)
-            .execute(w.conn())
-            .await?;
-        w.change(PolicyChange::DeleteServer(id));
-        w.audit(AuditChange {
-            action: "delete",
-            entity_kind: "server",
-            entity_id: id.to_string(),
-            org: before.owner_org,
-            before: view(&before),
-            after: None,
-        })
-        .await?;
-        w.commit().await
+        self.delete_stored::<Server>(actor, id).await
     }
 
     pub async fn get_server(&self, id: ServerId) -> Result<Option<Server>> {
-        let mut conn = self.pool().acquire().await?;
-        fetch_server(&mut conn, id).await
+        self.get_stored(id).await
     }
 
     /// The server with exactly this owner (`None`: global) and slug.
@@ -1059,22 +952,7 @@ impl Store {
         .execute(w.conn())
         .await
         .map_err(constraint("org grant for server", &name))?;
-        let change = upsert_org_grant(w.conn(), &grant).await?;
-        w.change(change);
-        w.audit(AuditChange {
-            action: "create",
-            entity_kind: "org_grant",
-            entity_id: format!("{}/{}", grant.org, grant.server),
-            org: Some(grant.org),
-            before: None,
-            after: view(&grant),
-        })
-        .await?;
-        let revision = w.commit().await?;
-        Ok(Written {
-            revision,
-            value: grant,
-        })
+        w.commit_upsert("create", None, grant).await
     }
 
     pub async fn update_org_grant(
@@ -1103,22 +981,7 @@ impl Store {
         .bind(server.0)
         .execute(w.conn())
         .await?;
-        let change = upsert_org_grant(w.conn(), &after).await?;
-        w.change(change);
-        w.audit(AuditChange {
-            action: "update",
-            entity_kind: "org_grant",
-            entity_id: format!("{org}/{server}"),
-            org: Some(org),
-            before: view(&before),
-            after: view(&after),
-        })
-        .await?;
-        let revision = w.commit().await?;
-        Ok(Written {
-            revision,
-            value: after,
-        })
+        w.commit_upsert("update", Some(&before), after).await
     }
 
     /// Deletes a grant and every scope and toolset entry of the org for
@@ -1133,17 +996,8 @@ impl Store {
             .bind(server.0)
             .execute(w.conn())
             .await?;
-        w.change(PolicyChange::DeleteOrgGrant { org, server });
-        w.audit(AuditChange {
-            action: "delete",
-            entity_kind: "org_grant",
-            entity_id: format!("{org}/{server}"),
-            org: Some(org),
-            before: view(&before),
-            after: None,
-        })
-        .await?;
-        w.commit().await
+        w.commit_delete(&before, PolicyChange::DeleteOrgGrant { org, server })
+            .await
     }
 
     pub async fn get_org_grant(&self, org: OrgId, server: ServerId) -> Result<Option<OrgGrant>> {
@@ -1182,25 +1036,7 @@ impl Store {
         .map_err(constraint("team", &new.slug))?;
         write_scope(w.conn(), OwnerCol::Team, id, new.org, &scope).await?;
         w.check_scope(ScopeOwner::Team(TeamId(id)), scope);
-        let team = fetch_team(w.conn(), TeamId(id))
-            .await?
-            .ok_or_else(|| StoreError::not_found("team", id))?;
-        let change = upsert_team(w.conn(), &team).await?;
-        w.change(change);
-        w.audit(AuditChange {
-            action: "create",
-            entity_kind: "team",
-            entity_id: id.to_string(),
-            org: Some(team.org),
-            before: None,
-            after: view(&team),
-        })
-        .await?;
-        let revision = w.commit().await?;
-        Ok(Written {
-            revision,
-            value: team,
-        })
+        w.commit_written("create", TeamId(id), None).await
     }
 
     pub async fn update_team(
@@ -1213,9 +1049,7 @@ impl Store {
             validate_slug("team", slug)?;
         }
         let mut w = self.begin_write(actor).await?;
-        let before = fetch_team(w.conn(), id)
-            .await?
-            .ok_or_else(|| StoreError::not_found("team", id))?;
+        let before = Team::fetch_existing(w.conn(), id).await?;
         let slug = patch.slug.unwrap_or_else(|| before.slug.clone());
         sqlx::query("UPDATE teams SET slug = $1, name = $2 WHERE id = $3")
             .bind(slug.clone())
@@ -1224,53 +1058,16 @@ impl Store {
             .execute(w.conn())
             .await
             .map_err(constraint("team", &slug))?;
-        let after = fetch_team(w.conn(), id)
-            .await?
-            .ok_or_else(|| StoreError::not_found("team", id))?;
-        let change = upsert_team(w.conn(), &after).await?;
-        w.change(change);
-        w.audit(AuditChange {
-            action: "update",
-            entity_kind: "team",
-            entity_id: id.to_string(),
-            org: Some(after.org),
-            before: view(&before),
-            after: view(&after),
-        })
-        .await?;
-        let revision = w.commit().await?;
-        Ok(Written {
-            revision,
-            value: after,
-        })
+        w.commit_written("update", id, Some(&before)).await
     }
 
     /// Deletes a team with its keys and agents (and keys bound to those agents).
     pub async fn delete_team(&self, actor: &str, id: TeamId) -> Result<u64> {
-        let mut w = self.begin_write(actor).await?;
-        let before = fetch_team(w.conn(), id)
-            .await?
-            .ok_or_else(|| StoreError::not_found("team", id))?;
-        sqlx::query("DELETE FROM teams WHERE id = $1")
-            .bind(id.0)
-            .execute(w.conn())
-            .await?;
-        w.change(PolicyChange::DeleteTeam(id));
-        w.audit(AuditChange {
-            action: "delete",
-            entity_kind: "team",
-            entity_id: id.to_string(),
-            org: Some(before.org),
-            before: view(&before),
-            after: None,
-        })
-        .await?;
-        w.commit().await
+        self.delete_stored::<Team>(actor, id).await
     }
 
     pub async fn get_team(&self, id: TeamId) -> Result<Option<Team>> {
-        let mut conn = self.pool().acquire().await?;
-        fetch_team(&mut conn, id).await
+        self.get_stored(id).await
     }
 
     pub async fn get_team_by_slug(&self, org: OrgId, slug: &str) -> Result<Option<Team>> {
@@ -1334,24 +1131,13 @@ impl Store {
         .map_err(constraint("key", &new.name))?;
         write_scope(w.conn(), OwnerCol::Key, id, new.org, &scope).await?;
         w.check_scope(ScopeOwner::Key(KeyId(id)), scope);
-        let key = fetch_key(w.conn(), KeyId(id))
-            .await?
-            .ok_or_else(|| StoreError::not_found("key", id))?;
-        let change = upsert_key(w.conn(), &key).await?;
-        w.change(change);
-        w.audit(AuditChange {
-            action: "create",
-            entity_kind: "key",
-            entity_id: id.to_string(),
-            org: Some(key.org),
-            before: None,
-            after: view(&key),
-        })
-        .await?;
-        let revision = w.commit().await?;
+        let written = w.commit_written("create", KeyId(id), None).await?;
         Ok(Written {
-            revision,
-            value: CreatedKey { key, token },
+            revision: written.revision,
+            value: CreatedKey {
+                key: written.value,
+                token,
+            },
         })
     }
 
@@ -1365,9 +1151,7 @@ impl Store {
             check_name("key name", name)?;
         }
         let mut w = self.begin_write(actor).await?;
-        let before = fetch_key(w.conn(), id)
-            .await?
-            .ok_or_else(|| StoreError::not_found("key", id))?;
+        let before = Key::fetch_existing(w.conn(), id).await?;
         let name = patch.name.unwrap_or_else(|| before.name.clone());
         sqlx::query(
             "UPDATE keys SET name = $1, revoked = $2, expires_at_ms = $3, may_assert_end_user = $4, \
@@ -1382,30 +1166,13 @@ impl Store {
         .execute(w.conn())
         .await
         .map_err(constraint("key", &name))?;
-        let after = fetch_key(w.conn(), id)
-            .await?
-            .ok_or_else(|| StoreError::not_found("key", id))?;
+        let after = Key::fetch_existing(w.conn(), id).await?;
         let action = if after.revoked && !before.revoked {
             "revoke"
         } else {
             "update"
         };
-        let change = upsert_key(w.conn(), &after).await?;
-        w.change(change);
-        w.audit(AuditChange {
-            action,
-            entity_kind: "key",
-            entity_id: id.to_string(),
-            org: Some(after.org),
-            before: view(&before),
-            after: view(&after),
-        })
-        .await?;
-        let revision = w.commit().await?;
-        Ok(Written {
-            revision,
-            value: after,
-        })
+        w.commit_upsert(action, Some(&before), after).await
     }
 
     pub async fn revoke_key(&self, actor: &str, id: KeyId) -> Result<Written<Key>> {
@@ -1421,30 +1188,11 @@ impl Store {
     }
 
     pub async fn delete_key(&self, actor: &str, id: KeyId) -> Result<u64> {
-        let mut w = self.begin_write(actor).await?;
-        let before = fetch_key(w.conn(), id)
-            .await?
-            .ok_or_else(|| StoreError::not_found("key", id))?;
-        sqlx::query("DELETE FROM keys WHERE id = $1")
-            .bind(id.0)
-            .execute(w.conn())
-            .await?;
-        w.change(PolicyChange::DeleteKey(id));
-        w.audit(AuditChange {
-            action: "delete",
-            entity_kind: "key",
-            entity_id: id.to_string(),
-            org: Some(before.org),
-            before: view(&before),
-            after: None,
-        })
-        .await?;
-        w.commit().await
+        self.delete_stored::<Key>(actor, id).await
     }
 
     pub async fn get_key(&self, id: KeyId) -> Result<Option<Key>> {
-        let mut conn = self.pool().acquire().await?;
-        fetch_key(&mut conn, id).await
+        self.get_stored(id).await
     }
 
     pub async fn get_key_by_name(&self, org: OrgId, name: &str) -> Result<Option<Key>> {
@@ -1493,25 +1241,7 @@ impl Store {
         .map_err(constraint("end user", &new.external_id))?;
         write_scope(w.conn(), OwnerCol::EndUser, id, new.org, &scope).await?;
         w.check_scope(ScopeOwner::EndUser(EndUserId(id)), scope);
-        let user = fetch_end_user(w.conn(), EndUserId(id))
-            .await?
-            .ok_or_else(|| StoreError::not_found("end user", id))?;
-        let change = upsert_end_user(w.conn(), &user).await?;
-        w.change(change);
-        w.audit(AuditChange {
-            action: "create",
-            entity_kind: "end_user",
-            entity_id: id.to_string(),
-            org: Some(user.org),
-            before: None,
-            after: view(&user),
-        })
-        .await?;
-        let revision = w.commit().await?;
-        Ok(Written {
-            revision,
-            value: user,
-        })
+        w.commit_written("create", EndUserId(id), None).await
     }
 
     pub async fn update_end_user(
@@ -1524,9 +1254,7 @@ impl Store {
             check_name("end user external id", ext)?;
         }
         let mut w = self.begin_write(actor).await?;
-        let before = fetch_end_user(w.conn(), id)
-            .await?
-            .ok_or_else(|| StoreError::not_found("end user", id))?;
+        let before = EndUser::fetch_existing(w.conn(), id).await?;
         let external_id = patch
             .external_id
             .unwrap_or_else(|| before.external_id.clone());
@@ -1537,52 +1265,15 @@ impl Store {
             .execute(w.conn())
             .await
             .map_err(constraint("end user", &external_id))?;
-        let after = fetch_end_user(w.conn(), id)
-            .await?
-            .ok_or_else(|| StoreError::not_found("end user", id))?;
-        let change = upsert_end_user(w.conn(), &after).await?;
-        w.change(change);
-        w.audit(AuditChange {
-            action: "update",
-            entity_kind: "end_user",
-            entity_id: id.to_string(),
-            org: Some(after.org),
-            before: view(&before),
-            after: view(&after),
-        })
-        .await?;
-        let revision = w.commit().await?;
-        Ok(Written {
-            revision,
-            value: after,
-        })
+        w.commit_written("update", id, Some(&before)).await
     }
 
     pub async fn delete_end_user(&self, actor: &str, id: EndUserId) -> Result<u64> {
-        let mut w = self.begin_write(actor).await?;
-        let before = fetch_end_user(w.conn(), id)
-            .await?
-            .ok_or_else(|| StoreError::not_found("end user", id))?;
-        sqlx::query("DELETE FROM end_users WHERE id = $1")
-            .bind(id.0)
-            .execute(w.conn())
-            .await?;
-        w.change(PolicyChange::DeleteEndUser(id));
-        w.audit(AuditChange {
-            action: "delete",
-            entity_kind: "end_user",
-            entity_id: id.to_string(),
-            org: Some(before.org),
-            before: view(&before),
-            after: None,
-        })
-        .await?;
-        w.commit().await
+        self.delete_stored::<EndUser>(actor, id).await
     }
 
     pub async fn get_end_user(&self, id: EndUserId) -> Result<Option<EndUser>> {
-        let mut conn = self.pool().acquire().await?;
-        fetch_end_user(&mut conn, id).await
+        self.get_stored(id).await
     }
 
     pub async fn get_end_user_by_external_id(
@@ -1641,25 +1332,7 @@ impl Store {
         .map_err(constraint("agent", &new.slug))?;
         write_scope(w.conn(), OwnerCol::Agent, id, new.org, &scope).await?;
         w.check_scope(ScopeOwner::Agent(AgentId(id)), scope);
-        let agent = fetch_agent(w.conn(), AgentId(id))
-            .await?
-            .ok_or_else(|| StoreError::not_found("agent", id))?;
-        let change = upsert_agent(w.conn(), &agent).await?;
-        w.change(change);
-        w.audit(AuditChange {
-            action: "create",
-            entity_kind: "agent",
-            entity_id: id.to_string(),
-            org: Some(agent.org),
-            before: None,
-            after: view(&agent),
-        })
-        .await?;
-        let revision = w.commit().await?;
-        Ok(Written {
-            revision,
-            value: agent,
-        })
+        w.commit_written("create", AgentId(id), None).await
     }
 
     pub async fn update_agent(
@@ -1672,9 +1345,7 @@ impl Store {
             validate_slug("agent", slug)?;
         }
         let mut w = self.begin_write(actor).await?;
-        let before = fetch_agent(w.conn(), id)
-            .await?
-            .ok_or_else(|| StoreError::not_found("agent", id))?;
+        let before = Agent::fetch_existing(w.conn(), id).await?;
         let slug = patch.slug.unwrap_or_else(|| before.slug.clone());
         sqlx::query("UPDATE agents SET slug = $1, name = $2 WHERE id = $3")
             .bind(slug.clone())
@@ -1683,53 +1354,16 @@ impl Store {
             .execute(w.conn())
             .await
             .map_err(constraint("agent", &slug))?;
-        let after = fetch_agent(w.conn(), id)
-            .await?
-            .ok_or_else(|| StoreError::not_found("agent", id))?;
-        let change = upsert_agent(w.conn(), &after).await?;
-        w.change(change);
-        w.audit(AuditChange {
-            action: "update",
-            entity_kind: "agent",
-            entity_id: id.to_string(),
-            org: Some(after.org),
-            before: view(&before),
-            after: view(&after),
-        })
-        .await?;
-        let revision = w.commit().await?;
-        Ok(Written {
-            revision,
-            value: after,
-        })
+        w.commit_written("update", id, Some(&before)).await
     }
 
     /// Deletes an agent and the keys bound to it.
     pub async fn delete_agent(&self, actor: &str, id: AgentId) -> Result<u64> {
-        let mut w = self.begin_write(actor).await?;
-        let before = fetch_agent(w.conn(), id)
-            .await?
-            .ok_or_else(|| StoreError::not_found("agent", id))?;
-        sqlx::query("DELETE FROM agents WHERE id = $1")
-            .bind(id.0)
-            .execute(w.conn())
-            .await?;
-        w.change(PolicyChange::DeleteAgent(id));
-        w.audit(AuditChange {
-            action: "delete",
-            entity_kind: "agent",
-            entity_id: id.to_string(),
-            org: Some(before.org),
-            before: view(&before),
-            after: None,
-        })
-        .await?;
-        w.commit().await
+        self.delete_stored::<Agent>(actor, id).await
     }
 
     pub async fn get_agent(&self, id: AgentId) -> Result<Option<Agent>> {
-        let mut conn = self.pool().acquire().await?;
-        fetch_agent(&mut conn, id).await
+        self.get_stored(id).await
     }
 
     pub async fn get_agent_by_slug(&self, org: OrgId, slug: &str) -> Result<Option<Agent>> {
@@ -1785,25 +1419,7 @@ impl Store {
                 toolsets: Default::default(),
             }),
         );
-        let toolset = fetch_toolset(w.conn(), toolset_id)
-            .await?
-            .ok_or_else(|| StoreError::not_found("toolset", id))?;
-        let change = upsert_toolset(w.conn(), &toolset).await?;
-        w.change(change);
-        w.audit(AuditChange {
-            action: "create",
-            entity_kind: "toolset",
-            entity_id: id.to_string(),
-            org: Some(toolset.org),
-            before: None,
-            after: view(&toolset),
-        })
-        .await?;
-        let revision = w.commit().await?;
-        Ok(Written {
-            revision,
-            value: toolset,
-        })
+        w.commit_written("create", toolset_id, None).await
     }
 
     pub async fn update_toolset(
@@ -1816,9 +1432,7 @@ impl Store {
             validate_slug("toolset", slug)?;
         }
         let mut w = self.begin_write(actor).await?;
-        let before = fetch_toolset(w.conn(), id)
-            .await?
-            .ok_or_else(|| StoreError::not_found("toolset", id))?;
+        let before = Toolset::fetch_existing(w.conn(), id).await?;
         let slug = patch.slug.unwrap_or_else(|| before.slug.clone());
         sqlx::query("UPDATE toolsets SET slug = $1, name = $2 WHERE id = $3")
             .bind(slug.clone())
@@ -1837,53 +1451,16 @@ impl Store {
                 }),
             );
         }
-        let after = fetch_toolset(w.conn(), id)
-            .await?
-            .ok_or_else(|| StoreError::not_found("toolset", id))?;
-        let change = upsert_toolset(w.conn(), &after).await?;
-        w.change(change);
-        w.audit(AuditChange {
-            action: "update",
-            entity_kind: "toolset",
-            entity_id: id.to_string(),
-            org: Some(after.org),
-            before: view(&before),
-            after: view(&after),
-        })
-        .await?;
-        let revision = w.commit().await?;
-        Ok(Written {
-            revision,
-            value: after,
-        })
+        w.commit_written("update", id, Some(&before)).await
     }
 
     /// Deletes a toolset and every scope's reference to it.
     pub async fn delete_toolset(&self, actor: &str, id: ToolsetId) -> Result<u64> {
-        let mut w = self.begin_write(actor).await?;
-        let before = fetch_toolset(w.conn(), id)
-            .await?
-            .ok_or_else(|| StoreError::not_found("toolset", id))?;
-        sqlx::query("DELETE FROM toolsets WHERE id = $1")
-            .bind(id.0)
-            .execute(w.conn())
-            .await?;
-        w.change(PolicyChange::DeleteToolset(id));
-        w.audit(AuditChange {
-            action: "delete",
-            entity_kind: "toolset",
-            entity_id: id.to_string(),
-            org: Some(before.org),
-            before: view(&before),
-            after: None,
-        })
-        .await?;
-        w.commit().await
+        self.delete_stored::<Toolset>(actor, id).await
     }
 
     pub async fn get_toolset(&self, id: ToolsetId) -> Result<Option<Toolset>> {
-        let mut conn = self.pool().acquire().await?;
-        fetch_toolset(&mut conn, id).await
+        self.get_stored(id).await
     }
 
     pub async fn get_toolset_by_slug(&self, org: OrgId, slug: &str) -> Result<Option<Toolset>> {

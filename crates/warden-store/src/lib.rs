@@ -17,6 +17,7 @@ mod error;
 mod live;
 mod migrate;
 mod store;
+mod stored;
 mod sync;
 mod types;
 
