@@ -28,6 +28,31 @@ pub struct Deleted {
 pub struct Listing<T> {
     pub revision: u64,
     pub items: Vec<T>,
+    /// More items follow: pass this as `after` for the next page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<i64>,
+}
+
+impl<T> Listing<T> {
+    /// A complete list (no further pages).
+    pub fn all(revision: u64, items: Vec<T>) -> Self {
+        Listing {
+            revision,
+            items,
+            next_after: None,
+        }
+    }
+}
+
+/// `?limit=&after=` on long lists (keys, end users, teams, agents, toolsets).
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Page size, 1..=1000 (default 1000).
+    pub limit: Option<u32>,
+    /// The previous page's `next_after`.
+    pub after: Option<i64>,
 }
 
 /// A created key or admin token: the secret appears here once, never again.

@@ -282,13 +282,14 @@ async fn delete_grant(
     Ok((StatusCode::OK, Json(out)))
 }
 
-#[utoipa::path(get, path = "/admin/v1/orgs/{org}/teams", tag = "teams", summary = "List teams", params(("org" = String, Path)), responses((status = 200, body = Listing<TeamView>), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/admin/v1/orgs/{org}/teams", tag = "teams", summary = "List teams", params(("org" = String, Path), ListParams), responses((status = 200, body = Listing<TeamView>), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn list_teams(
     State(s): State<AdminState>,
     admin: Admin,
     ApiPath(org): ApiPath<String>,
+    ApiQuery(page): ApiQuery<ListParams>,
 ) -> Result<(StatusCode, Json<Listing<TeamView>>), AdminError> {
-    let out = ops::list_teams(&s, &admin, &org).await?;
+    let out = ops::list_teams(&s, &admin, &org, page).await?;
     Ok((StatusCode::OK, Json(out)))
 }
 
@@ -327,13 +328,14 @@ async fn delete_team(
     Ok((StatusCode::OK, Json(out)))
 }
 
-#[utoipa::path(get, path = "/admin/v1/orgs/{org}/agents", tag = "agents", summary = "List agents", params(("org" = String, Path)), responses((status = 200, body = Listing<AgentView>), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/admin/v1/orgs/{org}/agents", tag = "agents", summary = "List agents", params(("org" = String, Path), ListParams), responses((status = 200, body = Listing<AgentView>), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn list_agents(
     State(s): State<AdminState>,
     admin: Admin,
     ApiPath(org): ApiPath<String>,
+    ApiQuery(page): ApiQuery<ListParams>,
 ) -> Result<(StatusCode, Json<Listing<AgentView>>), AdminError> {
-    let out = ops::list_agents(&s, &admin, &org).await?;
+    let out = ops::list_agents(&s, &admin, &org, page).await?;
     Ok((StatusCode::OK, Json(out)))
 }
 
@@ -372,13 +374,14 @@ async fn delete_agent(
     Ok((StatusCode::OK, Json(out)))
 }
 
-#[utoipa::path(get, path = "/admin/v1/orgs/{org}/end-users", tag = "end users", summary = "List end users", params(("org" = String, Path)), responses((status = 200, body = Listing<EndUserView>), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/admin/v1/orgs/{org}/end-users", tag = "end users", summary = "List end users", params(("org" = String, Path), ListParams), responses((status = 200, body = Listing<EndUserView>), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn list_end_users(
     State(s): State<AdminState>,
     admin: Admin,
     ApiPath(org): ApiPath<String>,
+    ApiQuery(page): ApiQuery<ListParams>,
 ) -> Result<(StatusCode, Json<Listing<EndUserView>>), AdminError> {
-    let out = ops::list_end_users(&s, &admin, &org).await?;
+    let out = ops::list_end_users(&s, &admin, &org, page).await?;
     Ok((StatusCode::OK, Json(out)))
 }
 
@@ -417,13 +420,14 @@ async fn delete_end_user(
     Ok((StatusCode::OK, Json(out)))
 }
 
-#[utoipa::path(get, path = "/admin/v1/orgs/{org}/toolsets", tag = "toolsets", summary = "List toolsets", params(("org" = String, Path)), responses((status = 200, body = Listing<ToolsetView>), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/admin/v1/orgs/{org}/toolsets", tag = "toolsets", summary = "List toolsets", params(("org" = String, Path), ListParams), responses((status = 200, body = Listing<ToolsetView>), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn list_toolsets(
     State(s): State<AdminState>,
     admin: Admin,
     ApiPath(org): ApiPath<String>,
+    ApiQuery(page): ApiQuery<ListParams>,
 ) -> Result<(StatusCode, Json<Listing<ToolsetView>>), AdminError> {
-    let out = ops::list_toolsets(&s, &admin, &org).await?;
+    let out = ops::list_toolsets(&s, &admin, &org, page).await?;
     Ok((StatusCode::OK, Json(out)))
 }
 
@@ -485,13 +489,14 @@ async fn toolset_options(
     Ok((StatusCode::OK, Json(out)))
 }
 
-#[utoipa::path(get, path = "/admin/v1/orgs/{org}/keys", tag = "keys", summary = "List keys (never their secrets)", params(("org" = String, Path)), responses((status = 200, body = Listing<KeyView>), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/admin/v1/orgs/{org}/keys", tag = "keys", summary = "List keys (never their secrets)", params(("org" = String, Path), ListParams), responses((status = 200, body = Listing<KeyView>), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn list_keys(
     State(s): State<AdminState>,
     admin: Admin,
     ApiPath(org): ApiPath<String>,
+    ApiQuery(page): ApiQuery<ListParams>,
 ) -> Result<(StatusCode, Json<Listing<KeyView>>), AdminError> {
-    let out = ops::list_keys(&s, &admin, &org).await?;
+    let out = ops::list_keys(&s, &admin, &org, page).await?;
     Ok((StatusCode::OK, Json(out)))
 }
 

@@ -1013,3 +1013,51 @@ async fn platform_token_is_required_for_platform_scope() {
         .await;
     assert_eq!(me.body["role"], "platform");
 }
+
+#[tokio::test]
+async fn long_lists_are_paginated() {
+    let h = Harness::start(Backend::Sqlite).await;
+    h.ok(
+        Method::POST,
+        "/admin/v1/orgs",
+        Some(json!({ "slug": "acme" })),
+    )
+    .await;
+    for i in 0..5 {
+        h.ok(
+            Method::POST,
+            "/admin/v1/orgs/acme/keys",
+            Some(json!({ "name": format!("k{i}") })),
+        )
+        .await;
+    }
+    let mut names = Vec::new();
+    let mut path = "/admin/v1/orgs/acme/keys?limit=2".to_owned();
+    loop {
+        let page = h.get(&path).await.body;
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 2, "{page}");
+        names.extend(items.iter().map(|k| k["name"].as_str().unwrap().to_owned()));
+        match page["next_after"].as_i64() {
+            Some(after) => path = format!("/admin/v1/orgs/acme/keys?limit=2&after={after}"),
+            None => break,
+        }
+    }
+    assert_eq!(names, ["k0", "k1", "k2", "k3", "k4"]);
+    assert!(h
+        .get("/admin/v1/orgs/acme/keys")
+        .await
+        .body
+        .get("next_after")
+        .is_none());
+    assert_error(
+        &h.get("/admin/v1/orgs/acme/keys?limit=0").await,
+        400,
+        "bad_query",
+    );
+    assert_error(
+        &h.get("/admin/v1/orgs/acme/keys?limit=5000").await,
+        400,
+        "bad_query",
+    );
+}

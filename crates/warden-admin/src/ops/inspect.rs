@@ -103,10 +103,10 @@ pub async fn list_replicas(
     _admin: &Admin,
 ) -> Result<Listing<ReplicaView>, AdminError> {
     let replicas = s.store().list_replicas().await.map_err(|e| s.error(e))?;
-    Ok(Listing {
-        revision: s.live().revision(),
-        items: replicas.iter().map(|r| replica_view(s, r)).collect(),
-    })
+    Ok(Listing::all(
+        s.live().revision(),
+        replicas.iter().map(|r| replica_view(s, r)).collect(),
+    ))
 }
 
 fn replica_view(s: &AdminState, r: &ReplicaInfo) -> ReplicaView {

@@ -64,7 +64,7 @@ pub async fn list_orgs(s: &AdminState, admin: &Admin) -> Result<Listing<OrgView>
             .map(org_view)
             .collect(),
     };
-    Ok(Listing { revision, items })
+    Ok(Listing::all(revision, items))
 }
 
 pub async fn get_org(s: &AdminState, admin: &Admin, slug: &str) -> Result<OrgView, AdminError> {
@@ -166,10 +166,10 @@ pub async fn list_admin_tokens(
         .list_admin_tokens(Some(org.id))
         .await
         .map_err(|e| s.error(e))?;
-    Ok(Listing {
-        revision: s.live().revision(),
-        items: tokens.iter().map(|t| admin_token_view(s, t)).collect(),
-    })
+    Ok(Listing::all(
+        s.live().revision(),
+        tokens.iter().map(|t| admin_token_view(s, t)).collect(),
+    ))
 }
 
 pub async fn create_admin_token(

@@ -174,6 +174,61 @@ impl AdminState {
     }
 }
 
+/// Every toolset of an org, page by page.
+async fn all_toolsets(s: &AdminState, org: OrgId) -> Result<Vec<Toolset>, AdminError> {
+    let mut out: Vec<Toolset> = Vec::new();
+    loop {
+        let page = Page {
+            after: out.last().map(|t| t.id.0),
+            limit: Page::MAX_LIMIT,
+        };
+        let batch = s
+            .store()
+            .list_toolsets(org, page)
+            .await
+            .map_err(|e| s.error(e))?;
+        let done = batch.len() < Page::MAX_LIMIT as usize;
+        out.extend(batch);
+        if done {
+            return Ok(out);
+        }
+    }
+}
+
+/// The store page a list request asks for.
+fn store_page(page: &ListParams) -> Result<Page, AdminError> {
+    let limit = page.limit.unwrap_or(Page::MAX_LIMIT);
+    if limit == 0 || limit > Page::MAX_LIMIT {
+        return Err(AdminError::BadQuery(format!(
+            "limit must be 1..={}",
+            Page::MAX_LIMIT
+        )));
+    }
+    Ok(Page {
+        after: page.after,
+        limit,
+    })
+}
+
+/// One page of views, with `next_after` when the page is full.
+fn paged<E, V>(
+    revision: u64,
+    page: &ListParams,
+    entities: Vec<E>,
+    id: impl Fn(&E) -> i64,
+    view: impl Fn(&E) -> V,
+) -> Listing<V> {
+    let limit = page.limit.unwrap_or(Page::MAX_LIMIT) as usize;
+    let next_after = (entities.len() >= limit)
+        .then(|| entities.last().map(&id))
+        .flatten();
+    Listing {
+        revision,
+        items: entities.iter().map(view).collect(),
+        next_after,
+    }
+}
+
 async fn scope_arg(
     s: &AdminState,
     org: &Org,
@@ -191,18 +246,22 @@ pub async fn list_teams(
     s: &AdminState,
     admin: &Admin,
     org: &str,
+    page: ListParams,
 ) -> Result<Listing<TeamView>, AdminError> {
     let org = s.org(admin, org).await?;
     let revision = s.live().revision();
     let teams = s
         .store()
-        .list_teams(org.id, Page::all())
+        .list_teams(org.id, store_page(&page)?)
         .await
         .map_err(|e| s.error(e))?;
-    Ok(Listing {
+    Ok(paged(
         revision,
-        items: teams.iter().map(|t| team_view(s, t)).collect(),
-    })
+        &page,
+        teams,
+        |t| t.id.0,
+        |t| team_view(s, t),
+    ))
 }
 
 pub async fn get_team(
@@ -261,18 +320,22 @@ pub async fn list_agents(
     s: &AdminState,
     admin: &Admin,
     org: &str,
+    page: ListParams,
 ) -> Result<Listing<AgentView>, AdminError> {
     let org = s.org(admin, org).await?;
     let revision = s.live().revision();
     let agents = s
         .store()
-        .list_agents(org.id, Page::all())
+        .list_agents(org.id, store_page(&page)?)
         .await
         .map_err(|e| s.error(e))?;
-    Ok(Listing {
+    Ok(paged(
         revision,
-        items: agents.iter().map(|a| agent_view(s, a)).collect(),
-    })
+        &page,
+        agents,
+        |a| a.id.0,
+        |a| agent_view(s, a),
+    ))
 }
 
 pub async fn get_agent(
@@ -333,18 +396,22 @@ pub async fn list_end_users(
     s: &AdminState,
     admin: &Admin,
     org: &str,
+    page: ListParams,
 ) -> Result<Listing<EndUserView>, AdminError> {
     let org = s.org(admin, org).await?;
     let revision = s.live().revision();
     let users = s
         .store()
-        .list_end_users(org.id, Page::all())
+        .list_end_users(org.id, store_page(&page)?)
         .await
         .map_err(|e| s.error(e))?;
-    Ok(Listing {
+    Ok(paged(
         revision,
-        items: users.iter().map(|u| end_user_view(s, u)).collect(),
-    })
+        &page,
+        users,
+        |u| u.id.0,
+        |u| end_user_view(s, u),
+    ))
 }
 
 pub async fn get_end_user(
@@ -409,18 +476,22 @@ pub async fn list_toolsets(
     s: &AdminState,
     admin: &Admin,
     org: &str,
+    page: ListParams,
 ) -> Result<Listing<ToolsetView>, AdminError> {
     let org = s.org(admin, org).await?;
     let revision = s.live().revision();
     let toolsets = s
         .store()
-        .list_toolsets(org.id, Page::all())
+        .list_toolsets(org.id, store_page(&page)?)
         .await
         .map_err(|e| s.error(e))?;
-    Ok(Listing {
+    Ok(paged(
         revision,
-        items: toolsets.iter().map(|t| toolset_view(s, t)).collect(),
-    })
+        &page,
+        toolsets,
+        |t| t.id.0,
+        |t| toolset_view(s, t),
+    ))
 }
 
 pub async fn get_toolset(
@@ -526,18 +597,16 @@ pub async fn list_keys(
     s: &AdminState,
     admin: &Admin,
     org: &str,
+    page: ListParams,
 ) -> Result<Listing<KeyView>, AdminError> {
     let org = s.org(admin, org).await?;
     let revision = s.live().revision();
     let keys = s
         .store()
-        .list_keys(org.id, Page::all())
+        .list_keys(org.id, store_page(&page)?)
         .await
         .map_err(|e| s.error(e))?;
-    Ok(Listing {
-        revision,
-        items: keys.iter().map(|k| key_view(s, k)).collect(),
-    })
+    Ok(paged(revision, &page, keys, |k| k.id.0, |k| key_view(s, k)))
 }
 
 pub async fn get_key(
@@ -741,12 +810,7 @@ pub async fn scope_options(
         .collect();
     let mut toolsets = Vec::new();
     if !matches!(owner, ScopeOwner::Toolset(_)) {
-        let all = s
-            .store()
-            .list_toolsets(org.id, Page::all())
-            .await
-            .map_err(|e| s.error(e))?;
-        for t in all {
+        for t in all_toolsets(s, org.id).await? {
             let only_this = ScopeGrants {
                 servers: Default::default(),
                 toolsets: [t.id].into_iter().collect(),

@@ -112,14 +112,14 @@ pub async fn list_servers(
         .list_servers(owner)
         .await
         .map_err(|e| s.error(e))?;
-    Ok(Listing {
+    Ok(Listing::all(
         revision,
-        items: servers
+        servers
             .iter()
             .filter(|srv| srv.owner_org == owner)
             .map(|srv| server_view(s, srv))
             .collect(),
-    })
+    ))
 }
 
 pub async fn get_server(
@@ -268,13 +268,13 @@ pub async fn list_grants(
         .map_err(|e| s.error(e))?;
     let snapshot = s.snapshot();
     let names = Names(&snapshot);
-    Ok(Listing {
+    Ok(Listing::all(
         revision,
-        items: grants
+        grants
             .iter()
             .map(|g| grant_view(&names.server(g.server), g))
             .collect(),
-    })
+    ))
 }
 
 pub async fn get_grant(

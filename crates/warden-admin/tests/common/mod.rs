@@ -179,6 +179,14 @@ impl Harness {
         }
     }
 
+    /// The database URL of this harness's store.
+    pub fn store_url(&self) -> String {
+        match &self._db {
+            Db::Sqlite(d) => d.url().to_owned(),
+            Db::Postgres(d) => d.url().to_owned(),
+        }
+    }
+
     /// The id of a server, from the live snapshot.
     pub fn server_id(&self, org: Option<&str>, slug: &str) -> ServerId {
         let snapshot = self.store.live().snapshot();
