@@ -11,127 +11,30 @@ use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 use warden_policy::{
-    validate_slug, AgentId, AgentRow, EndUserId, EndUserRow, KeyId, KeyRow, OrgGrantRow, OrgId,
-    OrgRow, PolicyChange, Scope, ScopeGrants, ScopeOwner, ServerId, ServerRow, TeamId, TeamRow,
-    ToolFilter, ToolsetId, ToolsetRow,
+    validate_slug, AgentId, EndUserId, KeyId, OrgId, PolicyChange, Scope, ScopeGrants, ScopeOwner,
+    ServerId, TeamId, ToolFilter, ToolsetId,
 };
 
 use crate::db::{self, to_json, RowExt};
 use crate::entities::*;
 use crate::error::{constraint, Result, StoreError};
 use crate::store::{insert_admin_audit, owner_id, owner_kind, view, AuditChange, OwnerCol, Store};
-use crate::stored::Stored;
+use crate::stored::{fetch_optional, load_scope, Decoded, Stored};
 use crate::types::{Secret, Transport, UpstreamConfig};
-
-// ---- the engine's view of a written entity (the change feed) ----
-
-pub(crate) async fn upsert_org(_: &mut AnyConnection, org: &Org) -> Result<PolicyChange> {
-    Ok(PolicyChange::UpsertOrg(OrgRow {
-        id: org.id,
-        slug: org.slug.clone(),
-        suspended: org.suspended,
-    }))
-}
-
-pub(crate) async fn upsert_server(_: &mut AnyConnection, s: &Server) -> Result<PolicyChange> {
-    Ok(PolicyChange::UpsertServer(ServerRow {
-        id: s.id,
-        slug: s.slug.clone(),
-        owner_org: s.owner_org,
-        enabled: s.enabled,
-    }))
-}
-
-pub(crate) async fn upsert_org_grant(_: &mut AnyConnection, g: &OrgGrant) -> Result<PolicyChange> {
-    Ok(PolicyChange::UpsertOrgGrant(OrgGrantRow {
-        org: g.org,
-        server: g.server,
-        enabled: g.enabled,
-        filter: g.filter.clone(),
-    }))
-}
-
-pub(crate) async fn upsert_team(_: &mut AnyConnection, t: &Team) -> Result<PolicyChange> {
-    Ok(PolicyChange::UpsertTeam(TeamRow {
-        id: t.id,
-        org: t.org,
-        slug: t.slug.clone(),
-        scope: t.scope.clone(),
-    }))
-}
-
-pub(crate) async fn upsert_key(conn: &mut AnyConnection, k: &Key) -> Result<PolicyChange> {
-    let token_digest: String = sqlx::query_scalar("SELECT token_digest FROM keys WHERE id = $1")
-        .bind(k.id.0)
-        .fetch_one(&mut *conn)
-        .await?;
-    Ok(PolicyChange::UpsertKey(KeyRow {
-        id: k.id,
-        org: k.org,
-        token_digest,
-        team: k.team,
-        agent: k.agent,
-        scope: k.scope.clone(),
-        revoked: k.revoked,
-        expires_at_ms: k.expires_at_ms,
-        may_assert_end_user: k.may_assert_end_user,
-        may_assert_agent: k.may_assert_agent,
-    }))
-}
-
-pub(crate) async fn upsert_end_user(_: &mut AnyConnection, u: &EndUser) -> Result<PolicyChange> {
-    Ok(PolicyChange::UpsertEndUser(EndUserRow {
-        id: u.id,
-        org: u.org,
-        external_id: u.external_id.clone(),
-        scope: u.scope.clone(),
-    }))
-}
-
-pub(crate) async fn upsert_agent(_: &mut AnyConnection, a: &Agent) -> Result<PolicyChange> {
-    Ok(PolicyChange::UpsertAgent(AgentRow {
-        id: a.id,
-        org: a.org,
-        team: a.team,
-        slug: a.slug.clone(),
-        scope: a.scope.clone(),
-    }))
-}
-
-pub(crate) async fn upsert_toolset(_: &mut AnyConnection, t: &Toolset) -> Result<PolicyChange> {
-    Ok(PolicyChange::UpsertToolset(ToolsetRow {
-        id: t.id,
-        org: t.org,
-        slug: t.slug.clone(),
-        servers: t.servers.clone(),
-    }))
-}
 
 /// The upsert of a scope owner as it now is.
 async fn owner_change(conn: &mut AnyConnection, owner: ScopeOwner) -> Result<PolicyChange> {
-    let missing = || StoreError::not_found(owner_kind(owner), owner_id(owner));
     match owner {
-        ScopeOwner::Team(id) => {
-            let t = fetch_team(conn, id).await?.ok_or_else(missing)?;
-            upsert_team(conn, &t).await
-        }
-        ScopeOwner::Key(id) => {
-            let k = fetch_key(conn, id).await?.ok_or_else(missing)?;
-            upsert_key(conn, &k).await
-        }
-        ScopeOwner::EndUser(id) => {
-            let u = fetch_end_user(conn, id).await?.ok_or_else(missing)?;
-            upsert_end_user(conn, &u).await
-        }
-        ScopeOwner::Agent(id) => {
-            let a = fetch_agent(conn, id).await?.ok_or_else(missing)?;
-            upsert_agent(conn, &a).await
-        }
-        ScopeOwner::Toolset(id) => {
-            let t = fetch_toolset(conn, id).await?.ok_or_else(missing)?;
-            upsert_toolset(conn, &t).await
-        }
+        ScopeOwner::Team(id) => upsert_of::<Team>(conn, id).await,
+        ScopeOwner::Key(id) => upsert_of::<Key>(conn, id).await,
+        ScopeOwner::EndUser(id) => upsert_of::<EndUser>(conn, id).await,
+        ScopeOwner::Agent(id) => upsert_of::<Agent>(conn, id).await,
+        ScopeOwner::Toolset(id) => upsert_of::<Toolset>(conn, id).await,
     }
+}
+
+async fn upsert_of<T: Stored>(conn: &mut AnyConnection, id: T::Id) -> Result<PolicyChange> {
+    T::fetch_existing(conn, id).await?.upsert_change(conn).await
 }
 
 /// Token prefix of gateway keys.
@@ -259,78 +162,6 @@ fn check_transport(transport: &Transport) -> Result<()> {
     }
 }
 
-// ---- row mappers ----
-
-fn org_from(r: &AnyRow) -> Result<Org> {
-    Ok(Org {
-        id: OrgId(r.int("id")?),
-        slug: r.text("slug")?,
-        name: r.text("name")?,
-        suspended: r.flag("suspended")?,
-        created_at_ms: r.int("created_at_ms")?,
-    })
-}
-
-fn server_from(r: &AnyRow) -> Result<Server> {
-    let secrets: BTreeMap<String, String> = r.json("secret_headers")?;
-    Ok(Server {
-        id: ServerId(r.int("id")?),
-        slug: r.text("slug")?,
-        owner_org: r.opt_int("owner_org")?.map(OrgId),
-        name: r.text("name")?,
-        transport: r.json("transport")?,
-        secret_header_names: secrets.into_keys().collect(),
-        enabled: r.flag("enabled")?,
-        timeout_ms: r.int("timeout_ms")? as u64,
-        config_revision: r.int("config_revision")? as u64,
-        created_at_ms: r.int("created_at_ms")?,
-    })
-}
-
-fn grant_from(r: &AnyRow) -> Result<OrgGrant> {
-    Ok(OrgGrant {
-        org: OrgId(r.int("org_id")?),
-        server: ServerId(r.int("server_id")?),
-        enabled: r.flag("enabled")?,
-        filter: r.json("filter")?,
-    })
-}
-
-const ORG_COLS: &str = "id, slug, name, suspended, created_at_ms";
-const SERVER_COLS: &str = "id, slug, owner_org, name, transport, secret_headers, enabled, \
-                           timeout_ms, config_revision, created_at_ms";
-const KEY_COLS: &str = "id, org_id, name, token_prefix, team_id, agent_id, scope_inherit, \
-                        revoked, expires_at_ms, may_assert_end_user, may_assert_agent, created_at_ms";
-
-async fn load_scope(
-    conn: &mut AnyConnection,
-    col: OwnerCol,
-    id: i64,
-    inherit: bool,
-) -> Result<Scope> {
-    if inherit {
-        return Ok(Scope::Inherit);
-    }
-    let mut grants = ScopeGrants::default();
-    let sql = format!(
-        "SELECT server_id, filter FROM scope_servers WHERE {} = $1",
-        col.column()
-    );
-    for r in sqlx::query(&sql).bind(id).fetch_all(&mut *conn).await? {
-        grants
-            .servers
-            .insert(ServerId(r.int("server_id")?), r.json("filter")?);
-    }
-    let sql = format!(
-        "SELECT toolset_id FROM scope_toolsets WHERE {} = $1",
-        col.column()
-    );
-    for r in sqlx::query(&sql).bind(id).fetch_all(&mut *conn).await? {
-        grants.toolsets.insert(ToolsetId(r.int("toolset_id")?));
-    }
-    Ok(Scope::Grants(grants))
-}
-
 /// Replaces the scope of one owner (row flag and entries).
 async fn write_scope(
     conn: &mut AnyConnection,
@@ -424,182 +255,13 @@ async fn write_toolset_servers(
     Ok(())
 }
 
-// ---- single-entity readers usable inside a write ----
-
-pub(crate) async fn fetch_org(conn: &mut AnyConnection, id: OrgId) -> Result<Option<Org>> {
-    let sql = format!("SELECT {ORG_COLS} FROM orgs WHERE id = $1");
-    match sqlx::query(&sql)
-        .bind(id.0)
-        .fetch_optional(&mut *conn)
-        .await?
-    {
-        Some(r) => Ok(Some(org_from(&r)?)),
-        None => Ok(None),
-    }
-}
-
-pub(crate) async fn fetch_server(conn: &mut AnyConnection, id: ServerId) -> Result<Option<Server>> {
-    let sql = format!("SELECT {SERVER_COLS} FROM servers WHERE id = $1");
-    match sqlx::query(&sql)
-        .bind(id.0)
-        .fetch_optional(&mut *conn)
-        .await?
-    {
-        Some(r) => Ok(Some(server_from(&r)?)),
-        None => Ok(None),
-    }
-}
-
 async fn fetch_grant(
     conn: &mut AnyConnection,
     org: OrgId,
     server: ServerId,
 ) -> Result<Option<OrgGrant>> {
-    let row = sqlx::query(
-        "SELECT org_id, server_id, enabled, filter FROM org_grants WHERE org_id = $1 AND server_id = $2",
-    )
-    .bind(org.0)
-    .bind(server.0)
-    .fetch_optional(&mut *conn)
-    .await?;
-    match row {
-        Some(r) => Ok(Some(grant_from(&r)?)),
-        None => Ok(None),
-    }
-}
-
-pub(crate) async fn fetch_team(conn: &mut AnyConnection, id: TeamId) -> Result<Option<Team>> {
-    let row = sqlx::query(
-        "SELECT id, org_id, slug, name, scope_inherit, created_at_ms FROM teams WHERE id = $1",
-    )
-    .bind(id.0)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(r) = row else { return Ok(None) };
-    let scope = load_scope(conn, OwnerCol::Team, id.0, r.flag("scope_inherit")?).await?;
-    Ok(Some(Team {
-        id,
-        org: OrgId(r.int("org_id")?),
-        slug: r.text("slug")?,
-        name: r.text("name")?,
-        scope,
-        created_at_ms: r.int("created_at_ms")?,
-    }))
-}
-
-pub(crate) async fn fetch_key(conn: &mut AnyConnection, id: KeyId) -> Result<Option<Key>> {
-    let sql = format!("SELECT {KEY_COLS} FROM keys WHERE id = $1");
-    let row = sqlx::query(&sql)
-        .bind(id.0)
-        .fetch_optional(&mut *conn)
-        .await?;
-    let Some(r) = row else { return Ok(None) };
-    let scope = load_scope(conn, OwnerCol::Key, id.0, r.flag("scope_inherit")?).await?;
-    Ok(Some(Key {
-        id,
-        org: OrgId(r.int("org_id")?),
-        name: r.text("name")?,
-        token_prefix: r.text("token_prefix")?,
-        team: r.opt_int("team_id")?.map(TeamId),
-        agent: r.opt_int("agent_id")?.map(AgentId),
-        scope,
-        revoked: r.flag("revoked")?,
-        expires_at_ms: r.opt_int("expires_at_ms")?,
-        may_assert_end_user: r.flag("may_assert_end_user")?,
-        may_assert_agent: r.flag("may_assert_agent")?,
-        created_at_ms: r.int("created_at_ms")?,
-    }))
-}
-
-pub(crate) async fn fetch_end_user(
-    conn: &mut AnyConnection,
-    id: EndUserId,
-) -> Result<Option<EndUser>> {
-    let row = sqlx::query(
-        "SELECT id, org_id, external_id, name, scope_inherit, created_at_ms FROM end_users WHERE id = $1",
-    )
-    .bind(id.0)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(r) = row else { return Ok(None) };
-    let scope = load_scope(conn, OwnerCol::EndUser, id.0, r.flag("scope_inherit")?).await?;
-    Ok(Some(EndUser {
-        id,
-        org: OrgId(r.int("org_id")?),
-        external_id: r.text("external_id")?,
-        name: r.text("name")?,
-        scope,
-        created_at_ms: r.int("created_at_ms")?,
-    }))
-}
-
-pub(crate) async fn fetch_agent(conn: &mut AnyConnection, id: AgentId) -> Result<Option<Agent>> {
-    let row = sqlx::query(
-        "SELECT id, org_id, team_id, slug, name, scope_inherit, created_at_ms FROM agents WHERE id = $1",
-    )
-    .bind(id.0)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(r) = row else { return Ok(None) };
-    let scope = load_scope(conn, OwnerCol::Agent, id.0, r.flag("scope_inherit")?).await?;
-    Ok(Some(Agent {
-        id,
-        org: OrgId(r.int("org_id")?),
-        team: r.opt_int("team_id")?.map(TeamId),
-        slug: r.text("slug")?,
-        name: r.text("name")?,
-        scope,
-        created_at_ms: r.int("created_at_ms")?,
-    }))
-}
-
-pub(crate) async fn fetch_toolset(
-    conn: &mut AnyConnection,
-    id: ToolsetId,
-) -> Result<Option<Toolset>> {
-    let row =
-        sqlx::query("SELECT id, org_id, slug, name, created_at_ms FROM toolsets WHERE id = $1")
-            .bind(id.0)
-            .fetch_optional(&mut *conn)
-            .await?;
-    let Some(r) = row else { return Ok(None) };
-    let mut servers = BTreeMap::new();
-    for e in sqlx::query("SELECT server_id, filter FROM toolset_servers WHERE toolset_id = $1")
-        .bind(id.0)
-        .fetch_all(&mut *conn)
-        .await?
-    {
-        servers.insert(ServerId(e.int("server_id")?), e.json("filter")?);
-    }
-    Ok(Some(Toolset {
-        id,
-        org: OrgId(r.int("org_id")?),
-        slug: r.text("slug")?,
-        name: r.text("name")?,
-        servers,
-        created_at_ms: r.int("created_at_ms")?,
-    }))
-}
-
-/// Runs `fetch` for each id found by `sql` (bound to `org`, `after`, `limit`).
-macro_rules! list_by_ids {
-    ($self:ident, $sql:expr, $org:expr, $page:expr, $id:ident, $fetch:ident) => {{
-        let mut conn = $self.pool().acquire().await?;
-        let (after, limit) = $page.bounds();
-        let ids: Vec<i64> = sqlx::query_scalar($sql)
-            .bind($org.0)
-            .bind(after)
-            .bind(limit.min(i64::from(Page::MAX_LIMIT)).max(0))
-            .fetch_all(&mut *conn)
-            .await?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(v) = $fetch(&mut conn, $id(id)).await? {
-                out.push(v);
-            }
-        }
-        Ok(out)
-    }};
+    let sql = OrgGrant::select("WHERE org_id = $1 AND server_id = $2");
+    fetch_optional(conn, sqlx::query(&sql).bind(org.0).bind(server.0)).await
 }
 
 impl Store {
@@ -655,28 +317,15 @@ impl Store {
     }
 
     pub async fn get_org_by_slug(&self, slug: &str) -> Result<Option<Org>> {
-        let sql = format!("SELECT {ORG_COLS} FROM orgs WHERE slug = $1");
-        match sqlx::query(&sql)
-            .bind(slug.to_owned())
-            .fetch_optional(self.pool())
-            .await?
-        {
-            Some(r) => Ok(Some(org_from(&r)?)),
-            None => Ok(None),
-        }
+        let sql = Org::select("WHERE slug = $1");
+        self.find(sqlx::query(&sql).bind(slug.to_owned())).await
     }
 
     pub async fn list_orgs(&self, page: Page) -> Result<Vec<Org>> {
         let (after, limit) = page.bounds();
-        let sql = format!("SELECT {ORG_COLS} FROM orgs WHERE id > $1 ORDER BY id LIMIT $2");
-        sqlx::query(&sql)
-            .bind(after)
-            .bind(limit.min(i64::from(Page::MAX_LIMIT)))
-            .fetch_all(self.pool())
-            .await?
-            .iter()
-            .map(org_from)
-            .collect()
+        let sql = Org::select("WHERE id > $1 ORDER BY id LIMIT $2");
+        self.find_all(sqlx::query(&sql).bind(after).bind(limit))
+            .await
     }
 
     // ------------------------------------------------------------- servers
@@ -834,59 +483,37 @@ impl Store {
         slug: &str,
     ) -> Result<Option<Server>> {
         let sql = match owner {
-            None => {
-                format!("SELECT {SERVER_COLS} FROM servers WHERE owner_org IS NULL AND slug = $1")
-            }
-            Some(_) => {
-                format!("SELECT {SERVER_COLS} FROM servers WHERE owner_org = $2 AND slug = $1")
-            }
+            None => Server::select("WHERE owner_org IS NULL AND slug = $1"),
+            Some(_) => Server::select("WHERE owner_org = $2 AND slug = $1"),
         };
         let mut q = sqlx::query(&sql).bind(slug.to_owned());
         if let Some(org) = owner {
             q = q.bind(org.0);
         }
-        match q.fetch_optional(self.pool()).await? {
-            Some(r) => Ok(Some(server_from(&r)?)),
-            None => Ok(None),
-        }
+        self.find(q).await
     }
 
     /// The server `slug` names for `org`: global, or owned by `org`.
     /// Another org's server is `None`, like a missing one.
     pub async fn find_server_for_org(&self, org: OrgId, slug: &str) -> Result<Option<Server>> {
-        let sql = format!(
-            "SELECT {SERVER_COLS} FROM servers WHERE slug = $1 AND (owner_org IS NULL OR owner_org = $2)"
-        );
-        match sqlx::query(&sql)
-            .bind(slug.to_owned())
-            .bind(org.0)
-            .fetch_optional(self.pool())
-            .await?
-        {
-            Some(r) => Ok(Some(server_from(&r)?)),
-            None => Ok(None),
-        }
+        let sql = Server::select("WHERE slug = $1 AND (owner_org IS NULL OR owner_org = $2)");
+        self.find(sqlx::query(&sql).bind(slug.to_owned()).bind(org.0))
+            .await
     }
 
     /// All servers (`visible_to: None`), or those an org can see: global
     /// ones and its own.
     pub async fn list_servers(&self, visible_to: Option<OrgId>) -> Result<Vec<Server>> {
-        let rows = match visible_to {
+        match visible_to {
             None => {
-                sqlx::query(&format!("SELECT {SERVER_COLS} FROM servers ORDER BY id"))
-                    .fetch_all(self.pool())
-                    .await?
+                let sql = Server::select("ORDER BY id");
+                self.find_all(sqlx::query(&sql)).await
             }
             Some(org) => {
-                sqlx::query(&format!(
-                    "SELECT {SERVER_COLS} FROM servers WHERE owner_org IS NULL OR owner_org = $1 ORDER BY id"
-                ))
-                .bind(org.0)
-                .fetch_all(self.pool())
-                .await?
+                let sql = Server::select("WHERE owner_org IS NULL OR owner_org = $1 ORDER BY id");
+                self.find_all(sqlx::query(&sql).bind(org.0)).await
             }
-        };
-        rows.iter().map(server_from).collect()
+        }
     }
 
     fn upstream_from(&self, r: &AnyRow) -> Result<UpstreamConfig> {
@@ -909,13 +536,13 @@ impl Store {
 
     /// How to reach every server, secrets decrypted (for the gateway only).
     pub async fn load_upstreams(&self) -> Result<Vec<UpstreamConfig>> {
-        let sql = format!("SELECT {SERVER_COLS} FROM servers ORDER BY id");
+        let sql = Server::select("ORDER BY id");
         let rows = sqlx::query(&sql).fetch_all(self.pool()).await?;
         rows.iter().map(|r| self.upstream_from(r)).collect()
     }
 
     pub async fn load_upstream(&self, id: ServerId) -> Result<Option<UpstreamConfig>> {
-        let sql = format!("SELECT {SERVER_COLS} FROM servers WHERE id = $1");
+        let sql = Server::select("WHERE id = $1");
         match sqlx::query(&sql)
             .bind(id.0)
             .fetch_optional(self.pool())
@@ -936,7 +563,7 @@ impl Store {
     ) -> Result<Written<OrgGrant>> {
         let mut w = self.begin_write(actor).await?;
         require_org(w.conn(), grant.org).await?;
-        match fetch_server(w.conn(), grant.server).await? {
+        match Server::fetch(w.conn(), grant.server).await? {
             Some(s) if s.owner_org.is_none() || s.owner_org == Some(grant.org) => {}
             // Another org's server does not exist for this org.
             _ => return Err(StoreError::not_found("server", grant.server)),
@@ -1006,13 +633,8 @@ impl Store {
     }
 
     pub async fn list_org_grants(&self, org: OrgId) -> Result<Vec<OrgGrant>> {
-        sqlx::query("SELECT org_id, server_id, enabled, filter FROM org_grants WHERE org_id = $1 ORDER BY server_id")
-            .bind(org.0)
-            .fetch_all(self.pool())
-            .await?
-            .iter()
-            .map(grant_from)
-            .collect()
+        let sql = OrgGrant::select("WHERE org_id = $1 ORDER BY server_id");
+        self.find_all(sqlx::query(&sql).bind(org.0)).await
     }
 
     // --------------------------------------------------------------- teams
@@ -1071,28 +693,11 @@ impl Store {
     }
 
     pub async fn get_team_by_slug(&self, org: OrgId, slug: &str) -> Result<Option<Team>> {
-        let mut conn = self.pool().acquire().await?;
-        let id: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM teams WHERE org_id = $1 AND slug = $2")
-                .bind(org.0)
-                .bind(slug.to_owned())
-                .fetch_optional(&mut *conn)
-                .await?;
-        match id {
-            Some(id) => fetch_team(&mut conn, TeamId(id)).await,
-            None => Ok(None),
-        }
+        self.find_in_org(org, "slug", slug).await
     }
 
     pub async fn list_teams(&self, org: OrgId, page: Page) -> Result<Vec<Team>> {
-        list_by_ids!(
-            self,
-            "SELECT id FROM teams WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-            org,
-            page,
-            TeamId,
-            fetch_team
-        )
+        self.list_in_org(org, page).await
     }
 
     // ---------------------------------------------------------------- keys
@@ -1196,28 +801,11 @@ impl Store {
     }
 
     pub async fn get_key_by_name(&self, org: OrgId, name: &str) -> Result<Option<Key>> {
-        let mut conn = self.pool().acquire().await?;
-        let id: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM keys WHERE org_id = $1 AND name = $2")
-                .bind(org.0)
-                .bind(name.to_owned())
-                .fetch_optional(&mut *conn)
-                .await?;
-        match id {
-            Some(id) => fetch_key(&mut conn, KeyId(id)).await,
-            None => Ok(None),
-        }
+        self.find_in_org(org, "name", name).await
     }
 
     pub async fn list_keys(&self, org: OrgId, page: Page) -> Result<Vec<Key>> {
-        list_by_ids!(
-            self,
-            "SELECT id FROM keys WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-            org,
-            page,
-            KeyId,
-            fetch_key
-        )
+        self.list_in_org(org, page).await
     }
 
     // ----------------------------------------------------------- end users
@@ -1281,28 +869,11 @@ impl Store {
         org: OrgId,
         external_id: &str,
     ) -> Result<Option<EndUser>> {
-        let mut conn = self.pool().acquire().await?;
-        let id: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM end_users WHERE org_id = $1 AND external_id = $2")
-                .bind(org.0)
-                .bind(external_id.to_owned())
-                .fetch_optional(&mut *conn)
-                .await?;
-        match id {
-            Some(id) => fetch_end_user(&mut conn, EndUserId(id)).await,
-            None => Ok(None),
-        }
+        self.find_in_org(org, "external_id", external_id).await
     }
 
     pub async fn list_end_users(&self, org: OrgId, page: Page) -> Result<Vec<EndUser>> {
-        list_by_ids!(
-            self,
-            "SELECT id FROM end_users WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-            org,
-            page,
-            EndUserId,
-            fetch_end_user
-        )
+        self.list_in_org(org, page).await
     }
 
     // -------------------------------------------------------------- agents
@@ -1367,28 +938,11 @@ impl Store {
     }
 
     pub async fn get_agent_by_slug(&self, org: OrgId, slug: &str) -> Result<Option<Agent>> {
-        let mut conn = self.pool().acquire().await?;
-        let id: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM agents WHERE org_id = $1 AND slug = $2")
-                .bind(org.0)
-                .bind(slug.to_owned())
-                .fetch_optional(&mut *conn)
-                .await?;
-        match id {
-            Some(id) => fetch_agent(&mut conn, AgentId(id)).await,
-            None => Ok(None),
-        }
+        self.find_in_org(org, "slug", slug).await
     }
 
     pub async fn list_agents(&self, org: OrgId, page: Page) -> Result<Vec<Agent>> {
-        list_by_ids!(
-            self,
-            "SELECT id FROM agents WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-            org,
-            page,
-            AgentId,
-            fetch_agent
-        )
+        self.list_in_org(org, page).await
     }
 
     // ------------------------------------------------------------ toolsets
@@ -1464,28 +1018,11 @@ impl Store {
     }
 
     pub async fn get_toolset_by_slug(&self, org: OrgId, slug: &str) -> Result<Option<Toolset>> {
-        let mut conn = self.pool().acquire().await?;
-        let id: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM toolsets WHERE org_id = $1 AND slug = $2")
-                .bind(org.0)
-                .bind(slug.to_owned())
-                .fetch_optional(&mut *conn)
-                .await?;
-        match id {
-            Some(id) => fetch_toolset(&mut conn, ToolsetId(id)).await,
-            None => Ok(None),
-        }
+        self.find_in_org(org, "slug", slug).await
     }
 
     pub async fn list_toolsets(&self, org: OrgId, page: Page) -> Result<Vec<Toolset>> {
-        list_by_ids!(
-            self,
-            "SELECT id FROM toolsets WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-            org,
-            page,
-            ToolsetId,
-            fetch_toolset
-        )
+        self.list_in_org(org, page).await
     }
 
     // -------------------------------------------------------------- scopes

@@ -41,8 +41,12 @@ impl Page {
         }
     }
 
+    /// `after` and the limit as bound in SQL (at most [`Page::MAX_LIMIT`]).
     pub(crate) fn bounds(&self) -> (i64, i64) {
-        (self.after.unwrap_or(i64::MIN), i64::from(self.limit))
+        (
+            self.after.unwrap_or(i64::MIN),
+            i64::from(self.limit.min(Page::MAX_LIMIT)),
+        )
     }
 }
 
