@@ -19,7 +19,7 @@ use crate::db::{self, to_json, RowExt};
 use crate::entities::*;
 use crate::error::{constraint, Result, StoreError};
 use crate::store::{insert_admin_audit, owner_id, owner_kind, view, AuditChange, OwnerCol, Store};
-use crate::stored::{fetch_optional, load_scope, Decoded, Stored};
+use crate::stored::{fetch_optional, load_scope, Decoded, Labelled, Stored};
 use crate::types::{Secret, Transport, UpstreamConfig};
 
 /// The upsert of a scope owner as it now is.
@@ -111,7 +111,7 @@ async fn require_agent_in(conn: &mut AnyConnection, agent: AgentId, org: OrgId) 
     }
 }
 
-fn check_name(kind: &'static str, value: &str) -> Result<()> {
+pub(crate) fn check_name(kind: &'static str, value: &str) -> Result<()> {
     if value.trim().is_empty() {
         return Err(StoreError::BadInput(format!("{kind} must not be empty")));
     }
@@ -163,7 +163,7 @@ fn check_transport(transport: &Transport) -> Result<()> {
 }
 
 /// Replaces the scope of one owner (row flag and entries).
-async fn write_scope(
+pub(crate) async fn write_scope(
     conn: &mut AnyConnection,
     col: OwnerCol,
     id: i64,
@@ -656,9 +656,7 @@ impl Store {
         .fetch_one(w.conn())
         .await
         .map_err(constraint("team", &new.slug))?;
-        write_scope(w.conn(), OwnerCol::Team, id, new.org, &scope).await?;
-        w.check_scope(ScopeOwner::Team(TeamId(id)), scope);
-        w.commit_written("create", TeamId(id), None).await
+        w.commit_created_scoped(id, new.org, scope).await
     }
 
     pub async fn update_team(
@@ -667,20 +665,8 @@ impl Store {
         id: TeamId,
         patch: TeamPatch,
     ) -> Result<Written<Team>> {
-        if let Some(slug) = &patch.slug {
-            validate_slug("team", slug)?;
-        }
-        let mut w = self.begin_write(actor).await?;
-        let before = Team::fetch_existing(w.conn(), id).await?;
-        let slug = patch.slug.unwrap_or_else(|| before.slug.clone());
-        sqlx::query("UPDATE teams SET slug = $1, name = $2 WHERE id = $3")
-            .bind(slug.clone())
-            .bind(patch.name.unwrap_or_else(|| before.name.clone()))
-            .bind(id.0)
-            .execute(w.conn())
+        self.update_labelled(actor, id, patch.slug, patch.name)
             .await
-            .map_err(constraint("team", &slug))?;
-        w.commit_written("update", id, Some(&before)).await
     }
 
     /// Deletes a team with its keys and agents (and keys bound to those agents).
@@ -734,9 +720,7 @@ impl Store {
         .fetch_one(w.conn())
         .await
         .map_err(constraint("key", &new.name))?;
-        write_scope(w.conn(), OwnerCol::Key, id, new.org, &scope).await?;
-        w.check_scope(ScopeOwner::Key(KeyId(id)), scope);
-        let written = w.commit_written("create", KeyId(id), None).await?;
+        let written: Written<Key> = w.commit_created_scoped(id, new.org, scope).await?;
         Ok(Written {
             revision: written.revision,
             value: CreatedKey {
@@ -827,9 +811,7 @@ impl Store {
         .fetch_one(w.conn())
         .await
         .map_err(constraint("end user", &new.external_id))?;
-        write_scope(w.conn(), OwnerCol::EndUser, id, new.org, &scope).await?;
-        w.check_scope(ScopeOwner::EndUser(EndUserId(id)), scope);
-        w.commit_written("create", EndUserId(id), None).await
+        w.commit_created_scoped(id, new.org, scope).await
     }
 
     pub async fn update_end_user(
@@ -838,22 +820,8 @@ impl Store {
         id: EndUserId,
         patch: EndUserPatch,
     ) -> Result<Written<EndUser>> {
-        if let Some(ext) = &patch.external_id {
-            check_name("end user external id", ext)?;
-        }
-        let mut w = self.begin_write(actor).await?;
-        let before = EndUser::fetch_existing(w.conn(), id).await?;
-        let external_id = patch
-            .external_id
-            .unwrap_or_else(|| before.external_id.clone());
-        sqlx::query("UPDATE end_users SET external_id = $1, name = $2 WHERE id = $3")
-            .bind(external_id.clone())
-            .bind(patch.name.unwrap_or_else(|| before.name.clone()))
-            .bind(id.0)
-            .execute(w.conn())
+        self.update_labelled(actor, id, patch.external_id, patch.name)
             .await
-            .map_err(constraint("end user", &external_id))?;
-        w.commit_written("update", id, Some(&before)).await
     }
 
     pub async fn delete_end_user(&self, actor: &str, id: EndUserId) -> Result<u64> {
@@ -901,9 +869,7 @@ impl Store {
         .fetch_one(w.conn())
         .await
         .map_err(constraint("agent", &new.slug))?;
-        write_scope(w.conn(), OwnerCol::Agent, id, new.org, &scope).await?;
-        w.check_scope(ScopeOwner::Agent(AgentId(id)), scope);
-        w.commit_written("create", AgentId(id), None).await
+        w.commit_created_scoped(id, new.org, scope).await
     }
 
     pub async fn update_agent(
@@ -912,20 +878,8 @@ impl Store {
         id: AgentId,
         patch: AgentPatch,
     ) -> Result<Written<Agent>> {
-        if let Some(slug) = &patch.slug {
-            validate_slug("agent", slug)?;
-        }
-        let mut w = self.begin_write(actor).await?;
-        let before = Agent::fetch_existing(w.conn(), id).await?;
-        let slug = patch.slug.unwrap_or_else(|| before.slug.clone());
-        sqlx::query("UPDATE agents SET slug = $1, name = $2 WHERE id = $3")
-            .bind(slug.clone())
-            .bind(patch.name.unwrap_or_else(|| before.name.clone()))
-            .bind(id.0)
-            .execute(w.conn())
+        self.update_labelled(actor, id, patch.slug, patch.name)
             .await
-            .map_err(constraint("agent", &slug))?;
-        w.commit_written("update", id, Some(&before)).await
     }
 
     /// Deletes an agent and the keys bound to it.
@@ -983,18 +937,11 @@ impl Store {
         patch: ToolsetPatch,
     ) -> Result<Written<Toolset>> {
         if let Some(slug) = &patch.slug {
-            validate_slug("toolset", slug)?;
+            Toolset::check_label(slug)?;
         }
         let mut w = self.begin_write(actor).await?;
         let before = Toolset::fetch_existing(w.conn(), id).await?;
-        let slug = patch.slug.unwrap_or_else(|| before.slug.clone());
-        sqlx::query("UPDATE toolsets SET slug = $1, name = $2 WHERE id = $3")
-            .bind(slug.clone())
-            .bind(patch.name.unwrap_or_else(|| before.name.clone()))
-            .bind(id.0)
-            .execute(w.conn())
-            .await
-            .map_err(constraint("toolset", &slug))?;
+        w.rename(id, &before, patch.slug, patch.name).await?;
         if let Some(servers) = patch.servers {
             write_toolset_servers(w.conn(), id, before.org, &servers).await?;
             w.check_scope(

@@ -10,18 +10,21 @@ use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, AnyConnection};
 use warden_policy::{
-    AgentId, AgentRow, EndUserId, EndUserRow, KeyId, KeyRow, OrgGrantRow, OrgId, OrgRow,
-    PolicyChange, Scope, ScopeGrants, ServerId, ServerRow, TeamId, TeamRow, ToolsetId, ToolsetRow,
+    validate_slug, AgentId, AgentRow, EndUserId, EndUserRow, KeyId, KeyRow, OrgGrantRow, OrgId,
+    OrgRow, PolicyChange, Scope, ScopeGrants, ScopeOwner, ServerId, ServerRow, TeamId, TeamRow,
+    ToolsetId, ToolsetRow,
 };
 
+use crate::crud::{check_name, write_scope};
 use crate::db::RowExt;
 use crate::entities::*;
-use crate::error::{Result, StoreError};
+use crate::error::{constraint, Result, StoreError};
 use crate::store::{view, AuditChange, OwnerCol, Store, WriteTx};
 
 /// The integer id behind an entity's typed id.
 pub(crate) trait RawId: Copy + Display + Send + Sync {
     fn raw(self) -> i64;
+    fn from_raw(id: i64) -> Self;
 }
 
 macro_rules! raw_ids {
@@ -29,6 +32,10 @@ macro_rules! raw_ids {
         impl RawId for $id {
             fn raw(self) -> i64 {
                 self.0
+            }
+
+            fn from_raw(id: i64) -> Self {
+                Self(id)
             }
         }
     )*};
@@ -88,6 +95,26 @@ pub(crate) trait Stored: Decoded + Recorded {
             .await?
             .ok_or_else(|| StoreError::not_found(Self::KIND, id))
     }
+}
+
+/// An entity of an org named by a label unique in the org (a slug, an
+/// external id) and a display name.
+pub(crate) trait Labelled: Stored {
+    /// The label's column.
+    const LABEL: &'static str;
+
+    fn label(&self) -> &str;
+    fn name(&self) -> &str;
+
+    /// Refuses a label that cannot be stored.
+    fn check_label(label: &str) -> Result<()>;
+}
+
+/// An entity with a scope of its own.
+pub(crate) trait Scoped: Stored {
+    const OWNER_COL: OwnerCol;
+
+    fn owner(id: Self::Id) -> ScopeOwner;
 }
 
 pub(crate) type AnyQuery<'q> = Query<'q, Any, AnyArguments<'q>>;
@@ -150,6 +177,51 @@ pub(crate) async fn load_scope(
 async fn scope_of(conn: &mut AnyConnection, col: OwnerCol, row: &AnyRow) -> Result<Scope> {
     load_scope(conn, col, row.int("id")?, row.flag("scope_inherit")?).await
 }
+
+macro_rules! labelled {
+    ($ty:ty, $label:ident, |$arg:ident| $check:expr) => {
+        impl Labelled for $ty {
+            const LABEL: &'static str = stringify!($label);
+
+            fn label(&self) -> &str {
+                &self.$label
+            }
+
+            fn name(&self) -> &str {
+                &self.name
+            }
+
+            fn check_label($arg: &str) -> Result<()> {
+                $check
+            }
+        }
+    };
+}
+
+labelled!(Team, slug, |s| Ok(validate_slug("team", s)?));
+labelled!(EndUser, external_id, |s| check_name(
+    "end user external id",
+    s
+));
+labelled!(Agent, slug, |s| Ok(validate_slug("agent", s)?));
+labelled!(Toolset, slug, |s| Ok(validate_slug("toolset", s)?));
+
+macro_rules! scoped {
+    ($ty:ty, $col:ident) => {
+        impl Scoped for $ty {
+            const OWNER_COL: OwnerCol = OwnerCol::$col;
+
+            fn owner(id: Self::Id) -> ScopeOwner {
+                ScopeOwner::$col(id)
+            }
+        }
+    };
+}
+
+scoped!(Team, Team);
+scoped!(Key, Key);
+scoped!(EndUser, EndUser);
+scoped!(Agent, Agent);
 
 /// The `Recorded` parts every entity with an id and an org shares.
 macro_rules! recorded_by_id {
@@ -559,6 +631,44 @@ impl WriteTx<'_> {
         self.commit_upsert(action, before, after).await
     }
 
+    /// Sets the label and name of `id`, keeping what is `None` as in `before`.
+    pub(crate) async fn rename<T: Labelled>(
+        &mut self,
+        id: T::Id,
+        before: &T,
+        label: Option<String>,
+        name: Option<String>,
+    ) -> Result<()> {
+        let label = label.unwrap_or_else(|| before.label().to_owned());
+        let sql = format!(
+            "UPDATE {} SET {} = $1, name = $2 WHERE id = $3",
+            T::TABLE,
+            T::LABEL
+        );
+        sqlx::query(&sql)
+            .bind(label.clone())
+            .bind(name.unwrap_or_else(|| before.name().to_owned()))
+            .bind(id.raw())
+            .execute(self.conn())
+            .await
+            .map_err(constraint(T::KIND, &label))?;
+        Ok(())
+    }
+
+    /// Gives the just inserted `id` its scope (checked against its parent
+    /// chain before commit), records its creation and commits.
+    pub(crate) async fn commit_created_scoped<T: Scoped>(
+        mut self,
+        id: i64,
+        org: OrgId,
+        scope: Scope,
+    ) -> Result<Written<T>> {
+        write_scope(self.conn(), T::OWNER_COL, id, org, &scope).await?;
+        let id = T::Id::from_raw(id);
+        self.check_scope(T::owner(id), scope);
+        self.commit_written("create", id, None).await
+    }
+
     /// Records the deletion of `before` and commits.
     pub(crate) async fn commit_delete<T: Recorded>(
         mut self,
@@ -618,6 +728,23 @@ impl Store {
         let sql = T::select(&format!("WHERE org_id = $1 AND {column} = $2"));
         self.find(sqlx::query(&sql).bind(org.0).bind(value.to_owned()))
             .await
+    }
+
+    /// Changes the label and name of `id`, keeping what is `None`.
+    pub(crate) async fn update_labelled<T: Labelled>(
+        &self,
+        actor: &str,
+        id: T::Id,
+        label: Option<String>,
+        name: Option<String>,
+    ) -> Result<Written<T>> {
+        if let Some(label) = &label {
+            T::check_label(label)?;
+        }
+        let mut w = self.begin_write(actor).await?;
+        let before = T::fetch_existing(w.conn(), id).await?;
+        w.rename(id, &before, label, name).await?;
+        w.commit_written("update", id, Some(&before)).await
     }
 
     /// One page of `org`'s entities, by id.
