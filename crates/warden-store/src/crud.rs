@@ -55,8 +55,35 @@ fn new_token(prefix: &str) -> Secret {
     Secret::new(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes)))
 }
 
-fn shown_prefix(token: &str) -> String {
+pub(crate) fn shown_prefix(token: &str) -> String {
     token.chars().take(SHOWN_PREFIX_LEN).collect()
+}
+
+/// Inserts an unrevoked key with an *inherit* scope, for `token`.
+pub(crate) async fn insert_key(
+    conn: &mut AnyConnection,
+    new: &NewKey,
+    token: &Secret,
+    created_at_ms: i64,
+) -> Result<i64> {
+    sqlx::query_scalar(
+        "INSERT INTO keys (org_id, name, token_digest, token_prefix, team_id, agent_id, scope_inherit, \
+         revoked, expires_at_ms, may_assert_end_user, may_assert_agent, created_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, 1, 0, $7, $8, $9, $10) RETURNING id",
+    )
+    .bind(new.org.0)
+    .bind(new.name.clone())
+    .bind(token_digest(token.expose()))
+    .bind(shown_prefix(token.expose()))
+    .bind(new.team.map(|t| t.0))
+    .bind(new.agent.map(|a| a.0))
+    .bind(new.expires_at_ms)
+    .bind(i64::from(new.may_assert_end_user))
+    .bind(i64::from(new.may_assert_agent))
+    .bind(created_at_ms)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(constraint("key", &new.name))
 }
 
 fn name_or(name: String, fallback: &str) -> String {
@@ -690,9 +717,9 @@ impl Store {
 
     /// Creates a key. The token (`wdn_…`, 32 random bytes) is returned this
     /// once; only its SHA-256 digest is stored.
-    pub async fn create_key(&self, actor: &str, new: NewKey) -> Result<Written<CreatedKey>> {
+    pub async fn create_key(&self, actor: &str, mut new: NewKey) -> Result<Written<CreatedKey>> {
         check_name("key name", &new.name)?;
-        let scope = new.scope.unwrap_or(Scope::Inherit);
+        let scope = new.scope.take().unwrap_or(Scope::Inherit);
         let token = new_token(KEY_TOKEN_PREFIX);
         let mut w = self.begin_write(actor).await?;
         require_org(w.conn(), new.org).await?;
@@ -702,24 +729,7 @@ impl Store {
         if let Some(agent) = new.agent {
             require_agent_in(w.conn(), agent, new.org).await?;
         }
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO keys (org_id, name, token_digest, token_prefix, team_id, agent_id, scope_inherit, \
-             revoked, expires_at_ms, may_assert_end_user, may_assert_agent, created_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, 1, 0, $7, $8, $9, $10) RETURNING id",
-        )
-        .bind(new.org.0)
-        .bind(new.name.clone())
-        .bind(token_digest(token.expose()))
-        .bind(shown_prefix(token.expose()))
-        .bind(new.team.map(|t| t.0))
-        .bind(new.agent.map(|a| a.0))
-        .bind(new.expires_at_ms)
-        .bind(i64::from(new.may_assert_end_user))
-        .bind(i64::from(new.may_assert_agent))
-        .bind(db::now_ms())
-        .fetch_one(w.conn())
-        .await
-        .map_err(constraint("key", &new.name))?;
+        let id = insert_key(w.conn(), &new, &token, db::now_ms()).await?;
         let written: Written<Key> = w.commit_created_scoped(id, new.org, scope).await?;
         Ok(Written {
             revision: written.revision,
