@@ -4,6 +4,8 @@
 
 mod client;
 mod table;
+#[cfg(test)]
+mod tests;
 
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{json, Map, Value};
@@ -516,7 +518,7 @@ async fn run_org(api: &AdminClient, out: &Output, c: OrgCommand) -> Result<(), C
         }
         OrgCommand::List => {
             let v = api.get("/admin/v1/orgs").await?;
-            out.list(&v, &["slug", "suspended"]);
+            out.list(&v, &["slug", "name", "suspended"]);
         }
         OrgCommand::Delete { slug } => {
             let v = api.delete(&org_path(&slug, "")).await?;
@@ -758,13 +760,13 @@ impl Output {
         );
         self.list(
             &json!({ "items": v.get("servers").cloned().unwrap_or_default() }),
-            &["server", "tools"],
+            &["server", "filter", "tools"],
         );
     }
 }
 
 #[cfg(test)]
-mod tests {
+mod unit_tests {
     use super::*;
 
     #[test]
