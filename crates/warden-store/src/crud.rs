@@ -1090,13 +1090,8 @@ impl Store {
     }
 
     async fn admin_token_by_digest(&self, digest: &str) -> Result<Option<AdminToken>> {
-        let row = sqlx::query(
-            "SELECT id, name, org_id, token_prefix, created_at_ms FROM admin_tokens WHERE token_digest = $1",
-        )
-        .bind(digest.to_owned())
-        .fetch_optional(self.pool())
-        .await?;
-        row.map(|r| admin_token_from(&r)).transpose()
+        let sql = AdminToken::select("WHERE token_digest = $1");
+        self.find(sqlx::query(&sql).bind(digest.to_owned())).await
     }
 
     async fn insert_admin_token(
@@ -1123,20 +1118,10 @@ impl Store {
         .fetch_one(&mut *tx)
         .await
         .map_err(constraint("admin token", name))?;
-        let row = sqlx::query(
-            "SELECT id, name, org_id, token_prefix, created_at_ms FROM admin_tokens WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-        let created = admin_token_from(&row)?;
-        let revision: i64 = sqlx::query_scalar("SELECT revision FROM policy_meta WHERE id = 1")
-            .fetch_one(&mut *tx)
-            .await?;
-        insert_admin_audit(
+        let created = admin_token(&mut tx, id).await?;
+        audit_unversioned(
             &mut tx,
             actor,
-            revision as u64,
             AuditChange {
                 action: "create",
                 entity_kind: "admin_token",
@@ -1153,25 +1138,14 @@ impl Store {
 
     pub async fn delete_admin_token(&self, actor: &str, id: i64) -> Result<()> {
         let mut tx = self.pool().begin().await?;
-        let row = sqlx::query(
-            "SELECT id, name, org_id, token_prefix, created_at_ms FROM admin_tokens WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| StoreError::not_found("admin token", id))?;
-        let before = admin_token_from(&row)?;
+        let before = admin_token(&mut tx, id).await?;
         sqlx::query("DELETE FROM admin_tokens WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        let revision: i64 = sqlx::query_scalar("SELECT revision FROM policy_meta WHERE id = 1")
-            .fetch_one(&mut *tx)
-            .await?;
-        insert_admin_audit(
+        audit_unversioned(
             &mut tx,
             actor,
-            revision as u64,
             AuditChange {
                 action: "delete",
                 entity_kind: "admin_token",
@@ -1188,23 +1162,16 @@ impl Store {
 
     /// Admin tokens, all (`org: None`) or of one org.
     pub async fn list_admin_tokens(&self, org: Option<OrgId>) -> Result<Vec<AdminToken>> {
-        let rows = match org {
+        match org {
             None => {
-                sqlx::query("SELECT id, name, org_id, token_prefix, created_at_ms FROM admin_tokens ORDER BY id")
-                    .fetch_all(self.pool())
-                    .await?
+                let sql = AdminToken::select("ORDER BY id");
+                self.find_all(sqlx::query(&sql)).await
             }
             Some(org) => {
-                sqlx::query(
-                    "SELECT id, name, org_id, token_prefix, created_at_ms FROM admin_tokens \
-                     WHERE org_id = $1 ORDER BY id",
-                )
-                .bind(org.0)
-                .fetch_all(self.pool())
-                .await?
+                let sql = AdminToken::select("WHERE org_id = $1 ORDER BY id");
+                self.find_all(sqlx::query(&sql).bind(org.0)).await
             }
-        };
-        rows.iter().map(admin_token_from).collect()
+        }
     }
 
     /// Who `token` authenticates, if anyone.
@@ -1220,14 +1187,24 @@ impl Store {
     }
 }
 
-fn admin_token_from(r: &AnyRow) -> Result<AdminToken> {
-    Ok(AdminToken {
-        id: r.int("id")?,
-        name: r.text("name")?,
-        org: r.opt_int("org_id")?.map(OrgId),
-        token_prefix: r.text("token_prefix")?,
-        created_at_ms: r.int("created_at_ms")?,
-    })
+async fn admin_token(conn: &mut AnyConnection, id: i64) -> Result<AdminToken> {
+    let sql = AdminToken::select("WHERE id = $1");
+    fetch_optional(conn, sqlx::query(&sql).bind(id))
+        .await?
+        .ok_or_else(|| StoreError::not_found("admin token", id))
+}
+
+/// Audits a change that is not policy (admin tokens) at the current
+/// revision, which it does not move.
+async fn audit_unversioned(
+    conn: &mut AnyConnection,
+    actor: &str,
+    change: AuditChange,
+) -> Result<()> {
+    let revision: i64 = sqlx::query_scalar("SELECT revision FROM policy_meta WHERE id = 1")
+        .fetch_one(&mut *conn)
+        .await?;
+    insert_admin_audit(conn, actor, revision as u64, change).await
 }
 
 fn owner_entity_kind(owner: ScopeOwner) -> &'static str {

@@ -591,6 +591,23 @@ impl Stored for Toolset {
     }
 }
 
+// -------------------------------------------------------- admin tokens
+
+impl Decoded for AdminToken {
+    const TABLE: &'static str = "admin_tokens";
+    const COLUMNS: &'static str = "id, name, org_id, token_prefix, created_at_ms";
+
+    async fn from_row(_: &mut AnyConnection, r: &AnyRow) -> Result<Self> {
+        Ok(AdminToken {
+            id: r.int("id")?,
+            name: r.text("name")?,
+            org: r.opt_int("org_id")?.map(OrgId),
+            token_prefix: r.text("token_prefix")?,
+            created_at_ms: r.int("created_at_ms")?,
+        })
+    }
+}
+
 // -------------------------------------------------------- shared paths
 
 impl WriteTx<'_> {
