@@ -19,7 +19,7 @@ use crate::db::{self, to_json, RowExt};
 use crate::entities::*;
 use crate::error::{constraint, Result, StoreError};
 use crate::store::{insert_admin_audit, owner_id, owner_kind, view, AuditChange, OwnerCol, Store};
-use crate::stored::{fetch_optional, load_scope, Decoded, Labelled, Stored};
+use crate::stored::{fetch_optional, load_scope, Decoded, Labelled, RawId, Stored};
 use crate::types::{Secret, Transport, UpstreamConfig};
 
 /// The upsert of a scope owner as it now is.
@@ -114,26 +114,15 @@ async fn require_org(conn: &mut AnyConnection, org: OrgId) -> Result<()> {
     }
 }
 
-async fn require_team_in(conn: &mut AnyConnection, team: TeamId, org: OrgId) -> Result<()> {
-    let sql = "SELECT 1 FROM teams WHERE id = $1 AND org_id = $2";
-    if exists(conn, sql, team.0, Some(org.0)).await? {
+/// `id` must be an entity of `org`: another org's is dangling, like a missing one.
+async fn require_in_org<T: Stored>(conn: &mut AnyConnection, id: T::Id, org: OrgId) -> Result<()> {
+    let sql = format!("SELECT 1 FROM {} WHERE id = $1 AND org_id = $2", T::TABLE);
+    if exists(conn, &sql, id.raw(), Some(org.0)).await? {
         Ok(())
     } else {
         Err(StoreError::Dangling {
-            kind: "team",
-            id: team.to_string(),
-        })
-    }
-}
-
-async fn require_agent_in(conn: &mut AnyConnection, agent: AgentId, org: OrgId) -> Result<()> {
-    let sql = "SELECT 1 FROM agents WHERE id = $1 AND org_id = $2";
-    if exists(conn, sql, agent.0, Some(org.0)).await? {
-        Ok(())
-    } else {
-        Err(StoreError::Dangling {
-            kind: "agent",
-            id: agent.to_string(),
+            kind: T::KIND,
+            id: id.to_string(),
         })
     }
 }
@@ -724,10 +713,10 @@ impl Store {
         let mut w = self.begin_write(actor).await?;
         require_org(w.conn(), new.org).await?;
         if let Some(team) = new.team {
-            require_team_in(w.conn(), team, new.org).await?;
+            require_in_org::<Team>(w.conn(), team, new.org).await?;
         }
         if let Some(agent) = new.agent {
-            require_agent_in(w.conn(), agent, new.org).await?;
+            require_in_org::<Agent>(w.conn(), agent, new.org).await?;
         }
         let id = insert_key(w.conn(), &new, &token, db::now_ms()).await?;
         let written: Written<Key> = w.commit_created_scoped(id, new.org, scope).await?;
@@ -865,7 +854,7 @@ impl Store {
         let mut w = self.begin_write(actor).await?;
         require_org(w.conn(), new.org).await?;
         if let Some(team) = new.team {
-            require_team_in(w.conn(), team, new.org).await?;
+            require_in_org::<Team>(w.conn(), team, new.org).await?;
         }
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO agents (org_id, team_id, slug, name, scope_inherit, created_at_ms) \
