@@ -19,7 +19,7 @@ use crate::db::{self, to_json, RowExt};
 use crate::entities::*;
 use crate::error::{constraint, Result, StoreError};
 use crate::store::{insert_admin_audit, owner_id, owner_kind, view, AuditChange, OwnerCol, Store};
-use crate::stored::{fetch_optional, load_scope, Decoded, Labelled, RawId, Stored};
+use crate::stored::{fetch_optional, load_scope, Decoded, Labelled, RawId, Scoped, Stored};
 use crate::types::{Secret, Transport, UpstreamConfig};
 
 /// The upsert of a scope owner as it now is.
@@ -281,6 +281,38 @@ async fn fetch_grant(
 }
 
 impl Store {
+    /// Creates a labelled entity of `org` with `scope` (`None`: *inherit*);
+    /// an empty `name` becomes the label.
+    async fn create_labelled<T: Labelled + Scoped>(
+        &self,
+        actor: &str,
+        org: OrgId,
+        label: String,
+        name: String,
+        scope: Option<Scope>,
+    ) -> Result<Written<T>> {
+        T::check_label(&label)?;
+        let name = name_or(name, &label);
+        let scope = scope.unwrap_or(Scope::Inherit);
+        let mut w = self.begin_write(actor).await?;
+        require_org(w.conn(), org).await?;
+        let sql = format!(
+            "INSERT INTO {} (org_id, {}, name, scope_inherit, created_at_ms) \
+             VALUES ($1, $2, $3, 1, $4) RETURNING id",
+            T::TABLE,
+            T::LABEL
+        );
+        let id: i64 = sqlx::query_scalar(&sql)
+            .bind(org.0)
+            .bind(label.clone())
+            .bind(name)
+            .bind(db::now_ms())
+            .fetch_one(w.conn())
+            .await
+            .map_err(constraint(T::KIND, &label))?;
+        w.commit_created_scoped(id, org, scope).await
+    }
+
     // ---------------------------------------------------------------- orgs
 
     pub async fn create_org(&self, actor: &str, new: NewOrg) -> Result<Written<Org>> {
@@ -656,23 +688,8 @@ impl Store {
     // --------------------------------------------------------------- teams
 
     pub async fn create_team(&self, actor: &str, new: NewTeam) -> Result<Written<Team>> {
-        validate_slug("team", &new.slug)?;
-        let name = name_or(new.name, &new.slug);
-        let scope = new.scope.unwrap_or(Scope::Inherit);
-        let mut w = self.begin_write(actor).await?;
-        require_org(w.conn(), new.org).await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO teams (org_id, slug, name, scope_inherit, created_at_ms) \
-             VALUES ($1, $2, $3, 1, $4) RETURNING id",
-        )
-        .bind(new.org.0)
-        .bind(new.slug.clone())
-        .bind(name)
-        .bind(db::now_ms())
-        .fetch_one(w.conn())
-        .await
-        .map_err(constraint("team", &new.slug))?;
-        w.commit_created_scoped(id, new.org, scope).await
+        self.create_labelled(actor, new.org, new.slug, new.name, new.scope)
+            .await
     }
 
     pub async fn update_team(
@@ -794,23 +811,8 @@ impl Store {
     // ----------------------------------------------------------- end users
 
     pub async fn create_end_user(&self, actor: &str, new: NewEndUser) -> Result<Written<EndUser>> {
-        check_name("end user external id", &new.external_id)?;
-        let name = name_or(new.name, &new.external_id);
-        let scope = new.scope.unwrap_or(Scope::Inherit);
-        let mut w = self.begin_write(actor).await?;
-        require_org(w.conn(), new.org).await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO end_users (org_id, external_id, name, scope_inherit, created_at_ms) \
-             VALUES ($1, $2, $3, 1, $4) RETURNING id",
-        )
-        .bind(new.org.0)
-        .bind(new.external_id.clone())
-        .bind(name)
-        .bind(db::now_ms())
-        .fetch_one(w.conn())
-        .await
-        .map_err(constraint("end user", &new.external_id))?;
-        w.commit_created_scoped(id, new.org, scope).await
+        self.create_labelled(actor, new.org, new.external_id, new.name, new.scope)
+            .await
     }
 
     pub async fn update_end_user(
