@@ -4,14 +4,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{open, Backend, TestDb};
+use common::{create_org, http, open, Backend, TestDb};
 use sqlx::{AnyConnection, Connection, Row};
 use warden_policy::{KeyId, OrgId};
 use warden_store::*;
-
-fn http(url: &str) -> Transport {
-    Transport::Http { url: url.into() }
-}
 
 async fn raw_conn(db: &TestDb) -> AnyConnection {
     sqlx::any::install_default_drivers();
@@ -92,26 +88,8 @@ async fn audit_trail_and_queries(backend: Backend) {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64;
-    let acme = store
-        .create_org(
-            "alice",
-            NewOrg {
-                slug: "acme".into(),
-                name: String::new(),
-            },
-        )
-        .await
-        .unwrap();
-    let other = store
-        .create_org(
-            "bob",
-            NewOrg {
-                slug: "other".into(),
-                name: String::new(),
-            },
-        )
-        .await
-        .unwrap();
+    let acme = create_org(&store, "alice", "acme").await;
+    let other = create_org(&store, "bob", "other").await;
     for i in 0..5 {
         store
             .update_org(

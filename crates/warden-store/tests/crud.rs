@@ -4,7 +4,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{open, Backend};
+use common::{create_org, http, open, Backend};
 use warden_policy::{Scope, ScopeGrants, ScopeOwner, Snapshot, ToolFilter};
 use warden_store::*;
 
@@ -17,10 +17,6 @@ impl warden_policy::Catalog for AllTools {
     fn contains(&self, _: warden_policy::ServerId, _: &str) -> bool {
         true
     }
-}
-
-fn http(url: &str) -> Transport {
-    Transport::Http { url: url.into() }
 }
 
 /// The live snapshot must equal a fresh build from the database.
@@ -210,18 +206,7 @@ struct Fixture {
 }
 
 async fn fixture(store: &Store) -> Fixture {
-    let org = store
-        .create_org(
-            ACTOR,
-            NewOrg {
-                slug: "acme".into(),
-                name: String::new(),
-            },
-        )
-        .await
-        .unwrap()
-        .value
-        .id;
+    let org = create_org(store, ACTOR, "acme").await.value.id;
     let github = store
         .create_server(
             ACTOR,
@@ -777,18 +762,7 @@ async fn cascades(backend: Backend) {
 async fn bad_input_writes_nothing(backend: Backend) {
     let (_db, store) = open(backend).await;
     let f = fixture(&store).await;
-    let other = store
-        .create_org(
-            ACTOR,
-            NewOrg {
-                slug: "other".into(),
-                name: String::new(),
-            },
-        )
-        .await
-        .unwrap()
-        .value
-        .id;
+    let other = create_org(&store, ACTOR, "other").await.value.id;
     let before = store.revision().await.unwrap();
     let audit_before = store
         .query_audit(&AuditQuery::default())

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{options, TestDb};
+use common::{create_org, http, options, TestDb};
 use warden_policy::ToolFilter;
 use warden_store::*;
 
@@ -26,26 +26,11 @@ async fn writes_on_one_replica_reach_the_other() {
     let a = Store::open(db.url(), opts.clone()).await.unwrap();
     let b = Store::open(db.url(), opts).await.unwrap();
 
-    let org = a
-        .create_org(
-            "t",
-            NewOrg {
-                slug: "acme".into(),
-                name: String::new(),
-            },
-        )
-        .await
-        .unwrap();
+    let org = create_org(&a, "t", "acme").await;
     let server = a
         .create_server(
             "t",
-            NewServer::new(
-                "github",
-                None,
-                Transport::Http {
-                    url: "https://e.com/mcp".into(),
-                },
-            ),
+            NewServer::new("github", None, http("https://e.com/mcp")),
         )
         .await
         .unwrap();
@@ -154,15 +139,7 @@ async fn a_replica_fails_closed_while_postgres_is_down_and_recovers() {
     opts.poll_interval = Duration::from_millis(100);
     let a = Store::open(db.url(), opts.clone()).await.unwrap();
     let b = Store::open(db.url(), opts).await.unwrap();
-    a.create_org(
-        "t",
-        NewOrg {
-            slug: "acme".into(),
-            name: String::new(),
-        },
-    )
-    .await
-    .unwrap();
+    create_org(&a, "t", "acme").await;
     eventually("B current", Duration::from_secs(2), || {
         b.live().revision() == 1
     })
@@ -195,16 +172,7 @@ async fn a_replica_fails_closed_while_postgres_is_down_and_recovers() {
     })
     .await;
     // And follows writes again, including through a reconnected LISTEN.
-    let w = a
-        .create_org(
-            "t",
-            NewOrg {
-                slug: "after".into(),
-                name: String::new(),
-            },
-        )
-        .await
-        .unwrap();
+    let w = create_org(&a, "t", "after").await;
     eventually(
         "B applies writes after the outage",
         Duration::from_secs(5),
@@ -220,16 +188,7 @@ async fn a_replica_that_was_down_comes_back_current_and_laggards_are_reported() 
     let a = Store::open(db.url(), options()).await.unwrap();
     let b = Store::open(db.url(), options()).await.unwrap();
     drop(b); // gone without deregistering: its row stays, still "live" for a while
-    let w = a
-        .create_org(
-            "t",
-            NewOrg {
-                slug: "acme".into(),
-                name: String::new(),
-            },
-        )
-        .await
-        .unwrap();
+    let w = create_org(&a, "t", "acme").await;
     match a
         .wait_propagated(w.revision, Duration::from_millis(300))
         .await
@@ -250,16 +209,7 @@ async fn a_replica_that_was_down_comes_back_current_and_laggards_are_reported() 
 async fn sqlite_is_never_stale_and_lists_itself() {
     let db = TestDb::new(common::Backend::Sqlite).await;
     let store = Store::open(db.url(), options()).await.unwrap();
-    let w = store
-        .create_org(
-            "t",
-            NewOrg {
-                slug: "acme".into(),
-                name: String::new(),
-            },
-        )
-        .await
-        .unwrap();
+    let w = create_org(&store, "t", "acme").await;
     store
         .wait_propagated(w.revision, Duration::from_secs(1))
         .await

@@ -6,36 +6,19 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{open, Backend};
+use common::{create_org, http, open, Backend};
 use warden_policy::ToolFilter;
 use warden_store::*;
 
 async fn measure(backend: Backend) {
     let (_db, store) = open(backend).await;
-    let org = store
-        .create_org(
-            "b",
-            NewOrg {
-                slug: "acme".into(),
-                name: String::new(),
-            },
-        )
-        .await
-        .unwrap()
-        .value
-        .id;
+    let org = create_org(&store, "b", "acme").await.value.id;
     let mut servers = Vec::new();
     for i in 0..50 {
         let s = store
             .create_server(
                 "b",
-                NewServer::new(
-                    format!("s{i}"),
-                    None,
-                    Transport::Http {
-                        url: "https://e.com/mcp".into(),
-                    },
-                ),
+                NewServer::new(format!("s{i}"), None, http("https://e.com/mcp")),
             )
             .await
             .unwrap()

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use warden_store::{Store, StoreOptions};
+use warden_store::{NewOrg, Org, Store, StoreOptions, Transport, Written};
 use warden_testkit::{TempPostgres, TempSqlite};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +56,24 @@ pub async fn open(backend: Backend) -> (TestDb, Store) {
     let db = TestDb::new(backend).await;
     let store = Store::open(db.url(), options()).await.expect("open store");
     (db, store)
+}
+
+pub fn http(url: &str) -> Transport {
+    Transport::Http { url: url.into() }
+}
+
+/// Creates an org named after its slug.
+pub async fn create_org(store: &Store, actor: &str, slug: &str) -> Written<Org> {
+    store
+        .create_org(
+            actor,
+            NewOrg {
+                slug: slug.into(),
+                name: String::new(),
+            },
+        )
+        .await
+        .expect("create org")
 }
 
 /// Runs an `async fn(Backend)` test on both backends.
