@@ -1093,7 +1093,7 @@ impl Store {
         token: &Secret,
     ) -> Result<AdminToken> {
         check_name("admin token name", name)?;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = crate::db::begin_read_write(self.pool(), self.backend()).await?;
         if let Some(org) = org {
             require_org(&mut tx, org).await?;
         }
@@ -1128,7 +1128,7 @@ impl Store {
     }
 
     pub async fn delete_admin_token(&self, actor: &str, id: i64) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = crate::db::begin_read_write(self.pool(), self.backend()).await?;
         let before = admin_token(&mut tx, id).await?;
         sqlx::query("DELETE FROM admin_tokens WHERE id = $1")
             .bind(id)

@@ -27,8 +27,22 @@ impl Backend {
     }
 }
 
-/// The URL without a password, for messages.
-pub(crate) fn redact_url(url: &str) -> String {
+/// Begins a transaction that reads before it writes. On SQLite it takes
+/// the write lock at `BEGIN IMMEDIATE`: a deferred transaction that read
+/// first fails at once with `SQLITE_BUSY` if another connection (e.g. the
+/// heartbeat) wrote in between, while `IMMEDIATE` waits out `busy_timeout`.
+pub(crate) async fn begin_read_write(
+    pool: &AnyPool,
+    backend: Backend,
+) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+    Ok(match backend {
+        Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+        Backend::Postgres => pool.begin().await?,
+    })
+}
+
+/// The URL without a password, for messages and logs.
+pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &url[scheme_end + 3..at];

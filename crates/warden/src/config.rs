@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use warden_store::redact_url;
+
 use crate::error::WardenError;
 
 /// Everything `warden serve` needs to start.
@@ -201,20 +203,6 @@ impl Config {
     }
 }
 
-/// A database URL fit for logs: the password, if any, replaced.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    match rest.split_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:<redacted>@{host}"),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,15 +218,11 @@ mod tests {
     }
 
     #[test]
-    fn database_url_is_checked_and_redacted() {
+    fn database_url_is_checked() {
         let c = Config {
             database_url: "mysql://x".into(),
             ..Config::default()
         };
         assert!(c.validate().is_err());
-        assert_eq!(
-            redact_url("postgres://warden:hunter2@db:5432/w"),
-            "postgres://warden:<redacted>@db:5432/w"
-        );
     }
 }

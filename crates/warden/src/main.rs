@@ -66,7 +66,7 @@ fn main() -> ExitCode {
             }
             Command::Migrate { database_url } => {
                 warden_store::Store::migrate(&database_url).await?;
-                println!("migrated {}", config::redact_url(&database_url));
+                println!("migrated {}", warden_store::redact_url(&database_url));
                 Ok(())
             }
             Command::Admin(cmd) => cli::run_with(cmd, &cli.admin)

@@ -16,7 +16,7 @@ use tracing_subscriber::EnvFilter;
 use warden_gateway::{DecisionRecorder, Gateway, GatewayConfig, UpstreamLimits, UpstreamSource};
 use warden_store::{AuditWriterOptions, Secret, Store, StoreOptions};
 
-use crate::config::{redact_url, Config, LogFormat};
+use crate::config::{Config, LogFormat};
 use crate::error::WardenError;
 
 /// Name under which the configured platform admin token is recorded.
@@ -34,7 +34,7 @@ pub async fn run(config: Config, demo: bool) -> Result<(), WardenError> {
     options.max_staleness = config.max_staleness();
     let store = Store::open(&config.database_url, options).await?;
     tracing::info!(
-        database = %redact_url(&config.database_url),
+        database = %warden_store::redact_url(&config.database_url),
         revision = store.live().revision(),
         replica = store.replica_id(),
         "store open"
@@ -102,6 +102,13 @@ pub async fn run(config: Config, demo: bool) -> Result<(), WardenError> {
 
     let grace = Duration::from_millis(config.shutdown_grace_ms);
     let drain_gateway = gateway.clone();
+    // TCP_NODELAY: an SSE reply is several small writes; with Nagle the
+    // last one waits for the client's delayed ACK (~40 ms per call).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
