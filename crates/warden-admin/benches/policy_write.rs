@@ -125,6 +125,21 @@ async fn run(backend: &str, writes: usize) {
     stats("PATCH grant enabled (request -> response)", samples);
 
     // The parts on their own.
+    let mut direct = Vec::with_capacity(writes);
+    for i in 0..writes {
+        let patch = warden_store::OrgGrantPatch {
+            enabled: Some(i % 2 == 1),
+            filter: None,
+        };
+        let started = Instant::now();
+        store
+            .update_org_grant("bench", org, server, patch)
+            .await
+            .expect("direct write");
+        direct.push(started.elapsed());
+    }
+    stats("Store::update_org_grant (txn + apply + install)", direct);
+
     let mut get = Vec::new();
     for _ in 0..writes.min(100) {
         let started = Instant::now();

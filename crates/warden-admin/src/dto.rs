@@ -99,8 +99,6 @@ pub struct CreateOrg {
     pub slug: String,
     /// A label for people; defaults to the slug.
     pub name: Option<String>,
-    #[serde(default)]
-    pub suspended: bool,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

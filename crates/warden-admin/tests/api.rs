@@ -284,6 +284,15 @@ async fn crud_and_revisions(backend: Backend) {
         404,
         "and its keys"
     );
+    let suspended = h
+        .ok(
+            Method::PATCH,
+            "/admin/v1/orgs/acme",
+            Some(json!({ "suspended": true })),
+        )
+        .await;
+    bumped(&suspended);
+    assert_eq!(suspended["item"]["suspended"], true);
     bumped(&h.ok(Method::DELETE, "/admin/v1/servers/github", None).await);
     bumped(&h.ok(Method::DELETE, "/admin/v1/orgs/acme", None).await);
     assert_eq!(h.get("/admin/v1/orgs/acme").await.status, 404);
@@ -585,7 +594,25 @@ async fn org_admins_see_only_their_org(backend: Backend) {
         "platform_admin_required",
     );
 
+    assert_error(
+        &as_acme(
+            Method::PATCH,
+            "/admin/v1/orgs/acme",
+            Some(json!({ "suspended": true })),
+        )
+        .await,
+        403,
+        "platform_admin_required",
+    );
+
     // What the org may do: its own switch, narrowing, its own objects.
+    let renamed = as_acme(
+        Method::PATCH,
+        "/admin/v1/orgs/acme",
+        Some(json!({ "name": "Acme Inc" })),
+    )
+    .await;
+    assert_eq!(renamed.body["item"]["name"], "Acme Inc", "{}", renamed.body);
     let off = as_acme(
         Method::PATCH,
         "/admin/v1/orgs/acme/grants/github",

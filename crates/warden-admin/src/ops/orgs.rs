@@ -81,29 +81,14 @@ pub async fn create_org(
         slug: body.slug,
         name: body.name.unwrap_or_default(),
     };
-    let written = s
+    let w = s
         .store()
         .create_org(&admin.actor, new)
         .await
         .map_err(|e| s.error(e))?;
-    let mut revision = written.revision;
-    let mut org = written.value;
-    if body.suspended {
-        let patch = OrgPatch {
-            suspended: Some(true),
-            ..Default::default()
-        };
-        let w = s
-            .store()
-            .update_org(&admin.actor, org.id, patch)
-            .await
-            .map_err(|e| s.error(e))?;
-        revision = w.revision;
-        org = w.value;
-    }
     Ok(Written {
-        revision,
-        item: org_view(&org),
+        revision: w.revision,
+        item: org_view(&w.value),
     })
 }
 
