@@ -8,7 +8,26 @@
 //! (pickers, grant validation, access, explain) comes from `warden-policy`.
 //!
 //! Paths, bodies and errors are documented in the OpenAPI document served
-//! at `/admin/v1/openapi.json`.
+//! at `/admin/v1/openapi.json`. In short (`{org}`, `{server}`, `{team}`,
+//! `{agent}`, `{toolset}` are slugs; keys are ids; end users external ids):
+//!
+//! | path | methods |
+//! |---|---|
+//! | `/admin/v1/whoami` | GET |
+//! | `/admin/v1/orgs`, `/orgs/{org}` | GET POST, GET PATCH DELETE |
+//! | `/orgs/{org}/admin-tokens[/{id}]` | GET POST, DELETE (platform) |
+//! | `/admin/v1/servers[/{server}]` | global servers (platform) |
+//! | `/orgs/{org}/servers[/{server}]` | the org's own servers |
+//! | `/orgs/{org}/grants[/{server}]` | GET, GET PUT PATCH DELETE |
+//! | `/orgs/{org}/teams\|agents\|end-users\|toolsets[/{x}]` | GET POST, GET DELETE |
+//! | `/orgs/{org}/toolsets/{toolset}/servers`, `.../options` | PUT, GET |
+//! | `/orgs/{org}/keys[/{id}]`, `.../revoke`, `.../access` | GET POST, GET PATCH DELETE, POST, GET |
+//! | `/orgs/{org}/{teams\|keys\|end-users\|agents}/{x}/scope[/options]` | GET PUT, GET (picker) |
+//! | `/orgs/{org}/explain?key=&server=&tool=[&end_user=&agent=]` | GET |
+//! | `/admin/v1/replicas`, `/admin/v1/audit` | GET |
+//!
+//! Writes accept `?wait=propagated[&timeout_ms=]`. Errors are always
+//! `{"error": {"code", "message", "details"}}` (see [`AdminError`]).
 
 pub mod auth;
 pub mod bootstrap;

@@ -427,6 +427,14 @@ async fn grants_beyond_the_parent_are_refused(backend: Backend) {
     )
     .await;
 
+    // A toolset's picker is the org's grants.
+    let options = h.get("/admin/v1/orgs/acme/toolsets/ab/options").await.body;
+    assert_eq!(
+        options["servers"],
+        json!([{ "server": "github", "filter": ["a", "b"], "tools": null }]),
+        "{options}"
+    );
+
     // Disabling the grant at org level leaves nothing to offer.
     h.ok(
         Method::PATCH,
@@ -995,6 +1003,54 @@ async fn explain_and_access_agree_with_the_engine() {
         ))
         .await;
     assert_eq!(with_agent.body["reason"], "not_granted_by_agent");
+
+    // The picker lists the catalog's tools within the allowance.
+    let options = h
+        .get("/admin/v1/orgs/acme/teams/ops/scope/options")
+        .await
+        .body;
+    assert_eq!(
+        options["servers"][0]["tools"],
+        json!(["read", "search"]),
+        "{options}"
+    );
+    let options = h
+        .get(&format!("/admin/v1/orgs/acme/keys/{key_id}/scope/options"))
+        .await
+        .body;
+    assert_eq!(
+        options["servers"][0]["filter"],
+        json!(["read", "search"]),
+        "narrowed by the team: {options}"
+    );
+
+    // Expiry: in the past the key is refused, removing it restores access.
+    h.ok(
+        Method::PATCH,
+        &format!("/admin/v1/orgs/acme/keys/{key_id}"),
+        Some(json!({ "expires_at": "2001-01-01T00:00:00Z" })),
+    )
+    .await;
+    let expired = h
+        .get(&format!(
+            "/admin/v1/orgs/acme/explain?key={key_id}&server=github&tool=search"
+        ))
+        .await;
+    assert_eq!(expired.body["reason"], "key_expired", "{}", expired.body);
+    let cleared = h
+        .ok(
+            Method::PATCH,
+            &format!("/admin/v1/orgs/acme/keys/{key_id}"),
+            Some(json!({ "expires_at": null })),
+        )
+        .await;
+    assert_eq!(cleared["item"]["expires_at"], Value::Null);
+    let allowed = h
+        .get(&format!(
+            "/admin/v1/orgs/acme/explain?key={key_id}&server=github&tool=search"
+        ))
+        .await;
+    assert_eq!(allowed.body["allowed"], true, "{}", allowed.body);
 
     // Assertions the key may not make are refused with the engine's code.
     let plain = h
