@@ -109,13 +109,6 @@ pub async fn run(config: Config, demo: bool) -> Result<(), WardenError> {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
     });
-    // TCP_NODELAY: an SSE reply is several small writes; with Nagle the
-    // last one waits for the client's delayed ACK (~40 ms per call).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
