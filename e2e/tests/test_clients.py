@@ -13,7 +13,7 @@ import pytest
 from mcp import ClientSession, McpError
 from mcp.client.streamable_http import streamablehttp_client
 
-from wardenkit import E2E_DIR, NODE_MODULES, Procs, RawMcp, Warden, node22
+from wardenkit import E2E_DIR, NODE_MODULES, Procs, RawMcp, Warden, node22, wait_for_tools
 
 ORG = "acme"
 
@@ -46,6 +46,7 @@ def tool_names(result) -> set[str]:
 def test_python_sdk_lists_calls_and_gets_errors_through_warden(procs: Procs, warden: Warden) -> None:
     upstream = procs.py_upstream()
     key = org_with_servers(warden, {"py": {"type": "http", "url": upstream}})
+    wait_for_tools(warden.mcp, key, {"py__echo"})
 
     async def on_all(session: ClientSession) -> None:
         names = tool_names(await session.list_tools())
@@ -84,6 +85,7 @@ def test_python_sdk_lists_calls_and_gets_errors_through_warden(procs: Procs, war
 
 def test_progress_notifications_reach_the_client_that_asked(procs: Procs, warden: Warden) -> None:
     key = org_with_servers(warden, {"py": {"type": "http", "url": procs.py_upstream()}})
+    wait_for_tools(warden.mcp, key, {"py__progress"})
     seen: list[tuple[float, float | None, str | None]] = []
 
     async def body(session: ClientSession) -> None:
@@ -101,6 +103,7 @@ def test_progress_notifications_reach_the_client_that_asked(procs: Procs, warden
 def test_unknown_fields_pass_through_unchanged(procs: Procs, warden: Warden) -> None:
     upstream = procs.py_upstream()
     key = org_with_servers(warden, {"py": {"type": "http", "url": upstream}})
+    wait_for_tools(warden.server_url("py"), key, {"lossless"})
 
     direct = RawMcp(upstream, None)
     direct.initialize()
@@ -146,15 +149,12 @@ def test_server_everything_over_streamable_http_and_stdio(procs: Procs, warden: 
         "evstdio": {"type": "stdio", "command": node22(), "args": [everything_js, "stdio"]},
     })
 
+    # A just-added stdio server lists once its child process has started and
+    # answered `tools/list` (Node takes a moment to boot).
+    wait_for_tools(warden.mcp, key, {"evhttp__echo", "evstdio__echo"}, timeout=30)
+
     async def body(session: ClientSession) -> None:
-        # A just-added stdio server lists once its child process has started
-        # and answered `tools/list` (Node takes a moment to boot).
-        with anyio.fail_after(30):
-            while True:
-                names = tool_names(await session.list_tools())
-                if {"evhttp__echo", "evstdio__echo"} <= names:
-                    break
-                await anyio.sleep(0.2)
+        names = tool_names(await session.list_tools())
         for slug in ("evhttp", "evstdio"):
             assert f"{slug}__echo" in names and f"{slug}__get-sum" in names, names
             echoed = await session.call_tool(f"{slug}__echo", {"message": f"via {slug}"})
@@ -173,6 +173,7 @@ def inspector(*args: str) -> subprocess.CompletedProcess:
 
 def test_inspector_cli_lists_and_calls_with_a_key(procs: Procs, warden: Warden) -> None:
     key = org_with_servers(warden, {"py": {"type": "http", "url": procs.py_upstream()}})
+    wait_for_tools(warden.mcp, key, {"py__echo"})
     auth = ["--transport", "http", "--header", f"Authorization: Bearer {key}"]
 
     listed = inspector(warden.mcp, *auth, "--method", "tools/list")

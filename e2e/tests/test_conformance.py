@@ -9,7 +9,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from wardenkit import E2E_DIR, NODE_MODULES, Procs, Warden, node22
+from wardenkit import E2E_DIR, NODE_MODULES, Procs, Warden, node22, wait_for_tools
 
 CONFORMANCE = NODE_MODULES / "@modelcontextprotocol" / "conformance" / "dist" / "index.js"
 
@@ -45,6 +45,7 @@ def test_same_scenarios_pass_through_warden_as_directly(procs: Procs, warden: Wa
     admin.http_server("conformance", upstream)
     admin.grant("conf", "conformance", "*")
     key = admin.create_key("conf", "conformance-runner")
+    wait_for_tools(warden.server_url("conformance"), key, {"test_simple_text"})
 
     direct = run_conformance(upstream, tmp_path / "direct")
     # The conformance CLI cannot send headers: a loopback proxy adds the key.

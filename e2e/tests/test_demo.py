@@ -32,7 +32,13 @@ def test_demo_mode_prints_a_key_a_real_client_can_use(procs: Procs, tmp_path) ->
         async with streamablehttp_client(url, headers={"Authorization": f"Bearer {key}"}) as (read, write, _):
             async with ClientSession(read, write) as session:
                 await session.initialize()
-                tools = [t.name for t in (await session.list_tools()).tools]
+                # The demo upstream's catalog arrives a moment after start-up.
+                with anyio.fail_after(20):
+                    while True:
+                        tools = [t.name for t in (await session.list_tools()).tools]
+                        if any(name.endswith("__echo") for name in tools):
+                            break
+                        await anyio.sleep(0.1)
                 echo = next(name for name in tools if name.endswith("__echo"))
                 result = await session.call_tool(echo, {"text": "hello demo"})
                 assert result.content[0].text == "hello demo"

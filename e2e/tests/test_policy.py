@@ -13,7 +13,7 @@ import pytest
 from mcp import ClientSession, McpError
 from mcp.client.streamable_http import streamablehttp_client
 
-from wardenkit import Admin, Procs, Warden, wait_until
+from wardenkit import Admin, Procs, Warden, wait_for_tools, wait_until
 
 ORG = "acme"
 
@@ -30,6 +30,7 @@ def story_setup(warden: Warden, upstream: str) -> tuple[str, Admin]:
     # New agents start with an empty scope: attach the server explicitly.
     platform.set_agent_scope(ORG, "helper", {"servers": {"py": ["echo", "slow"]}})
     key = platform.create_key(ORG, "helper-key", team="support", agent="helper")
+    wait_for_tools(warden.mcp, key, {"py__echo", "py__slow"})
     org_admin = Admin(warden.base, platform.org_admin_token(ORG))
     return key, org_admin
 
@@ -177,6 +178,7 @@ def test_client_credentials_never_go_upstream(procs: Procs, warden: Warden, tmp_
     platform.http_server("rec", upstream, secret_headers={"X-Upstream-Token": "upstream-secret-123"})
     platform.grant(ORG, "rec", "*")
     key = platform.create_key(ORG, "client-key")
+    wait_for_tools(warden.mcp, key, {"rec__echo"})
 
     async def body() -> None:
         headers = {"Authorization": f"Bearer {key}", "X-Custom-Client": "client-header"}

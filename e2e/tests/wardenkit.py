@@ -464,3 +464,22 @@ def sse_events(body: str) -> Iterator[str]:
         elif line == "" and data:
             yield "\n".join(data)
             data = []
+
+
+def wait_for_tools(url: str, key: str, names: set[str], timeout: float = 20) -> set[str]:
+    """Until `names` are all in the caller's `tools/list` at `url`.
+
+    Warden connects to a just-added upstream in the background, so its catalog
+    (and hence its tools) appears a moment after the admin write returns."""
+
+    def listed() -> set[str] | None:
+        client = RawMcp(url, key)
+        try:
+            client.initialize()
+            tools = client.request("tools/list", {})["result"]["tools"]
+            seen = {t["name"] for t in tools}
+            return seen if names <= seen else None
+        finally:
+            client.close()
+
+    return wait_until(listed, timeout, interval=0.05, what=f"tools {sorted(names)} at {url}")
