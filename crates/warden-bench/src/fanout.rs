@@ -61,7 +61,8 @@ pub struct ToggleReport {
     pub enabled_after: bool,
     pub write_ms: f64,
     pub notified: usize,
-    /// From the write's response to the last `fan` notification.
+    /// From the write's response to the first and the last `fan` notification.
+    pub first_ms: f64,
     pub last_ms: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
@@ -80,6 +81,8 @@ pub struct FanoutReport {
     pub from_request: Percentiles,
     /// Per toggle, the last of the `fan` notifications, from the response.
     pub all_notified: Percentiles,
+    /// Per toggle, last minus first notification: the fan-out itself.
+    pub spread: Percentiles,
     pub write: Percentiles,
     /// `fan` sessions that got no notification within the timeout (summed over toggles).
     pub missed: usize,
@@ -183,6 +186,7 @@ async fn run_in(config: &FanoutConfig, bins: &Binaries, dir: &RunDir) -> Result<
     let mut from_response = Vec::with_capacity(config.sessions * config.toggles);
     let mut from_request = Vec::with_capacity(config.sessions * config.toggles);
     let mut all_notified = Vec::new();
+    let mut spreads = Vec::new();
     let mut writes = Vec::new();
     let mut missed = 0usize;
     let mut per_toggle = Vec::new();
@@ -237,11 +241,13 @@ async fn run_in(config: &FanoutConfig, bins: &Binaries, dir: &RunDir) -> Result<
         let spread = Percentiles::of(&arrivals);
         if notified == config.sessions {
             all_notified.push(spread.max_ms);
+            spreads.push(spread.max_ms - spread.min_ms);
         }
         per_toggle.push(ToggleReport {
             enabled_after,
             write_ms: signed_ms(written.answered, written.sent),
             notified,
+            first_ms: spread.min_ms,
             last_ms: spread.max_ms,
             p50_ms: spread.p50_ms,
             p99_ms: spread.p99_ms,
@@ -259,6 +265,7 @@ async fn run_in(config: &FanoutConfig, bins: &Binaries, dir: &RunDir) -> Result<
         from_response: Percentiles::of(&from_response),
         from_request: Percentiles::of(&from_request),
         all_notified: Percentiles::of(&all_notified),
+        spread: Percentiles::of(&spreads),
         write: Percentiles::of(&writes),
         missed,
         duplicates,
@@ -347,6 +354,7 @@ impl FanoutReport {
         row("notification, from write response", &self.from_response);
         row("notification, from write request", &self.from_request);
         row("last of all sessions per toggle", &self.all_notified);
+        row("last minus first per toggle", &self.spread);
         out.push_str(&table(&header, 1, &rows));
         out.push_str(&format!(
             "missed: {}, duplicates: {}, bystander notifications: {}, streams closed: {}\n\
@@ -363,7 +371,9 @@ impl FanoutReport {
             )),
         ));
         out.push('\n');
-        let header = ["toggle", "grant", "write", "notified", "p50", "p99", "last"];
+        let header = [
+            "toggle", "grant", "write", "notified", "first", "p50", "p99", "last",
+        ];
         let rows: Vec<Vec<String>> = self
             .per_toggle
             .iter()
@@ -374,6 +384,7 @@ impl FanoutReport {
                     if t.enabled_after { "enable" } else { "disable" }.to_owned(),
                     ms(t.write_ms),
                     t.notified.to_string(),
+                    ms(t.first_ms),
                     ms(t.p50_ms),
                     ms(t.p99_ms),
                     ms(t.last_ms),
