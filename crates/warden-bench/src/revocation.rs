@@ -187,6 +187,8 @@ pub struct ModeReport {
     pub overall_from_request: Percentiles,
     /// Refusals that arrived before A's response.
     pub refused_before_response: usize,
+    /// Per round, in order: the write, B's and C's latency.
+    pub samples_write_ms: Vec<f64>,
     pub samples_b_ms: Vec<f64>,
     pub samples_c_ms: Vec<f64>,
 }
@@ -466,6 +468,7 @@ async fn measure_mode(
         slowest_per_round: Percentiles::of(&slowest),
         overall_from_request: Percentiles::of(&from_request),
         refused_before_response: all.iter().filter(|v| **v < 0.0).count(),
+        samples_write_ms: write_ms.clone(),
         samples_b_ms: per_replica[0].clone(),
         samples_c_ms: per_replica[1].clone(),
     })
