@@ -291,6 +291,8 @@ impl Store {
     /// [`StoreError::NotPropagated`] naming the laggards after `timeout`.
     pub async fn wait_propagated(&self, revision: u64, timeout: Duration) -> Result<()> {
         let deadline = tokio::time::Instant::now() + timeout;
+        // Replicas usually apply within a few ms: poll soon, then back off.
+        let mut pause = Duration::from_millis(1);
         loop {
             let laggards: Vec<ReplicaInfo> = self
                 .list_replicas()
@@ -304,7 +306,8 @@ impl Store {
             if tokio::time::Instant::now() >= deadline {
                 return Err(StoreError::NotPropagated { revision, laggards });
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(10));
         }
     }
 
