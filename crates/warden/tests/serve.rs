@@ -1,0 +1,252 @@
+//! The real `warden` binary, started as a user would: `serve --demo` on a
+//! temp SQLite file, then its operational endpoints, an MCP call, the
+//! metrics it produced, a clean shutdown on SIGTERM, and clear refusals of
+//! bad configuration.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+struct Warden {
+    child: Child,
+    base: String,
+    demo_key: String,
+    admin_token: String,
+}
+
+impl Drop for Warden {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `warden serve --demo` and reads the printed admin token and key.
+fn start_demo(dir: &tempfile::TempDir) -> Warden {
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--database-url")
+        .arg(format!("sqlite://{}/warden.db", dir.path().display()))
+        .env_remove("WARDEN_ADMIN_TOKEN")
+        .env_remove("WARDEN_SECRET_KEY")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (mut admin_token, mut demo_key) = (None, None);
+    for line in stdout.lines() {
+        let line = line.unwrap();
+        if let Some(t) = line.trim().strip_prefix("WARDEN_ADMIN_TOKEN=") {
+            admin_token = Some(t.to_owned());
+        }
+        if let Some(rest) = line.trim().strip_prefix("Demo key     : ") {
+            demo_key = rest.split_whitespace().next().map(str::to_owned);
+        }
+        if line.contains("Or with the Python MCP SDK") {
+            break;
+        }
+    }
+    Warden {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        demo_key: demo_key.expect("demo key printed"),
+        admin_token: admin_token.expect("first-start admin token printed"),
+    }
+}
+
+async fn mcp(client: &reqwest::Client, w: &Warden, body: Value) -> Value {
+    let resp = client
+        .post(format!("{}/mcp", w.base))
+        .bearer_auth(&w.demo_key)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let text = resp.text().await.unwrap();
+    // JSON, or one SSE event carrying it.
+    let json = text
+        .lines()
+        .find_map(|l| l.strip_prefix("data:"))
+        .unwrap_or(&text);
+    serde_json::from_str(json.trim()).unwrap()
+}
+
+async fn wait_for_tool(client: &reqwest::Client, w: &Warden, tool: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let list = mcp(
+            client,
+            w,
+            json!({"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}),
+        )
+        .await;
+        let found = list["result"]["tools"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t["name"] == tool));
+        if found {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{tool} never listed: {list}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn demo_serves_mcp_metrics_health_and_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = start_demo(&dir);
+    let client = reqwest::Client::new();
+
+    assert_eq!(
+        client
+            .get(format!("{}/healthz", w.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        client
+            .get(format!("{}/readyz", w.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    wait_for_tool(&client, &w, "demo__echo").await;
+    let call = mcp(
+        &client,
+        &w,
+        json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"demo__echo","arguments":{"text":"hi"}}}),
+    )
+    .await;
+    assert!(
+        call["result"]["content"].to_string().contains("hi"),
+        "{call}"
+    );
+
+    // The org admin switch is in force for the very next call.
+    let off = client
+        .patch(format!("{}/admin/v1/orgs/demo/grants/demo", w.base))
+        .bearer_auth(&w.admin_token)
+        .json(&json!({"enabled": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(off.status(), 200);
+    let denied = mcp(
+        &client,
+        &w,
+        json!({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"demo__echo","arguments":{"text":"hi"}}}),
+    )
+    .await;
+    assert_eq!(denied["error"]["code"], -32602, "{denied}");
+    assert_eq!(denied["error"]["data"]["reason"], "server_disabled_by_org");
+
+    let metrics = client
+        .get(format!("{}/metrics", w.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        "warden_gateway_decisions_total",
+        "server_disabled_by_org",
+        "warden_policy_revision",
+        "warden_gateway_live_sessions",
+    ] {
+        assert!(
+            metrics.contains(needle),
+            "{needle} missing from /metrics:\n{metrics}"
+        );
+    }
+
+    // Missing key: 401 with a challenge.
+    let anon = client
+        .post(format!("{}/mcp", w.base))
+        .json(&json!({"jsonrpc":"2.0","id":1,"method":"tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anon.status(), 401);
+    assert!(anon.headers().contains_key("www-authenticate"));
+
+    // SIGTERM: graceful shutdown, exit status 0.
+    let mut w = w;
+    let pid = w.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = w.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "warden did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status {status}");
+
+    // The secret key file was created private, beside the database.
+    let key_file = dir.path().join("warden.db.key");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&key_file).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+fn serve_fails(args: &[&str], envs: &[(&str, &str)]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .arg("serve")
+        .args(args)
+        .envs(envs.iter().copied())
+        .env_remove("WARDEN_SECRET_KEY")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "expected failure for {args:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn bad_configuration_is_refused_with_a_clear_message() {
+    let err = serve_fails(&["--database-url", "mysql://x"], &[]);
+    assert!(
+        err.contains("database_url must start with sqlite: or postgres://"),
+        "{err}"
+    );
+    let err = serve_fails(&[], &[("WARDEN_MAX_STALENESS_MS", "soon")]);
+    assert!(err.contains("WARDEN_MAX_STALENESS_MS"), "{err}");
+    let err = serve_fails(
+        &["--database-url", "postgres://u:hunter2@127.0.0.1:1/w"],
+        &[],
+    );
+    assert!(err.contains("WARDEN_SECRET_KEY"), "{err}");
+    assert!(!err.contains("hunter2"), "password leaked: {err}");
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("warden.toml");
+    std::fs::write(&bad, "lisen = \"127.0.0.1:1\"\n").unwrap();
+    let err = serve_fails(&["--config", bad.to_str().unwrap()], &[]);
+    assert!(err.contains("unknown field"), "{err}");
+}
