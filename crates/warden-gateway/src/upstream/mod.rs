@@ -58,6 +58,10 @@ impl Default for UpstreamLimits {
     }
 }
 
+/// First wait after a failed connection attempt; doubles up to
+/// [`UpstreamLimits::max_backoff`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+
 /// Something the gateway must react to.
 #[derive(Debug, Clone)]
 pub enum UpstreamEvent {
@@ -160,6 +164,7 @@ pub struct Upstream {
     state_tx: watch::Sender<LinkState>,
     wake: Notify,
     closed: AtomicBool,
+    connect_attempts: AtomicU64,
     events: mpsc::UnboundedSender<UpstreamEvent>,
     me: Weak<Upstream>,
 }
@@ -209,6 +214,7 @@ impl Upstream {
             state_tx,
             wake: Notify::new(),
             closed: AtomicBool::new(false),
+            connect_attempts: AtomicU64::new(0),
             events,
             me: me.clone(),
         });
@@ -609,28 +615,29 @@ impl Upstream {
     /// The connection task: connect (retrying with backoff), then refresh
     /// the catalog on `list_changed` and on the interval.
     async fn run(self: Arc<Self>) {
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = FIRST_BACKOFF;
         loop {
             if self.closed.load(Ordering::SeqCst) {
                 return;
             }
             if !self.is_ready() {
+                self.connect_attempts.fetch_add(1, Ordering::Relaxed);
                 match self.connect().await {
                     Ok(()) => {
-                        backoff = Duration::from_millis(100);
+                        backoff = FIRST_BACKOFF;
                         tracing::info!(server = %self.config.slug, "upstream connected");
                     }
                     Err(e) => {
                         metrics::counter!("warden_upstream_errors_total",
                             "server" => self.config.slug.clone(), "kind" => e.kind())
                         .increment(1);
-                        tracing::warn!(server = %self.config.slug, error = %e, "upstream connection failed");
+                        tracing::warn!(server = %self.config.slug, error = %e,
+                            retry_in_ms = backoff.as_millis() as u64, "upstream connection failed");
                         self.state_tx.send_replace(LinkState::Failed(e.to_string()));
-                        tokio::select! {
-                            _ = tokio::time::sleep(backoff) => {}
-                            _ = self.wake.notified() => {}
+                        if !self.back_off(backoff).await {
+                            return;
                         }
-                        backoff = (backoff * 2).min(self.limits.max_backoff);
+                        backoff = (backoff * 2).min(self.limits.max_backoff.max(FIRST_BACKOFF));
                         continue;
                     }
                 }
@@ -643,6 +650,28 @@ impl Upstream {
                 _ = self.wake.notified() => {}
             }
         }
+    }
+
+    /// Waits `delay` before the next connection attempt; false if the
+    /// upstream was closed meanwhile. Only `close` cuts the wait short: the
+    /// failed attempt itself wakes this task (`mark_failed`), and honouring
+    /// that wake-up retried at once, dozens of times in a few milliseconds.
+    async fn back_off(&self, delay: Duration) -> bool {
+        let until = tokio::time::Instant::now() + delay;
+        loop {
+            if self.closed.load(Ordering::SeqCst) {
+                return false;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => return !self.closed.load(Ordering::SeqCst),
+                _ = self.wake.notified() => {}
+            }
+        }
+    }
+
+    /// Connection attempts so far (start-up and reconnections).
+    pub fn connect_attempts(&self) -> u64 {
+        self.connect_attempts.load(Ordering::Relaxed)
     }
 
     async fn connect(self: &Arc<Self>) -> Result<(), GatewayError> {
@@ -761,4 +790,75 @@ fn client_capabilities() -> Value {
 
 fn client_info() -> Value {
     json!({"name": "warden", "version": env!("CARGO_PKG_VERSION")})
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn refused_url() -> String {
+        // Bound then dropped: nothing listens there, connections are refused.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        format!("http://127.0.0.1:{port}/mcp")
+    }
+
+    #[tokio::test]
+    async fn reconnection_backs_off_from_the_first_failure() {
+        let config = UpstreamConfig {
+            server: ServerId(1),
+            slug: "down".into(),
+            owner_org: None,
+            transport: Transport::Http { url: refused_url() },
+            secret_headers: BTreeMap::new(),
+            timeout_ms: 1_000,
+            config_revision: 1,
+        };
+        let limits = UpstreamLimits {
+            max_backoff: Duration::from_millis(400),
+            ..UpstreamLimits::default()
+        };
+        let (events, _rx) = mpsc::unbounded_channel();
+        let up = Upstream::start(config, limits, events, None);
+        // Attempts at about 0, 50, 150, 350, 750 ms (waits 50, 100, 200,
+        // 400, 400 ms). Without backoff this was dozens within milliseconds.
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        let early = up.connect_attempts();
+        assert!((1..=3).contains(&early), "{early} attempts in 120 ms");
+        tokio::time::sleep(Duration::from_millis(1_080)).await;
+        let later = up.connect_attempts();
+        assert!(
+            (4..=7).contains(&later),
+            "{later} attempts in 1.2 s (expected about 5)"
+        );
+        assert!(!up.is_ready());
+        up.close();
+    }
+
+    #[tokio::test]
+    async fn close_ends_a_backoff_wait_at_once() {
+        let config = UpstreamConfig {
+            server: ServerId(2),
+            slug: "closing".into(),
+            owner_org: None,
+            transport: Transport::Http { url: refused_url() },
+            secret_headers: BTreeMap::new(),
+            timeout_ms: 1_000,
+            config_revision: 1,
+        };
+        let limits = UpstreamLimits {
+            max_backoff: Duration::from_secs(60),
+            ..UpstreamLimits::default()
+        };
+        let (events, _rx) = mpsc::unbounded_channel();
+        let up = Upstream::start(config, limits, events, None);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        up.close();
+        let attempts = up.connect_attempts();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(up.connect_attempts(), attempts, "retried after close");
+    }
 }
