@@ -670,7 +670,8 @@ impl Upstream {
     }
 
     /// Connection attempts so far (start-up and reconnections).
-    pub fn connect_attempts(&self) -> u64 {
+    #[cfg(test)]
+    fn connect_attempts(&self) -> u64 {
         self.connect_attempts.load(Ordering::Relaxed)
     }
 
