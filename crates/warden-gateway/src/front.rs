@@ -39,6 +39,9 @@ const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
 const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 const META_SUBSCRIPTION: &str = "io.modelcontextprotocol/subscriptionId";
+/// A forwarded request still unanswered after this long is answered as an
+/// SSE stream even if the upstream has sent nothing else yet.
+const STREAM_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 /// `_meta` keys Warden adds to allowed call results.
 pub const META_DECISION_ID: &str = "warden.dev/decision_id";
 pub const META_REVISION: &str = "warden.dev/revision";
@@ -181,6 +184,14 @@ fn sse_bounded(rx: mpsc::Receiver<Value>, guard: Option<ListenerGuard>) -> Respo
 
 fn sse_unbounded(rx: mpsc::UnboundedReceiver<Value>) -> Response {
     let stream = UnboundedReceiverStream::new(rx).map(|msg| sse_event(&msg));
+    Sse::new(stream).into_response()
+}
+
+/// An SSE reply whose first message was already taken off `rx`.
+fn sse_unbounded_after(first: Value, rx: mpsc::UnboundedReceiver<Value>) -> Response {
+    let stream = futures::stream::once(async move { first })
+        .chain(UnboundedReceiverStream::new(rx))
+        .map(|msg| sse_event(&msg));
     Sse::new(stream).into_response()
 }
 
@@ -980,12 +991,17 @@ impl Ctx {
     ) -> Response {
         let ctx = Arc::new(self);
         if ctx.wants_sse {
-            let (tx, rx) = mpsc::unbounded_channel();
+            // The client accepts a stream. Most upstream answers come with
+            // nothing before them: those are sent as one JSON body (no task,
+            // no SSE framing). Only when the upstream sends progress, a log
+            // message or a request first does the reply become a stream,
+            // with the rest of the exchange moved to its own task.
+            let (tx, mut rx) = mpsc::unbounded_channel();
             let task_ctx = Arc::clone(&ctx);
             let sink = tx.clone();
-            tokio::spawn(async move {
+            let mut exchange = Box::pin(async move {
                 let _inflight = task_ctx.shared.enter();
-                let reply = task_ctx
+                task_ctx
                     .exchange(
                         id,
                         upstream,
@@ -996,12 +1012,44 @@ impl Ctx {
                         finish,
                         audit,
                     )
-                    .await;
-                if let Some(reply) = reply {
-                    let _ = tx.send(reply);
-                }
+                    .await
             });
-            sse_unbounded(rx)
+            tokio::select! {
+                biased;
+                reply = &mut exchange => match (rx.try_recv().ok(), reply) {
+                    (None, Some(reply)) => json_response(StatusCode::OK, reply.to_string()),
+                    (first, reply) => {
+                        // Messages came first, or the call was cancelled
+                        // (no reply: the stream just ends).
+                        if let Some(reply) = reply {
+                            let _ = tx.send(reply);
+                        }
+                        drop(tx);
+                        match first {
+                            Some(first) => sse_unbounded_after(first, rx),
+                            None => sse_unbounded(rx),
+                        }
+                    }
+                },
+                Some(first) = rx.recv() => {
+                    tokio::spawn(async move {
+                        if let Some(reply) = exchange.await {
+                            let _ = tx.send(reply);
+                        }
+                    });
+                    sse_unbounded_after(first, rx)
+                }
+                // A slow call: open the stream now, so clients whose read
+                // timeout covers the response headers keep waiting.
+                _ = tokio::time::sleep(STREAM_AFTER) => {
+                    tokio::spawn(async move {
+                        if let Some(reply) = exchange.await {
+                            let _ = tx.send(reply);
+                        }
+                    });
+                    sse_unbounded(rx)
+                }
+            }
         } else {
             let _inflight = ctx.shared.enter();
             match ctx

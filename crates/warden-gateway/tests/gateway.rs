@@ -444,6 +444,67 @@ async fn progress_and_logging_reach_the_caller_with_its_own_token() {
     assert_eq!(msgs[2]["result"]["content"][0]["text"], "done");
 }
 
+/// A client that accepts both gets plain JSON when the upstream only
+/// answers, a stream when something comes before the answer, and a stream
+/// opened early for a call slower than a second.
+#[tokio::test]
+async fn replies_are_json_unless_something_comes_first_or_the_call_is_slow() {
+    let (_fx, h) = one_server().await;
+    let sid = h.initialize("/mcp", KEY_A).await;
+    let call = |name: &str, args: Value| {
+        json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+               "params": {"name": name, "arguments": args, "_meta": {"progressToken": "t"}}})
+    };
+    let content_type =
+        |resp: &reqwest::Response| resp.headers()["content-type"].to_str().unwrap().to_owned();
+
+    let resp = h
+        .post_raw(
+            "/mcp",
+            Some(KEY_A),
+            Some(&sid),
+            &[],
+            &call("files__echo", json!({})),
+        )
+        .await;
+    assert!(content_type(&resp).starts_with("application/json"));
+    let msg: Value = resp.json().await.unwrap();
+    assert_eq!(msg["result"]["content"][0]["text"], "echo called");
+
+    let resp = h
+        .post_raw(
+            "/mcp",
+            Some(KEY_A),
+            Some(&sid),
+            &[],
+            &call("files__progress", json!({})),
+        )
+        .await;
+    assert!(content_type(&resp).starts_with("text/event-stream"));
+    let msgs = all_messages(resp).await;
+    assert_eq!(msgs.len(), 3, "{msgs:?}");
+    assert_eq!(msgs[2]["id"], 7);
+
+    let started = std::time::Instant::now();
+    let resp = h
+        .post_raw(
+            "/mcp",
+            Some(KEY_A),
+            Some(&sid),
+            &[],
+            &call("files__slow", json!({"ms": 1500})),
+        )
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_millis(1400),
+        "headers waited for the reply"
+    );
+    assert!(content_type(&resp).starts_with("text/event-stream"));
+    let msgs = all_messages(resp).await;
+    assert_eq!(msgs.len(), 1, "{msgs:?}");
+    assert_eq!(msgs[0]["result"]["content"][0]["text"], "slow done");
+}
+
 #[tokio::test]
 async fn client_cancellation_is_passed_upstream() {
     let (fx, h) = one_server().await;
