@@ -614,6 +614,20 @@ struct Ctx {
     started: Instant,
 }
 
+/// An in-flight `tools/call` registration, removed on drop.
+struct RegisteredCall<'a> {
+    shared: &'a Shared,
+    call_no: Option<u64>,
+}
+
+impl Drop for RegisteredCall<'_> {
+    fn drop(&mut self) {
+        if let Some(n) = self.call_no {
+            self.shared.unregister_call(n);
+        }
+    }
+}
+
 /// What a forwarded request does to the upstream's result on the way back.
 type Finish = Box<dyn FnOnce(&mut Value) + Send>;
 
@@ -676,9 +690,10 @@ impl Ctx {
         }
     }
 
-    async fn request(self, msg: Value) -> Response {
+    async fn request(self, mut msg: Value) -> Response {
         let id = msg.get("id").cloned().unwrap_or(Value::Null);
-        let params = msg.get("params").cloned();
+        // Taken, not cloned: the request's params can be large.
+        let params = msg.as_object_mut().and_then(|m| m.remove("params"));
         match jsonrpc::method(&msg) {
             "initialize" if !self.stateless => self.initialize(id, params),
             "server/discover" => self.discover(id),
@@ -800,29 +815,64 @@ impl Ctx {
     /// from pre-serialized tool objects.
     fn tools_list(&self, id: Value) -> Response {
         let view = self.view();
-        let mut out = String::with_capacity(4096);
-        out.push_str("{\"jsonrpc\":\"2.0\",\"id\":");
-        out.push_str(&id.to_string());
-        out.push_str(",\"result\":{\"tools\":[");
-        let mut first = true;
+        let prefixed = self.mount.prefixed();
+        // First decide what is shown (per server: nothing, everything, or
+        // some tools), then copy the pre-rendered JSON into a body of the
+        // exact size: no re-serializing, no regrowing.
+        let mut shown = Vec::new();
+        let mut size = 0usize;
         for (sa, filter) in view.servers() {
             let Some(up) = self.shared.registry.get(sa.server) else {
                 continue;
             };
             let catalog = up.catalog();
-            let rendered = if self.mount.prefixed() {
+            let rendered = if prefixed {
                 &catalog.prefixed_json
             } else {
                 &catalog.plain_json
             };
-            for (i, name) in catalog.names_in_order().enumerate() {
-                if view.lists(sa, filter, name) {
-                    if !first {
-                        out.push(',');
-                    }
-                    out.push_str(&rendered[i]);
-                    first = false;
+            let listed: Vec<usize> = catalog
+                .names_in_order()
+                .enumerate()
+                .filter(|(_, name)| view.lists(sa, filter, name))
+                .map(|(i, _)| i)
+                .collect();
+            if listed.is_empty() {
+                continue;
+            }
+            let all = listed.len() == rendered.len();
+            size += if all {
+                catalog
+                    .plain_joined
+                    .len()
+                    .max(catalog.prefixed_joined.len())
+            } else {
+                listed.iter().map(|&i| rendered[i].len() + 1).sum()
+            } + 1;
+            shown.push((catalog, if all { None } else { Some(listed) }));
+        }
+        let id = id.to_string();
+        let mut out = String::with_capacity(size + id.len() + 128);
+        out.push_str("{\"jsonrpc\":\"2.0\",\"id\":");
+        out.push_str(&id);
+        out.push_str(",\"result\":{\"tools\":[");
+        let mut first = true;
+        for (catalog, listed) in &shown {
+            let (rendered, joined) = if prefixed {
+                (&catalog.prefixed_json, &catalog.prefixed_joined)
+            } else {
+                (&catalog.plain_json, &catalog.plain_joined)
+            };
+            let parts: Box<dyn Iterator<Item = &String>> = match listed {
+                None => Box::new(std::iter::once(joined)),
+                Some(listed) => Box::new(listed.iter().map(|&i| &rendered[i])),
+            };
+            for part in parts {
+                if !first {
+                    out.push(',');
                 }
+                out.push_str(part);
+                first = false;
             }
         }
         out.push(']');
@@ -1095,6 +1145,12 @@ impl Ctx {
             Some((n, rx)) => (Some(n), Some(rx)),
             None => (None, None),
         };
+        // Unregisters the in-flight call however this ends, including when
+        // the client goes away and the request future is dropped.
+        let _registered = RegisteredCall {
+            shared: &self.shared,
+            call_no,
+        };
         let outcome = match upstream
             .start_request(upstream_id, method, Some(params), sink)
             .await
@@ -1124,11 +1180,10 @@ impl Ctx {
                 }
             }
         };
-        if let Some(n) = call_no {
-            self.shared.unregister_call(n);
-        }
+        drop(_registered);
         let slug = upstream.slug().to_owned();
-        metrics::histogram!("warden_upstream_request_duration_seconds", "server" => slug.clone())
+        upstream
+            .duration_histogram()
             .record(started.elapsed().as_secs_f64());
         let reply = match outcome {
             Outcome::Response(mut resp) => {

@@ -17,6 +17,9 @@ const SESSION_HEADER: &str = "mcp-session-id";
 pub(crate) struct HttpLink {
     client: reqwest::Client,
     url: String,
+    /// `url` parsed once, not on every request (None: invalid, and every
+    /// request reports why).
+    parsed_url: Option<reqwest::Url>,
     /// Warden's own secret headers for this upstream, marked sensitive.
     secret_headers: HeaderMap,
     session: ArcSwapOption<String>,
@@ -48,6 +51,7 @@ impl HttpLink {
             .unwrap_or_else(|_| reqwest::Client::new());
         HttpLink {
             client,
+            parsed_url: reqwest::Url::parse(&url).ok(),
             url,
             secret_headers,
             session: ArcSwapOption::empty(),
@@ -78,9 +82,11 @@ impl HttpLink {
         method: reqwest::Method,
         msg: Option<&Value>,
     ) -> reqwest::RequestBuilder {
-        let mut b = self
-            .client
-            .request(method, &self.url)
+        let request = match &self.parsed_url {
+            Some(url) => self.client.request(method, url.clone()),
+            None => self.client.request(method, &self.url),
+        };
+        let mut b = request
             .header(ACCEPT, "application/json, text/event-stream")
             .headers(self.secret_headers.clone());
         if let Some(version) = up.protocol() {

@@ -82,6 +82,10 @@ pub struct ToolCatalog {
     pub plain_json: Vec<String>,
     /// Each tool with its name prefixed `{slug}__` (`/mcp`, toolsets).
     pub prefixed_json: Vec<String>,
+    /// All of `plain_json` / `prefixed_json` joined with commas: the usual
+    /// listing shows a server's whole catalog, copied in one piece.
+    pub plain_joined: String,
+    pub prefixed_joined: String,
 }
 
 impl ToolCatalog {
@@ -109,6 +113,8 @@ impl ToolCatalog {
             names.push(name);
         }
         ToolCatalog {
+            plain_joined: plain_json.join(","),
+            prefixed_joined: prefixed_json.join(","),
             tools,
             by_name,
             generation,
@@ -165,6 +171,8 @@ pub struct Upstream {
     wake: Notify,
     closed: AtomicBool,
     connect_attempts: AtomicU64,
+    /// `warden_upstream_request_duration_seconds{server}`, resolved once.
+    duration: metrics::Histogram,
     events: mpsc::UnboundedSender<UpstreamEvent>,
     me: Weak<Upstream>,
 }
@@ -197,6 +205,8 @@ impl Upstream {
             Transport::Stdio { .. } => Link::Stdio(stdio::StdioLink::new()),
         };
         let (state_tx, _) = watch::channel(LinkState::Connecting);
+        let duration = metrics::histogram!("warden_upstream_request_duration_seconds",
+            "server" => config.slug.clone());
         let upstream = Arc::new_cyclic(|me| Upstream {
             timeout: Duration::from_millis(config.timeout_ms.max(1)),
             config,
@@ -215,6 +225,7 @@ impl Upstream {
             wake: Notify::new(),
             closed: AtomicBool::new(false),
             connect_attempts: AtomicU64::new(0),
+            duration,
             events,
             me: me.clone(),
         });
@@ -238,6 +249,11 @@ impl Upstream {
             Link::Stdio(link) => Some(link),
             Link::Http(_) => None,
         }
+    }
+
+    /// Time from forwarding a request to its outcome, for this server.
+    pub fn duration_histogram(&self) -> &metrics::Histogram {
+        &self.duration
     }
 
     pub fn slug(&self) -> &str {
