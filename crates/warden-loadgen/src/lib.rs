@@ -141,6 +141,8 @@ pub struct Session {
     token: Option<String>,
     session_id: Option<String>,
     next_id: u64,
+    /// When the last reply's body was fully received (before parsing it).
+    body_received: Option<Instant>,
 }
 
 impl Session {
@@ -156,6 +158,7 @@ impl Session {
             token: token.map(str::to_string),
             session_id: None,
             next_id: 0,
+            body_received: None,
         };
         let params = json!({
             "protocolVersion": PROTOCOL_VERSION,
@@ -222,6 +225,7 @@ impl Session {
             .unwrap_or("")
             .to_string();
         let text = resp.text().await?;
+        self.body_received = Some(Instant::now());
         if !status.is_success() {
             return Err(LoadError::Status(method, status.as_u16(), text));
         }
@@ -322,7 +326,9 @@ pub async fn run(config: RunConfig) -> Result<Summary, LoadError> {
                 }
                 let sent = Instant::now();
                 let outcome = session.request(method, params.clone()).await;
-                let took = sent.elapsed().as_micros() as u64;
+                // Send to last byte: parsing the reply here is not the server's time.
+                let received = session.body_received.take().unwrap_or_else(Instant::now);
+                let took = received.saturating_duration_since(sent).as_micros() as u64;
                 match outcome {
                     Ok(reply) if reply_ok(&reply) => latencies.push(took),
                     _ => errors += 1,
