@@ -123,7 +123,7 @@ fn now_ms() -> i64 {
 impl DemoUpstream {
     pub fn print_instructions(&self, warden: SocketAddr) {
         let key = self.key.expose();
-        println!(
+        crate::serve::print_out(&format!(
             r#"
 Warden demo is running.
   MCP endpoint : http://{warden}/mcp          (demo upstream at http://{upstream}/mcp)
@@ -143,6 +143,6 @@ Or with the Python MCP SDK (pip install mcp):
           await s.initialize(); print(await s.call_tool("demo__echo", {{"text": "hi"}}))
 "#,
             upstream = self.upstream
-        );
+        ));
     }
 }

@@ -244,10 +244,10 @@ async fn ensure_platform_token(store: &Store, configured: Option<&str>) -> Resul
         .count();
     if platform_tokens == 0 {
         let (_, token) = store.create_admin_token(ACTOR, "first-start", None).await?;
-        println!(
+        print_out(&format!(
             "No platform admin token was configured; created one (shown only now):\n  WARDEN_ADMIN_TOKEN={}",
             token.expose()
-        );
+        ));
     }
     Ok(())
 }
@@ -265,14 +265,25 @@ async fn apply_bootstrap(admin: &warden_admin::AdminState, path: &Path) -> Resul
         "bootstrap applied"
     );
     for key in &report.generated_keys {
-        println!(
+        print_out(&format!(
             "bootstrap created key {:?} in org {:?} (secret shown only now): {}",
             key.name,
             key.org,
             key.secret.expose()
-        );
+        ));
     }
     Ok(())
+}
+
+/// Prints a line for the operator. A closed stdout (a supervisor that
+/// stopped reading) must not take the gateway down, so write errors are
+/// logged, not panicked on like `println!` would.
+pub(crate) fn print_out(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{text}").and_then(|()| out.flush()) {
+        tracing::warn!(error = %e, "cannot write to stdout");
+    }
 }
 
 #[cfg(test)]

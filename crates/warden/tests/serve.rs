@@ -45,9 +45,9 @@ fn start_demo(dir: &tempfile::TempDir) -> Warden {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
     let (mut admin_token, mut demo_key) = (None, None);
-    for line in stdout.lines() {
+    for line in stdout.by_ref() {
         let line = line.unwrap();
         if let Some(t) = line.trim().strip_prefix("WARDEN_ADMIN_TOKEN=") {
             admin_token = Some(t.to_owned());
@@ -59,6 +59,8 @@ fn start_demo(dir: &tempfile::TempDir) -> Warden {
             break;
         }
     }
+    // Keep draining stdout like a terminal would.
+    std::thread::spawn(move || stdout.for_each(drop));
     Warden {
         child,
         base: format!("http://127.0.0.1:{port}"),
@@ -249,4 +251,45 @@ fn bad_configuration_is_refused_with_a_clear_message() {
     std::fs::write(&bad, "lisen = \"127.0.0.1:1\"\n").unwrap();
     let err = serve_fails(&["--config", bad.to_str().unwrap()], &[]);
     assert!(err.contains("unknown field"), "{err}");
+}
+
+#[tokio::test]
+async fn a_closed_stdout_does_not_stop_the_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--database-url")
+        .arg(format!("sqlite://{}/warden.db", dir.path().display()))
+        .env_remove("WARDEN_ADMIN_TOKEN")
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Nobody reads what it prints (first-start token, demo key).
+    drop(child.stdout.take());
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Ok(r) = client
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+        {
+            if r.status() == 200 {
+                break;
+            }
+        }
+        assert!(child.try_wait().unwrap().is_none(), "warden exited");
+        assert!(Instant::now() < deadline, "warden never became ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "warden exited after printing"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
 }
