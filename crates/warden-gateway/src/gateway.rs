@@ -446,11 +446,14 @@ fn end_listen(session: &Session, reason: &str, revision: u64) {
 }
 
 /// The task that follows policy revisions, catalog changes and the clock.
+///
+/// `revisions` must be subscribed before the upstream configs were first
+/// loaded, so a write that lands in between still triggers a reload.
 pub(crate) async fn run_live(
     shared: Arc<Shared>,
+    mut revisions: tokio::sync::watch::Receiver<u64>,
     mut events: mpsc::UnboundedReceiver<UpstreamEvent>,
 ) {
-    let mut revisions = shared.live.subscribe();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     metrics::gauge!("warden_policy_revision").set(shared.live.revision() as f64);

@@ -174,6 +174,9 @@ impl Gateway {
         source: Arc<dyn UpstreamSource>,
         recorder: Arc<dyn DecisionRecorder>,
     ) -> Result<Gateway, GatewayError> {
+        // Subscribe before loading: a policy write between the load and the
+        // live task's start would otherwise never reload the upstreams.
+        let revisions = live.subscribe();
         let configs = source.load_upstreams().await?;
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let registry = Arc::new(Registry::new(config.upstream.clone(), events_tx));
@@ -193,7 +196,7 @@ impl Gateway {
             drained: Notify::new(),
             stop: Notify::new(),
         });
-        tokio::spawn(gateway::run_live(Arc::clone(&shared), events_rx));
+        tokio::spawn(gateway::run_live(Arc::clone(&shared), revisions, events_rx));
         Ok(Gateway { shared })
     }
 

@@ -961,3 +961,38 @@ async fn host_allow_list_guards_a_local_gateway() {
         .await;
     assert_eq!(evil.status(), 403);
 }
+
+/// A policy write that lands right after `Gateway::start` returns, before its
+/// background task first runs, must still bring the new upstream in (the
+/// `--demo` start-up does exactly this).
+#[tokio::test]
+async fn a_write_right_after_start_still_loads_the_new_upstream() {
+    use std::sync::Arc;
+    use warden_gateway::{Gateway, NoRecorder, StaticUpstreams};
+    use warden_policy::Catalog;
+
+    let fx = fixture::start(Mode::Normal, &["echo"]).await;
+    let live = LivePolicy::new(Snapshot::build(rows(1, &["files"])).unwrap());
+    let source = StaticUpstreams::new(Vec::new());
+    let gateway = Gateway::start(
+        GatewayConfig::default(),
+        Arc::clone(&live),
+        source.clone(),
+        Arc::new(NoRecorder),
+    )
+    .await
+    .unwrap();
+    // No await between start and the write: the live task has not run yet.
+    source.set(vec![http_upstream(1, "files", &fx.url(), 5_000)]);
+    assert!(live.install(Snapshot::build(rows(2, &["files"])).unwrap()));
+
+    let catalog = gateway.catalog();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !catalog.contains(ServerId(1), "echo") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the upstream added by the write was never loaded"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
