@@ -2,7 +2,7 @@
 //! that keeps live sessions in step with the policy and the catalogs.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -44,6 +44,8 @@ pub(crate) struct Session {
     fingerprint: AtomicU64,
     /// A listen stream that did not ask for tool list changes.
     muted: AtomicBool,
+    /// When a request last named this session (ms since the epoch).
+    last_seen_ms: AtomicI64,
 }
 
 impl Session {
@@ -64,7 +66,15 @@ impl Session {
             stream: Mutex::new(None),
             fingerprint: AtomicU64::new(0),
             muted: AtomicBool::new(false),
+            last_seen_ms: AtomicI64::new(now_ms()),
         }
+    }
+
+    /// Idle for longer than `timeout_ms` with no open stream: a client that
+    /// went away without DELETE.
+    fn abandoned(&self, now: i64, timeout_ms: i64) -> bool {
+        now - self.last_seen_ms.load(Ordering::Relaxed) > timeout_ms
+            && lock(&self.stream).as_ref().is_none_or(|tx| tx.is_closed())
     }
 
     pub fn mute(&self) {
@@ -202,12 +212,16 @@ impl Shared {
         self.recorder.record(record);
     }
 
+    /// The session named by a request (which counts as activity).
     pub fn session(&self, id: &str) -> Option<Arc<Session>> {
-        self.sessions
+        let session = self
+            .sessions
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(id)
-            .cloned()
+            .cloned()?;
+        session.last_seen_ms.store(now_ms(), Ordering::Relaxed);
+        Some(session)
     }
 
     pub fn insert_session(&self, session: Arc<Session>) {
@@ -376,6 +390,7 @@ impl Shared {
     pub fn check_expiry(&self) {
         let snapshot = self.live.snapshot();
         let now = now_ms();
+        self.end_abandoned_sessions(now);
         let expired = |s: &Arc<Session>| s.access(&snapshot).principal_denial(now).is_some();
         let any_session = self
             .sessions
@@ -384,14 +399,30 @@ impl Shared {
             .values()
             .any(expired);
         let any_listener = lock(&self.listeners).values().any(expired);
-        let any_call = lock(&self.calls).values().any(|c| {
-            snapshot
-                .access(&c.principal)
-                .principal_denial(now)
-                .is_some()
-        });
+        let any_call = lock(&self.calls)
+            .values()
+            .any(|c| snapshot.principal_denial(&c.principal, now).is_some());
         if any_session || any_listener || any_call {
             self.reconcile(&snapshot);
+        }
+    }
+
+    /// Ends sessions idle past `session_idle_timeout` with no open stream,
+    /// so clients that vanish without DELETE do not hold memory forever.
+    fn end_abandoned_sessions(&self, now: i64) {
+        let timeout_ms = self.config.session_idle_timeout.as_millis() as i64;
+        let abandoned: Vec<String> = self
+            .sessions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .filter(|s| s.abandoned(now, timeout_ms))
+            .map(|s| s.id.clone())
+            .collect();
+        for id in abandoned {
+            tracing::debug!(session = %id, "ending idle session");
+            metrics::counter!("warden_gateway_sessions_expired_total").increment(1);
+            self.remove_session(&id);
         }
     }
 

@@ -136,6 +136,9 @@ pub struct GatewayConfig {
     pub agent_header: String,
     /// Largest request body accepted.
     pub max_request_bytes: usize,
+    /// A 2025-11-25 session with no open GET stream and no request for this
+    /// long is ended (its id then answers 404, and the client re-initializes).
+    pub session_idle_timeout: Duration,
     pub upstream: UpstreamLimits,
 }
 
@@ -148,6 +151,7 @@ impl Default for GatewayConfig {
             end_user_header: "x-warden-end-user".into(),
             agent_header: "x-warden-agent".into(),
             max_request_bytes: 4 * 1024 * 1024,
+            session_idle_timeout: Duration::from_secs(3600),
             upstream: UpstreamLimits::default(),
         }
     }

@@ -996,3 +996,37 @@ async fn a_write_right_after_start_still_loads_the_new_upstream() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A session nobody uses and nobody listens on is ended after the idle
+/// timeout; one with an open GET stream is kept, however quiet.
+#[tokio::test]
+async fn idle_sessions_without_a_stream_end() {
+    let fx = fixture::start(Mode::Normal, &["echo"]).await;
+    let config = GatewayConfig {
+        session_idle_timeout: Duration::from_millis(300),
+        ..GatewayConfig::default()
+    };
+    let h = start_with(
+        LivePolicy::new(Snapshot::build(rows(1, &["files"])).unwrap()),
+        vec![http_upstream(1, "files", &fx.url(), 5_000)],
+        config,
+    )
+    .await;
+    let idle = h.initialize("/mcp", KEY_A).await;
+    let listening = h.initialize("/mcp", KEY_A).await;
+    let _stream = h.open_stream("/mcp", KEY_A, &listening).await;
+    assert_eq!(h.gateway.live_sessions(), 2);
+
+    // The sweep runs every second.
+    tokio::time::sleep(Duration::from_millis(2_300)).await;
+    let ping = json!({"jsonrpc": "2.0", "id": 9, "method": "ping"});
+    let gone = h
+        .post_raw("/mcp", Some(KEY_A), Some(&idle), &[], &ping)
+        .await;
+    assert_eq!(gone.status(), 404, "the idle session should have ended");
+    let kept = h
+        .post_raw("/mcp", Some(KEY_A), Some(&listening), &[], &ping)
+        .await;
+    assert_eq!(kept.status(), 200, "a session with an open stream stays");
+    assert_eq!(h.gateway.live_sessions(), 1);
+}

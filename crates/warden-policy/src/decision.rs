@@ -313,6 +313,25 @@ impl ServerAccess {
     }
 }
 
+/// Check 1 of the decision, in its order: key revoked, key expired, org
+/// suspended.
+fn principal_denial(
+    revoked: bool,
+    expires_at_ms: Option<i64>,
+    org_suspended: bool,
+    now_ms: i64,
+) -> Option<Reason> {
+    if revoked {
+        Some(Reason::KeyRevoked)
+    } else if expires_at_ms.is_some_and(|t| now_ms >= t) {
+        Some(Reason::KeyExpired)
+    } else if org_suspended {
+        Some(Reason::OrgSuspended)
+    } else {
+        None
+    }
+}
+
 /// The compiled effective grants of one principal at one revision. Cheap to
 /// reuse for many decisions; rebuild it for a new snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -342,15 +361,12 @@ impl Access {
 
     /// The principal-wide checks (key and org): the reason they fail, if any.
     pub fn principal_denial(&self, now_ms: i64) -> Option<Reason> {
-        if self.key_revoked {
-            Some(Reason::KeyRevoked)
-        } else if self.key_expires_at_ms.is_some_and(|t| now_ms >= t) {
-            Some(Reason::KeyExpired)
-        } else if self.org_suspended {
-            Some(Reason::OrgSuspended)
-        } else {
-            None
-        }
+        principal_denial(
+            self.key_revoked,
+            self.key_expires_at_ms,
+            self.org_suspended,
+            now_ms,
+        )
     }
 
     /// The servers this principal may use now, each with the filter of tools
@@ -581,6 +597,16 @@ impl Snapshot {
             server: server_id,
             trace,
         }
+    }
+
+    /// Check 1 alone (key active, org active) without compiling an
+    /// [`Access`]: what a periodic expiry sweep needs.
+    pub fn principal_denial(&self, principal: &Principal, now_ms: i64) -> Option<Reason> {
+        let Some(key) = self.keys.get(&principal.key) else {
+            return Some(Reason::KeyRevoked);
+        };
+        let org_suspended = self.orgs.get(&key.org).is_none_or(|o| o.suspended);
+        principal_denial(key.revoked, key.expires_at_ms, org_suspended, now_ms)
     }
 
     /// [`Snapshot::decide`] for a principal without a warm [`Access`].

@@ -41,6 +41,8 @@ pub struct Config {
     pub catalog_refresh_secs: u64,
     /// How long shutdown waits for in-flight calls.
     pub shutdown_grace_ms: u64,
+    /// A session with no request and no open stream for this long is ended.
+    pub session_idle_timeout_secs: u64,
     /// `pretty` or `json` logs.
     pub log_format: LogFormat,
 }
@@ -65,6 +67,7 @@ impl Default for Config {
             allowed_hosts: Vec::new(),
             catalog_refresh_secs: 300,
             shutdown_grace_ms: 10_000,
+            session_idle_timeout_secs: 3_600,
             log_format: LogFormat::Pretty,
         }
     }
@@ -168,6 +171,9 @@ impl Config {
         if let Some(v) = parse_env("WARDEN_CATALOG_REFRESH_SECS")? {
             self.catalog_refresh_secs = v;
         }
+        if let Some(v) = parse_env("WARDEN_SESSION_IDLE_TIMEOUT_SECS")? {
+            self.session_idle_timeout_secs = v;
+        }
         if let Some(v) = env_var("WARDEN_LOG_FORMAT") {
             self.log_format = match v.as_str() {
                 "json" => LogFormat::Json,
@@ -191,6 +197,11 @@ impl Config {
                 "database_url must start with sqlite: or postgres:// (got {:?})",
                 redact_url(&self.database_url)
             )));
+        }
+        if self.session_idle_timeout_secs == 0 {
+            return Err(WardenError::Config(
+                "session_idle_timeout_secs must be > 0".into(),
+            ));
         }
         if self.max_staleness_ms == 0 {
             return Err(WardenError::Config("max_staleness_ms must be > 0".into()));

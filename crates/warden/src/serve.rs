@@ -53,6 +53,7 @@ pub async fn run(config: Config, demo: bool) -> Result<(), WardenError> {
     let gateway_config = GatewayConfig {
         allowed_origins: config.allowed_origins.clone(),
         allowed_hosts,
+        session_idle_timeout: Duration::from_secs(config.session_idle_timeout_secs),
         upstream: UpstreamLimits {
             catalog_refresh: Duration::from_secs(config.catalog_refresh_secs),
             ..UpstreamLimits::default()
