@@ -614,16 +614,33 @@ struct Ctx {
     started: Instant,
 }
 
-/// An in-flight `tools/call` registration, removed on drop.
-struct RegisteredCall<'a> {
+/// One forwarded request while it runs. However the exchange ends, including
+/// the client going away and the request future being dropped mid-call, the
+/// in-flight registration is removed, the call's decision reaches the audit
+/// log, and a request the upstream is still working on is cancelled there.
+struct ExchangeGuard<'a> {
     shared: &'a Shared,
     call_no: Option<u64>,
+    upstream: &'a Upstream,
+    upstream_id: u64,
+    /// The allowed decision, with its latency filled in when recorded.
+    record: Option<DecisionRecord>,
+    request_started: Instant,
+    upstream_done: bool,
 }
 
-impl Drop for RegisteredCall<'_> {
+impl Drop for ExchangeGuard<'_> {
     fn drop(&mut self) {
         if let Some(n) = self.call_no {
             self.shared.unregister_call(n);
+        }
+        if !self.upstream_done {
+            self.upstream
+                .cancel(self.upstream_id, "the client went away");
+        }
+        if let Some(mut record) = self.record.take() {
+            record.latency_us = self.request_started.elapsed().as_micros() as u64;
+            self.shared.record(record);
         }
     }
 }
@@ -682,10 +699,10 @@ impl Ctx {
         let Some(slug) = id.strip_prefix("warden:").and_then(|r| r.split(':').next()) else {
             return;
         };
-        if !self.view().decide_server(slug).allowed {
-            return;
-        }
-        if let Some(up) = self.shared.registry.by_slug(slug) {
+        // The slug names the server of the caller's org (org-owned slugs
+        // repeat across orgs): resolved through the decision, never by slug.
+        let verdict = self.view().decide_server(slug);
+        if let Some(up) = upstream_for(&self.shared, &verdict).filter(|_| verdict.allowed) {
             up.answer_server_request(&id, msg);
         }
     }
@@ -731,7 +748,11 @@ impl Ctx {
     /// one-server endpoint the upstream's (list changes always announced).
     fn capabilities_and_info(&self) -> (Value, Value, Option<Value>) {
         if let Mount::Server(slug) = &self.mount {
-            if let Some(info) = self.shared.registry.by_slug(slug).and_then(|u| u.info()) {
+            // Only a server the caller may use shows its info: another org's
+            // server (or one denied to this caller) reveals nothing.
+            let verdict = self.view().decide_server(slug);
+            let upstream = upstream_for(&self.shared, &verdict).filter(|_| verdict.allowed);
+            if let Some(info) = upstream.and_then(|u| u.info()) {
                 let mut caps = info
                     .get("capabilities")
                     .cloned()
@@ -999,8 +1020,6 @@ impl Ctx {
             tool: tool.clone(),
             end: std::sync::Mutex::new(Some(end_tx)),
         });
-        let stateless = self.stateless;
-        let exposed_for_finish = exposed.clone();
         let finish_decision = decision_id.clone();
         let revision = verdict.revision;
         let finish: Finish = Box::new(move |result: &mut Value| {
@@ -1012,8 +1031,6 @@ impl Ctx {
                 ],
             );
         });
-        let _ = exposed_for_finish;
-        let _ = stateless;
         self.forward(
             id,
             upstream,
@@ -1145,11 +1162,16 @@ impl Ctx {
             Some((n, rx)) => (Some(n), Some(rx)),
             None => (None, None),
         };
-        // Unregisters the in-flight call however this ends, including when
-        // the client goes away and the request future is dropped.
-        let _registered = RegisteredCall {
+        let mut guard = ExchangeGuard {
             shared: &self.shared,
             call_no,
+            upstream: &upstream,
+            upstream_id,
+            record: audit.as_ref().map(|(decision_id, slug, tool, verdict)| {
+                self.decision_record(decision_id, method, slug, Some(tool), verdict)
+            }),
+            request_started: self.started,
+            upstream_done: false,
         };
         let outcome = match upstream
             .start_request(upstream_id, method, Some(params), sink)
@@ -1180,7 +1202,10 @@ impl Ctx {
                 }
             }
         };
-        drop(_registered);
+        guard.upstream_done = true;
+        if let Some(n) = guard.call_no.take() {
+            self.shared.unregister_call(n);
+        }
         let slug = upstream.slug().to_owned();
         upstream
             .duration_histogram()
@@ -1230,15 +1255,7 @@ impl Ctx {
                 Some(self.denial(id, "tool", &name, &verdict, &decision_id))
             }
         };
-        if let Some((decision_id, slug, tool, verdict)) = audit {
-            self.shared.record(self.decision_record(
-                &decision_id,
-                method,
-                &slug,
-                Some(&tool),
-                &verdict,
-            ));
-        }
+        drop(guard);
         reply
     }
 

@@ -569,6 +569,31 @@ async fn list_changed_goes_only_to_sessions_whose_list_changed() {
         vec!["files__echo", "files__slow"]
     );
 
+    // A catalog change confined to tools B cannot see is news for A only.
+    let all = ["echo", "slow", "progress", "admin", "fresh"];
+    _fx.state
+        .set_tools(all.iter().map(|t| fixture::tool(t)).collect());
+    let a = stream_a
+        .next(Duration::from_secs(3))
+        .await
+        .expect("A is told of the new tool");
+    assert_eq!(a["method"], "notifications/tools/list_changed");
+    assert!(
+        stream_b.next(Duration::from_millis(500)).await.is_none(),
+        "B sees none of the changed tools and must not be told"
+    );
+    // A new definition of a tool both see is news for both.
+    let mut tools: Vec<Value> = all.iter().map(|t| fixture::tool(t)).collect();
+    tools[0]["description"] = json!("echo, reworded");
+    _fx.state.set_tools(tools);
+    for stream in [&mut stream_a, &mut stream_b] {
+        let note = stream
+            .next(Duration::from_secs(3))
+            .await
+            .expect("both are told of the changed echo");
+        assert_eq!(note["method"], "notifications/tools/list_changed");
+    }
+
     // A catalog change upstream reaches every session that sees the server.
     _fx.state
         .set_tools(vec![fixture::tool("echo"), fixture::tool("fresh")]);
@@ -1029,4 +1054,117 @@ async fn idle_sessions_without_a_stream_end() {
         .await;
     assert_eq!(kept.status(), 200, "a session with an open stream stays");
     assert_eq!(h.gateway.live_sessions(), 1);
+}
+
+#[tokio::test]
+async fn a_client_that_goes_away_mid_call_is_audited_and_cancelled_upstream() {
+    let (fx, mut h) = one_server().await;
+    let sid = h.initialize("/mcp", KEY_A).await;
+    // Plain JSON (no SSE): the gateway answers from the request's own task,
+    // which the server drops when the client disconnects.
+    let call = {
+        let url = h.url("/mcp");
+        let client = reqwest::Client::new();
+        let sid = sid.clone();
+        tokio::spawn(async move {
+            let _ = client
+                .post(url)
+                .bearer_auth(KEY_A)
+                .header("accept", "application/json")
+                .header("content-type", "application/json")
+                .header("mcp-session-id", sid)
+                .header("mcp-protocol-version", "2025-11-25")
+                .body(
+                    json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call",
+                    "params": {"name": "files__slow", "arguments": {"ms": 5000}}})
+                    .to_string(),
+                )
+                .send()
+                .await;
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        fx.state.requests("tools/call").len(),
+        1,
+        "the call reached the upstream"
+    );
+    call.abort();
+    let record = tokio::time::timeout(Duration::from_secs(3), async {
+        loop {
+            match h.decisions.recv().await {
+                Some(d) if d.method == "tools/call" => return d,
+                Some(_) => continue,
+                None => panic!("recorder closed"),
+            }
+        }
+    })
+    .await
+    .expect("the allowed call's decision is recorded although nobody got the answer");
+    assert!(record.allowed);
+    assert_eq!(record.tool.as_deref(), Some("slow"));
+    assert!(
+        record.latency_us >= 250_000,
+        "latency runs until the client left"
+    );
+    // The upstream is told to stop working on it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while fx.state.requests("notifications/cancelled").is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no cancellation reached the upstream"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let upstream_call = fx.state.requests("tools/call")[0].1.clone();
+    let cancel = fx.state.requests("notifications/cancelled")[0].1.clone();
+    assert_eq!(cancel["params"]["requestId"], upstream_call["id"]);
+}
+
+#[tokio::test]
+async fn another_orgs_server_reveals_nothing_on_its_endpoint() {
+    let fx = fixture::start(Mode::Normal, &["echo"]).await;
+    let mut policy = rows(1, &["files"]);
+    // "files" is owned by acme (org 1); org 2 has a key and no grant.
+    policy.servers[0].owner_org = Some(OrgId(1));
+    policy.orgs.push(warden_policy::OrgRow {
+        id: OrgId(2),
+        slug: "other".into(),
+        suspended: false,
+    });
+    let mut outsider = key(3, "key-outsider-secret", warden_policy::Scope::Inherit);
+    outsider.org = OrgId(2);
+    policy.keys.push(outsider);
+    let mut upstream = http_upstream(1, "files", &fx.url(), 5_000);
+    upstream.owner_org = Some(OrgId(1));
+    let h = start(policy, vec![upstream]).await;
+
+    let init = |key: &'static str| {
+        let h = &h;
+        async move {
+            let resp = h
+                .post_raw("/mcp/servers/files", Some(key), None, &[], &json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
+                    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}))
+                .await;
+            assert_eq!(resp.status(), 200);
+            let body: Value = resp.json().await.unwrap();
+            body["result"].clone()
+        }
+    };
+    // The owner's key sees the upstream's own server info.
+    assert_eq!(init(KEY_A).await["serverInfo"]["name"], "fixture");
+    // The other org's key gets Warden's own, exactly as for a slug that
+    // does not exist.
+    let outsider = init("key-outsider-secret").await;
+    let missing = {
+        let resp = h
+            .post_raw("/mcp/servers/nothing-here", Some("key-outsider-secret"), None, &[], &json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
+                "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}))
+            .await;
+        resp.json::<Value>().await.unwrap()["result"].clone()
+    };
+    assert_eq!(outsider["serverInfo"]["name"], "warden");
+    assert_eq!(outsider["serverInfo"], missing["serverInfo"]);
+    assert_eq!(outsider["capabilities"], missing["capabilities"]);
+    assert!(outsider.get("instructions").is_none());
 }
