@@ -287,12 +287,7 @@ impl Shared {
             now_ms: now_ms(),
         };
         let registry = &self.registry;
-        fingerprint(&view, |server| {
-            registry.get(server).map(|up| {
-                let c = up.catalog();
-                (c.generation, c)
-            })
-        })
+        fingerprint(&view, |server| registry.get(server).map(|up| up.catalog()))
     }
 
     pub fn register_call(&self, call: InflightCall) -> (u64, Arc<InflightCall>) {

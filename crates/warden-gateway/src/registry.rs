@@ -32,14 +32,6 @@ impl Registry {
         self.by_id.load().get(&server).cloned()
     }
 
-    pub fn by_slug(&self, slug: &str) -> Option<Arc<Upstream>> {
-        self.by_id
-            .load()
-            .values()
-            .find(|u| u.slug() == slug)
-            .cloned()
-    }
-
     pub fn all(&self) -> Arc<HashMap<ServerId, Arc<Upstream>>> {
         self.by_id.load_full()
     }

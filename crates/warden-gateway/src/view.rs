@@ -161,21 +161,22 @@ impl<'a> View<'a> {
 }
 
 /// A fingerprint of a visible tool list: changes iff the set of visible
-/// (server, tool) pairs or a visible server's catalog changed.
+/// (server, tool) pairs or the definition of a visible tool changed. A
+/// catalog change confined to tools the caller cannot see leaves it alone.
 pub fn fingerprint(
     view: &View<'_>,
-    catalog_of: impl Fn(ServerId) -> Option<(u64, std::sync::Arc<crate::upstream::ToolCatalog>)>,
+    catalog_of: impl Fn(ServerId) -> Option<std::sync::Arc<crate::upstream::ToolCatalog>>,
 ) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     for (sa, filter) in view.servers() {
-        let Some((generation, catalog)) = catalog_of(sa.server) else {
+        let Some(catalog) = catalog_of(sa.server) else {
             continue;
         };
         sa.slug.hash(&mut h);
-        generation.hash(&mut h);
-        for name in catalog.names_in_order() {
+        for (name, digest) in catalog.names_with_digests() {
             if view.lists(sa, filter, name) {
                 name.hash(&mut h);
+                digest.hash(&mut h);
             }
         }
     }

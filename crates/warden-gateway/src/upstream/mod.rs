@@ -78,6 +78,9 @@ pub struct ToolCatalog {
     /// Bumped whenever the tool objects change.
     pub generation: u64,
     names: Vec<String>,
+    /// A digest of each tool's definition: a session's fingerprint moves
+    /// when a tool it sees changes, not when one it cannot see does.
+    digests: Vec<u64>,
     /// Each tool serialized unchanged (`/mcp/servers/{slug}`).
     pub plain_json: Vec<String>,
     /// Each tool with its name prefixed `{slug}__` (`/mcp`, toolsets).
@@ -112,7 +115,16 @@ impl ToolCatalog {
             prefixed_json.push(prefixed.to_string());
             names.push(name);
         }
+        let digests = plain_json
+            .iter()
+            .map(|json| {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                std::hash::Hash::hash(json, &mut h);
+                std::hash::Hasher::finish(&h)
+            })
+            .collect();
         ToolCatalog {
+            digests,
             plain_joined: plain_json.join(","),
             prefixed_joined: prefixed_json.join(","),
             tools,
@@ -130,6 +142,14 @@ impl ToolCatalog {
 
     pub fn names_in_order(&self) -> impl Iterator<Item = &str> {
         self.names.iter().map(String::as_str)
+    }
+
+    /// Each tool's name with the digest of its definition, in order.
+    pub fn names_with_digests(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.names
+            .iter()
+            .map(String::as_str)
+            .zip(self.digests.iter().copied())
     }
 }
 
