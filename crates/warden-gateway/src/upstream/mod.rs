@@ -576,13 +576,20 @@ impl Upstream {
         }
     }
 
+    /// Where a message that arrived on no request's stream (stdio, or the
+    /// standalone HTTP stream) may go: the one request in flight on this
+    /// upstream, if it has a client stream. With two or more in flight the
+    /// message could belong to any of them, possibly another principal's,
+    /// so it goes to none.
     fn sole_pending_with_sink(&self) -> Option<u64> {
         let pending = lock(&self.pending);
-        let mut with_sink = pending.iter().filter(|(_, p)| p.sink.is_some());
-        match (with_sink.next(), with_sink.next()) {
-            (Some((id, _)), None) => Some(*id),
-            _ => None,
+        if pending.len() != 1 {
+            return None;
         }
+        pending
+            .iter()
+            .find(|(_, p)| p.sink.is_some())
+            .map(|(id, _)| *id)
     }
 
     /// Requests from the upstream that no client can answer.
@@ -872,6 +879,51 @@ mod tests {
             "{later} attempts in 1.2 s (expected about 5)"
         );
         assert!(!up.is_ready());
+        up.close();
+    }
+
+    #[tokio::test]
+    async fn an_unattributed_message_goes_only_to_the_one_request_in_flight() {
+        let config = UpstreamConfig {
+            server: ServerId(3),
+            slug: "shared".into(),
+            owner_org: None,
+            transport: Transport::Http { url: refused_url() },
+            secret_headers: BTreeMap::new(),
+            timeout_ms: 1_000,
+            config_revision: 1,
+        };
+        let (events, _rx) = mpsc::unbounded_channel();
+        let up = Upstream::start(config, UpstreamLimits::default(), events, None);
+        let log = || json!({"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info", "data": "x"}});
+        let (sink, mut seen) = mpsc::unbounded_channel();
+        let (tx, _keep) = oneshot::channel();
+        lock(&up.pending).insert(
+            101,
+            Pending {
+                tx,
+                sink: Some(sink),
+                progress: None,
+            },
+        );
+        up.dispatch(log(), None);
+        assert!(seen.try_recv().is_ok(), "the only caller gets it");
+        // A second request in flight (another client's, without a stream):
+        // the message could be its, so nobody gets it.
+        let (tx, _keep2) = oneshot::channel();
+        lock(&up.pending).insert(
+            102,
+            Pending {
+                tx,
+                sink: None,
+                progress: None,
+            },
+        );
+        up.dispatch(log(), None);
+        assert!(seen.try_recv().is_err(), "guessed between two callers");
+        // On the request's own stream it is that request's, whatever else runs.
+        up.dispatch(log(), Some(101));
+        assert!(seen.try_recv().is_ok());
         up.close();
     }
 
