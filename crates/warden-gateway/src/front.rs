@@ -24,7 +24,7 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::{ReceiverStream, UnboundedReceiverStream};
-use warden_policy::{Access, Principal, PrincipalError, Snapshot};
+use warden_policy::{Access, Principal, PrincipalError, Reason, Snapshot};
 use warden_store::DecisionRecord;
 
 use crate::error::GatewayError;
@@ -1003,11 +1003,20 @@ impl Ctx {
                 Some(&tool),
                 &verdict,
             ));
-            return json_response(
-                StatusCode::OK,
-                self.denial(id, "tool", &exposed, &verdict, &decision_id)
-                    .to_string(),
-            );
+            let mut denial = self.denial(id, "tool", &exposed, &verdict, &decision_id);
+            // A server the caller may use whose catalog is unknown because
+            // it is down: say so, rather than only "unknown tool".
+            if verdict.reason == Some(Reason::ToolUnknown.code()) {
+                if let Some(detail) = upstream_for(&self.shared, &verdict).and_then(|u| u.failure())
+                {
+                    denial["error"]["message"] = json!(format!(
+                        "Unknown tool: {exposed} (server {slug} is unavailable: {detail})"
+                    ));
+                    denial["error"]["data"]["upstream"] =
+                        json!({"status": "unavailable", "detail": detail});
+                }
+            }
+            return json_response(StatusCode::OK, denial.to_string());
         };
         params["name"] = Value::String(tool.clone());
         let (end_tx, end_rx) = oneshot::channel();

@@ -417,6 +417,9 @@ async fn a_broken_upstream_only_breaks_itself() {
         )
         .await;
     assert_eq!(r["error"]["data"]["reason"], "tool_unknown");
+    assert_eq!(r["error"]["data"]["upstream"]["status"], "unavailable");
+    let message = r["error"]["message"].as_str().unwrap();
+    assert!(message.contains("server down is unavailable"), "{message}");
     // The timed-out call was cancelled upstream.
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(!good.state.requests("notifications/cancelled").is_empty());

@@ -293,6 +293,15 @@ impl Upstream {
         *self.state_tx.borrow() == LinkState::Ready
     }
 
+    /// Why the connection is down, while it is (`None` when ready or
+    /// still connecting).
+    pub fn failure(&self) -> Option<String> {
+        match &*self.state_tx.borrow() {
+            LinkState::Failed(detail) => Some(detail.clone()),
+            _ => None,
+        }
+    }
+
     pub(crate) fn is_stateless(&self) -> bool {
         self.protocol
             .load()
