@@ -1171,3 +1171,43 @@ async fn another_orgs_server_reveals_nothing_on_its_endpoint() {
     assert_eq!(outsider["capabilities"], missing["capabilities"]);
     assert!(outsider.get("instructions").is_none());
 }
+
+#[tokio::test]
+async fn an_expiring_keys_session_ends_without_any_policy_write() {
+    let fx = fixture::start(Mode::Normal, &["echo", "slow"]).await;
+    let mut policy = rows(1, &["files"]);
+    let expires_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        + 1_500;
+    policy.keys[0].expires_at_ms = Some(expires_at);
+    let h = start(policy, vec![http_upstream(1, "files", &fx.url(), 5_000)]).await;
+    let sid = h.initialize("/mcp", KEY_A).await;
+    let mut stream = h.open_stream("/mcp", KEY_A, &sid).await;
+    assert_eq!(h.list_tool_names("/mcp", KEY_A, &sid).await.len(), 2);
+    // No write happens: the gateway's own timer notices the expiry and the
+    // stream closes (within the 1 s sweep after the expiry).
+    let started = std::time::Instant::now();
+    while stream.next(Duration::from_secs(4)).await.is_some() {}
+    assert!(
+        stream.ended,
+        "the GET stream must close when the key expires"
+    );
+    assert!(started.elapsed() < Duration::from_secs(4));
+    assert_eq!(h.live.revision(), 1, "no policy write was needed");
+    let r = h
+        .post_raw(
+            "/mcp",
+            Some(KEY_A),
+            Some(&sid),
+            &[],
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+        )
+        .await;
+    assert_eq!(r.status(), 401);
+    assert!(r.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("key_expired"));
+}
