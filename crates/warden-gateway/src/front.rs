@@ -640,6 +640,15 @@ impl Drop for ExchangeGuard<'_> {
         }
         if let Some(mut record) = self.record.take() {
             record.latency_us = self.request_started.elapsed().as_micros() as u64;
+            tracing::debug!(
+                decision_id = %record.decision_id,
+                server = %record.server_slug,
+                tool = record.tool.as_deref().unwrap_or(""),
+                latency_us = record.latency_us,
+                revision = record.revision,
+                completed = self.upstream_done,
+                "tools/call allowed"
+            );
             self.shared.record(record);
         }
     }
@@ -1234,7 +1243,8 @@ impl Ctx {
             }
             Outcome::Failed(e) => {
                 metrics::counter!("warden_upstream_errors_total", "server" => slug.clone(), "kind" => e.kind()).increment(1);
-                tracing::warn!(server = %slug, error = %e, "upstream request failed");
+                let decision_id = audit.as_ref().map(|(d, ..)| d.as_str()).unwrap_or("");
+                tracing::warn!(decision_id, server = %slug, method, error = %e, "upstream request failed");
                 Some(upstream_error(id, &e))
             }
             Outcome::Ended(CallEnd::ClientCancelled) => None,
