@@ -19,6 +19,10 @@ pub enum AdminError {
     /// never leaks across orgs.
     #[error("{kind} {name:?} not found")]
     NotFound { kind: &'static str, name: String },
+    /// The path exists, but not with this method (the response's `Allow`
+    /// header lists the methods it has).
+    #[error("{method} is not allowed on {path}")]
+    MethodNotAllowed { method: String, path: String },
     #[error("{kind} {name:?} already exists")]
     Duplicate { kind: &'static str, name: String },
     #[error("malformed JSON body: {0}")]
@@ -102,6 +106,7 @@ impl AdminError {
             AdminError::Unauthorized => "unauthorized",
             AdminError::PlatformAdminRequired => "platform_admin_required",
             AdminError::NotFound { .. } => "not_found",
+            AdminError::MethodNotAllowed { .. } => "method_not_allowed",
             AdminError::Duplicate { .. } => "duplicate",
             AdminError::MalformedJson(_) => "malformed_json",
             AdminError::InvalidBody(_) => "invalid_body",
@@ -126,6 +131,7 @@ impl AdminError {
             AdminError::Unauthorized => StatusCode::UNAUTHORIZED,
             AdminError::PlatformAdminRequired => StatusCode::FORBIDDEN,
             AdminError::NotFound { .. } => StatusCode::NOT_FOUND,
+            AdminError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             AdminError::Duplicate { .. } | AdminError::Conflict { .. } => StatusCode::CONFLICT,
             AdminError::MalformedJson(_) | AdminError::BadQuery(_) | AdminError::BadPath(_) => {
                 StatusCode::BAD_REQUEST
@@ -148,6 +154,9 @@ impl AdminError {
         match self {
             AdminError::NotFound { kind, name } | AdminError::Duplicate { kind, name } => {
                 json!({ "kind": kind, "name": name })
+            }
+            AdminError::MethodNotAllowed { method, path } => {
+                json!({ "method": method, "path": path })
             }
             AdminError::BodyTooLarge { limit } => json!({ "limit_bytes": limit }),
             AdminError::Invalid { field, .. } => json!({ "field": field }),

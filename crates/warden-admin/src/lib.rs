@@ -27,7 +27,9 @@
 //! | `/admin/v1/replicas`, `/admin/v1/audit` | GET |
 //!
 //! Writes accept `?wait=propagated[&timeout_ms=]`. Errors are always
-//! `{"error": {"code", "message", "details"}}` (see [`AdminError`]).
+//! `{"error": {"code", "message", "details"}}` (see [`AdminError`]), also
+//! for unknown paths (404 `not_found`) and methods a path does not have
+//! (405 `method_not_allowed`, with `Allow`).
 
 pub mod auth;
 pub mod bootstrap;
@@ -40,6 +42,7 @@ mod routes;
 mod state;
 
 use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, Uri};
 use axum::routing::get;
 use axum::Router;
 
@@ -48,16 +51,28 @@ pub use extract::BODY_LIMIT;
 pub use openapi::openapi_json;
 pub use state::AdminState;
 
-/// Every admin route under `/admin/v1`, with its state. Unknown paths under
-/// `/admin/v1` answer with the JSON error body too.
+/// Every admin route under `/admin/v1`, with its state. Unknown paths
+/// answer 404 and a method a path does not have 405 (with `Allow`), both
+/// with the JSON error body.
 pub fn router(state: AdminState) -> Router {
     routes::routes()
         .route("/admin/v1/openapi.json", get(openapi::serve))
+        // After every route: it is set on the routes registered so far.
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }
 
-async fn fallback() -> AdminError {
-    AdminError::not_found("route", "")
+async fn fallback(uri: Uri) -> AdminError {
+    AdminError::not_found("route", uri.path())
+}
+
+/// The path exists but not with this method; axum adds the `Allow` header
+/// listing the methods it has.
+async fn method_not_allowed(method: Method, uri: Uri) -> AdminError {
+    AdminError::MethodNotAllowed {
+        method: method.to_string(),
+        path: uri.path().to_owned(),
+    }
 }

@@ -1144,3 +1144,96 @@ async fn long_lists_are_paginated() {
         "bad_query",
     );
 }
+
+#[tokio::test]
+async fn wrong_methods_and_unknown_paths_answer_json_errors() {
+    let h = Harness::start(Backend::Sqlite).await;
+    setup_org_with_server(&h, "acme", "github").await;
+    let before = h.store.live().revision();
+
+    // A path that only has GET.
+    let reply = h
+        .patch("/admin/v1/orgs/acme/explain", json!({ "x": 1 }))
+        .await;
+    assert_error(&reply, 405, "method_not_allowed");
+    assert_eq!(reply.headers["allow"], "GET,HEAD");
+    assert_eq!(
+        reply.body["error"]["details"],
+        json!({ "method": "PATCH", "path": "/admin/v1/orgs/acme/explain" })
+    );
+    // Whoever asks, with or without a token.
+    let reply = h.send(Method::DELETE, "/admin/v1/audit", None, None).await;
+    assert_error(&reply, 405, "method_not_allowed");
+    let reply = h
+        .send(
+            Method::POST,
+            "/admin/v1/servers/github",
+            Some(PLATFORM_TOKEN),
+            Some(json!({})),
+        )
+        .await;
+    assert_error(&reply, 405, "method_not_allowed");
+    let allow = reply.headers["allow"].to_str().unwrap();
+    let mut allow: Vec<_> = allow.split(',').collect();
+    allow.sort_unstable();
+    assert_eq!(allow, ["DELETE", "GET", "HEAD", "PATCH"]);
+
+    // Unknown paths.
+    for path in ["/admin/v1/orgs/acme/widgets", "/admin/v1/nope/x/y"] {
+        let reply = h.get(path).await;
+        assert_error(&reply, 404, "not_found");
+        assert_eq!(reply.body["error"]["details"]["name"], path);
+    }
+    let reply = h
+        .send(
+            Method::POST,
+            "/admin/v1/orgs/acme/widgets",
+            None,
+            Some(json!({})),
+        )
+        .await;
+    assert_error(&reply, 404, "not_found");
+    assert_eq!(h.store.live().revision(), before);
+}
+
+/// Every documented path answers exactly its documented methods (the
+/// `Allow` header of a 405 lists what the router has), so the OpenAPI
+/// document and the router cannot drift apart.
+#[tokio::test]
+async fn every_documented_path_has_exactly_its_documented_methods() {
+    let h = Harness::start(Backend::Sqlite).await;
+    let doc = h
+        .send(Method::GET, "/admin/v1/openapi.json", None, None)
+        .await
+        .body;
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() >= 38, "{} paths", paths.len());
+    for (path, ops) in paths {
+        let mut documented: Vec<String> = ops
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|m| ["get", "put", "post", "patch", "delete"].contains(&m.as_str()))
+            .map(|m| m.to_uppercase())
+            .collect();
+        if documented.iter().any(|m| m == "GET") {
+            documented.push("HEAD".into());
+        }
+        documented.sort();
+        let concrete: String = path
+            .split('/')
+            .map(|seg| if seg.starts_with('{') { "1" } else { seg })
+            .collect::<Vec<_>>()
+            .join("/");
+        let reply = h.send(Method::TRACE, &concrete, None, None).await;
+        assert_error(&reply, 405, "method_not_allowed");
+        let mut routed: Vec<String> = reply.headers["allow"]
+            .to_str()
+            .unwrap()
+            .split(',')
+            .map(str::to_owned)
+            .collect();
+        routed.sort();
+        assert_eq!(routed, documented, "{path}");
+    }
+}
