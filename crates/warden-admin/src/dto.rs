@@ -334,6 +334,15 @@ pub struct CreateTeam {
     pub scope: Option<ScopeSpec>,
 }
 
+/// Changes a team. Its slug is its identity (paths, bootstrap file) and
+/// does not change; its scope is set with `PUT .../scope`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchTeam {
+    /// A label for people: 1 to 256 bytes, not blank.
+    pub name: Option<String>,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AgentView {
     pub slug: String,
@@ -354,6 +363,15 @@ pub struct CreateAgent {
     pub scope: Option<ScopeSpec>,
 }
 
+/// Changes an agent. Its slug is its identity (keys assert agents by
+/// slug) and does not change; its scope is set with `PUT .../scope`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchAgent {
+    /// A label for people: 1 to 256 bytes, not blank.
+    pub name: Option<String>,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EndUserView {
     pub external_id: String,
@@ -369,6 +387,15 @@ pub struct CreateEndUser {
     pub name: Option<String>,
     /// Defaults to `"inherit"`.
     pub scope: Option<ScopeSpec>,
+}
+
+/// Changes an end user. The external id is the identity service keys
+/// assert and does not change; the scope is set with `PUT .../scope`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchEndUser {
+    /// A label for people: 1 to 256 bytes, not blank.
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -388,6 +415,19 @@ pub struct CreateToolset {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub servers: BTreeMap<String, ToolFilter>,
+}
+
+/// Changes a toolset in one write. Its slug is its identity
+/// (`/mcp/toolsets/{slug}`, scopes) and does not change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchToolset {
+    /// A label for people: 1 to 256 bytes, not blank.
+    pub name: Option<String>,
+    /// Replaces every server entry; each must lie within the org's grants
+    /// (422 `grants_beyond_parent` lists the offending entries).
+    #[schema(value_type = Option<Object>)]
+    pub servers: Option<BTreeMap<String, ToolFilter>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -436,6 +476,8 @@ pub struct CreateKey {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchKey {
+    /// A new name, unique in the org.
+    pub name: Option<String>,
     /// RFC 3339, or `null` to remove the expiry.
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]

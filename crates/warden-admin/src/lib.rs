@@ -19,7 +19,7 @@
 //! | `/admin/v1/servers[/{server}]` | global servers (platform) |
 //! | `/orgs/{org}/servers[/{server}]` | the org's own servers |
 //! | `/orgs/{org}/grants[/{server}]` | GET, GET PUT PATCH DELETE |
-//! | `/orgs/{org}/teams\|agents\|end-users\|toolsets[/{x}]` | GET POST, GET DELETE |
+//! | `/orgs/{org}/teams\|agents\|end-users\|toolsets[/{x}]` | GET POST, GET PATCH DELETE |
 //! | `/orgs/{org}/toolsets/{toolset}/servers`, `.../options` | PUT, GET |
 //! | `/orgs/{org}/keys[/{id}]`, `.../revoke`, `.../access` | GET POST, GET PATCH DELETE, POST, GET |
 //! | `/orgs/{org}/{teams\|keys\|end-users\|agents}/{x}/scope[/options]` | GET PUT, GET (picker) |

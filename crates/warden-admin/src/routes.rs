@@ -316,6 +316,19 @@ async fn get_team(
     Ok((StatusCode::OK, Json(out)))
 }
 
+#[utoipa::path(patch, path = "/admin/v1/orgs/{org}/teams/{team}", tag = "teams", summary = "Rename a team (its slug and scope stay; scope: PUT .../scope)", params(("org" = String, Path), ("team" = String, Path), WriteParams), request_body = PatchTeam, responses((status = 200, body = Written<TeamView>), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn patch_team(
+    State(s): State<AdminState>,
+    admin: Admin,
+    ApiPath((org, team)): ApiPath<(String, String)>,
+    ApiQuery(wait): ApiQuery<WriteParams>,
+    ApiJson(body): ApiJson<PatchTeam>,
+) -> Result<(StatusCode, Json<Written<TeamView>>), AdminError> {
+    let out = ops::patch_team(&s, &admin, &org, &team, body).await?;
+    s.settle(out.revision, &wait).await?;
+    Ok((StatusCode::OK, Json(out)))
+}
+
 #[utoipa::path(delete, path = "/admin/v1/orgs/{org}/teams/{team}", tag = "teams", summary = "Delete a team with its keys and agents", params(("org" = String, Path), ("team" = String, Path), WriteParams), responses((status = 200, body = Deleted), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn delete_team(
     State(s): State<AdminState>,
@@ -362,6 +375,19 @@ async fn get_agent(
     Ok((StatusCode::OK, Json(out)))
 }
 
+#[utoipa::path(patch, path = "/admin/v1/orgs/{org}/agents/{agent}", tag = "agents", summary = "Rename an agent (its slug and scope stay; scope: PUT .../scope)", params(("org" = String, Path), ("agent" = String, Path), WriteParams), request_body = PatchAgent, responses((status = 200, body = Written<AgentView>), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn patch_agent(
+    State(s): State<AdminState>,
+    admin: Admin,
+    ApiPath((org, agent)): ApiPath<(String, String)>,
+    ApiQuery(wait): ApiQuery<WriteParams>,
+    ApiJson(body): ApiJson<PatchAgent>,
+) -> Result<(StatusCode, Json<Written<AgentView>>), AdminError> {
+    let out = ops::patch_agent(&s, &admin, &org, &agent, body).await?;
+    s.settle(out.revision, &wait).await?;
+    Ok((StatusCode::OK, Json(out)))
+}
+
 #[utoipa::path(delete, path = "/admin/v1/orgs/{org}/agents/{agent}", tag = "agents", summary = "Delete an agent and the keys bound to it", params(("org" = String, Path), ("agent" = String, Path), WriteParams), responses((status = 200, body = Deleted), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn delete_agent(
     State(s): State<AdminState>,
@@ -405,6 +431,19 @@ async fn get_end_user(
     ApiPath((org, end_user)): ApiPath<(String, String)>,
 ) -> Result<(StatusCode, Json<EndUserView>), AdminError> {
     let out = ops::get_end_user(&s, &admin, &org, &end_user).await?;
+    Ok((StatusCode::OK, Json(out)))
+}
+
+#[utoipa::path(patch, path = "/admin/v1/orgs/{org}/end-users/{end_user}", tag = "end users", summary = "Rename an end user (its external id and scope stay; scope: PUT .../scope)", params(("org" = String, Path), ("end_user" = String, Path), WriteParams), request_body = PatchEndUser, responses((status = 200, body = Written<EndUserView>), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn patch_end_user(
+    State(s): State<AdminState>,
+    admin: Admin,
+    ApiPath((org, end_user)): ApiPath<(String, String)>,
+    ApiQuery(wait): ApiQuery<WriteParams>,
+    ApiJson(body): ApiJson<PatchEndUser>,
+) -> Result<(StatusCode, Json<Written<EndUserView>>), AdminError> {
+    let out = ops::patch_end_user(&s, &admin, &org, &end_user, body).await?;
+    s.settle(out.revision, &wait).await?;
     Ok((StatusCode::OK, Json(out)))
 }
 
@@ -467,6 +506,19 @@ async fn put_toolset_servers(
     Ok((StatusCode::OK, Json(out)))
 }
 
+#[utoipa::path(patch, path = "/admin/v1/orgs/{org}/toolsets/{toolset}", tag = "toolsets", summary = "Rename a toolset and/or replace its servers, within the org's grants (422 lists offending entries)", params(("org" = String, Path), ("toolset" = String, Path), WriteParams), request_body = PatchToolset, responses((status = 200, body = Written<ToolsetView>), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn patch_toolset(
+    State(s): State<AdminState>,
+    admin: Admin,
+    ApiPath((org, toolset)): ApiPath<(String, String)>,
+    ApiQuery(wait): ApiQuery<WriteParams>,
+    ApiJson(body): ApiJson<PatchToolset>,
+) -> Result<(StatusCode, Json<Written<ToolsetView>>), AdminError> {
+    let out = ops::patch_toolset(&s, &admin, &org, &toolset, body).await?;
+    s.settle(out.revision, &wait).await?;
+    Ok((StatusCode::OK, Json(out)))
+}
+
 #[utoipa::path(delete, path = "/admin/v1/orgs/{org}/toolsets/{toolset}", tag = "toolsets", summary = "Delete a toolset and every reference to it", params(("org" = String, Path), ("toolset" = String, Path), WriteParams), responses((status = 200, body = Deleted), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn delete_toolset(
     State(s): State<AdminState>,
@@ -523,7 +575,7 @@ async fn get_key(
     Ok((StatusCode::OK, Json(out)))
 }
 
-#[utoipa::path(patch, path = "/admin/v1/orgs/{org}/keys/{id}", tag = "keys", summary = "Change a key's expiry or assertion rights", params(("org" = String, Path), ("id" = i64, Path), WriteParams), request_body = PatchKey, responses((status = 200, body = Written<KeyView>), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(patch, path = "/admin/v1/orgs/{org}/keys/{id}", tag = "keys", summary = "Rename a key or change its expiry or assertion rights", params(("org" = String, Path), ("id" = i64, Path), WriteParams), request_body = PatchKey, responses((status = 200, body = Written<KeyView>), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn patch_key(
     State(s): State<AdminState>,
     admin: Admin,
@@ -784,7 +836,7 @@ pub(crate) fn routes() -> Router<AdminState> {
         )
         .route(
             "/admin/v1/orgs/{org}/teams/{team}",
-            get(get_team).delete(delete_team),
+            get(get_team).patch(patch_team).delete(delete_team),
         )
         .route(
             "/admin/v1/orgs/{org}/agents",
@@ -792,7 +844,7 @@ pub(crate) fn routes() -> Router<AdminState> {
         )
         .route(
             "/admin/v1/orgs/{org}/agents/{agent}",
-            get(get_agent).delete(delete_agent),
+            get(get_agent).patch(patch_agent).delete(delete_agent),
         )
         .route(
             "/admin/v1/orgs/{org}/end-users",
@@ -800,7 +852,9 @@ pub(crate) fn routes() -> Router<AdminState> {
         )
         .route(
             "/admin/v1/orgs/{org}/end-users/{end_user}",
-            get(get_end_user).delete(delete_end_user),
+            get(get_end_user)
+                .patch(patch_end_user)
+                .delete(delete_end_user),
         )
         .route(
             "/admin/v1/orgs/{org}/toolsets",
@@ -808,7 +862,7 @@ pub(crate) fn routes() -> Router<AdminState> {
         )
         .route(
             "/admin/v1/orgs/{org}/toolsets/{toolset}",
-            get(get_toolset).delete(delete_toolset),
+            get(get_toolset).patch(patch_toolset).delete(delete_toolset),
         )
         .route(
             "/admin/v1/orgs/{org}/toolsets/{toolset}/servers",
@@ -892,18 +946,22 @@ pub(crate) fn routes() -> Router<AdminState> {
     list_teams,
     create_team,
     get_team,
+    patch_team,
     delete_team,
     list_agents,
     create_agent,
     get_agent,
+    patch_agent,
     delete_agent,
     list_end_users,
     create_end_user,
     get_end_user,
+    patch_end_user,
     delete_end_user,
     list_toolsets,
     create_toolset,
     get_toolset,
+    patch_toolset,
     put_toolset_servers,
     delete_toolset,
     toolset_options,

@@ -1237,3 +1237,197 @@ async fn every_documented_path_has_exactly_its_documented_methods() {
         assert_eq!(routed, documented, "{path}");
     }
 }
+
+/// The newest admin change of an org in the audit log.
+async fn newest_change(h: &Harness, org: &str) -> Value {
+    let page = h
+        .get(&format!(
+            "/admin/v1/audit?org={org}&kind=admin_change&limit=1"
+        ))
+        .await
+        .body;
+    page["items"][0].clone()
+}
+
+async fn patch_renames_and_replaces_within_the_parent(backend: Backend) {
+    let h = Harness::start(backend).await;
+    setup_org_with_server(&h, "acme", "github").await;
+    setup_org_with_server(&h, "globex", "github").await;
+    h.ok(
+        Method::PUT,
+        "/admin/v1/orgs/acme/grants/github",
+        Some(json!({ "filter": ["a", "b"] })),
+    )
+    .await;
+    for (path, body) in [
+        ("teams", json!({ "slug": "ops" })),
+        ("agents", json!({ "slug": "bot" })),
+        ("end-users", json!({ "external_id": "ann@example.com" })),
+        (
+            "toolsets",
+            json!({ "slug": "readers", "servers": { "github": ["a"] } }),
+        ),
+        ("keys", json!({ "name": "ci" })),
+    ] {
+        h.ok(
+            Method::POST,
+            &format!("/admin/v1/orgs/acme/{path}"),
+            Some(body),
+        )
+        .await;
+    }
+
+    // Each rename is one write: a new revision, the new view, audited with
+    // before and after.
+    for (path, kind, old) in [
+        ("teams/ops", "team", "ops"),
+        ("agents/bot", "agent", "bot"),
+        ("end-users/ann%40example.com", "end_user", "ann@example.com"),
+        ("toolsets/readers", "toolset", "readers"),
+    ] {
+        let path = format!("/admin/v1/orgs/acme/{path}");
+        let before = h.store.live().revision();
+        let reply = h.patch(&path, json!({ "name": "Renamed" })).await;
+        assert_eq!(reply.status, 200, "{path}: {}", reply.body);
+        assert_eq!(reply.revision(), before + 1, "{path}");
+        assert_eq!(reply.body["item"]["name"], "Renamed", "{path}");
+        assert_eq!(h.get(&path).await.body["name"], "Renamed", "{path}");
+        let audit = newest_change(&h, "acme").await;
+        assert_eq!(audit["action"], "update", "{audit}");
+        assert_eq!(audit["entity_kind"], kind, "{audit}");
+        assert_eq!(audit["revision"], before + 1, "{audit}");
+        assert_eq!(audit["before"]["name"], old, "{audit}");
+        assert_eq!(audit["after"]["name"], "Renamed", "{audit}");
+
+        // The same name again, or nothing: no write, the current revision.
+        for body in [json!({ "name": "Renamed" }), json!({})] {
+            let same = h.patch(&path, body).await;
+            assert_eq!(same.status, 200, "{path}: {}", same.body);
+            assert_eq!(same.revision(), before + 1, "{path}: no new revision");
+        }
+        assert_eq!(newest_change(&h, "acme").await["id"], audit["id"]);
+
+        // Identities do not change; names must be real.
+        assert_error(
+            &h.patch(&path, json!({ "slug": "other" })).await,
+            422,
+            "invalid_body",
+        );
+        assert_error(
+            &h.patch(&path, json!({ "name": "  " })).await,
+            422,
+            "invalid_value",
+        );
+        assert_eq!(h.store.live().revision(), before + 1, "{path}");
+    }
+    assert_error(
+        &h.patch("/admin/v1/orgs/acme/teams/nope", json!({ "name": "x" }))
+            .await,
+        404,
+        "not_found",
+    );
+
+    // A toolset's servers: checked like on creation, in one write with the name.
+    let path = "/admin/v1/orgs/acme/toolsets/readers";
+    let before = h.store.live().revision();
+    let refused = h
+        .patch(
+            path,
+            json!({ "name": "Wider", "servers": { "github": ["a", "c"] } }),
+        )
+        .await;
+    assert_error(&refused, 422, "grants_beyond_parent");
+    let offenses = &refused.body["error"]["details"]["offenses"];
+    assert_eq!(offenses[0]["server"], "github", "{offenses}");
+    assert_eq!(offenses[0]["tools"], json!(["c"]), "{offenses}");
+    assert_error(
+        &h.patch(path, json!({ "servers": { "no-such-server": "*" } }))
+            .await,
+        422,
+        "invalid_value",
+    );
+    assert_eq!(h.store.live().revision(), before, "nothing written");
+    assert_eq!(
+        h.get(path).await.body,
+        json!({ "slug": "readers", "name": "Renamed", "servers": { "github": ["a"] } })
+    );
+    let changed = h
+        .patch(
+            path,
+            json!({ "name": "Writers", "servers": { "github": ["b"] } }),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    assert_eq!(changed.revision(), before + 1, "one write for both fields");
+    assert_eq!(
+        changed.body["item"],
+        json!({ "slug": "readers", "name": "Writers", "servers": { "github": ["b"] } })
+    );
+    // The live policy has it: the toolset admits b, no longer a.
+    let snapshot: std::sync::Arc<Snapshot> = h.store.live().snapshot();
+    let acme = snapshot.org_by_slug("acme").unwrap().id;
+    let toolset = snapshot.toolset_by_slug(acme, "readers").unwrap();
+    let filter = toolset.servers.values().next().unwrap();
+    assert!(filter.admits("b") && !filter.admits("a"));
+
+    // Keys can be renamed too; names stay unique in the org.
+    let key = h.get("/admin/v1/orgs/acme/keys").await.body["items"][0]["id"]
+        .as_i64()
+        .unwrap();
+    let key_path = format!("/admin/v1/orgs/acme/keys/{key}");
+    h.ok(
+        Method::POST,
+        "/admin/v1/orgs/acme/keys",
+        Some(json!({ "name": "taken" })),
+    )
+    .await;
+    assert_error(
+        &h.patch(&key_path, json!({ "name": "taken" })).await,
+        409,
+        "duplicate",
+    );
+    let renamed = h.patch(&key_path, json!({ "name": "deploy" })).await;
+    assert_eq!(renamed.status, 200, "{}", renamed.body);
+    assert_eq!(renamed.body["item"]["name"], "deploy");
+
+    // Another org's admin: acme's objects do not exist for it.
+    let token = h
+        .ok(
+            Method::POST,
+            "/admin/v1/orgs/globex/admin-tokens",
+            Some(json!({ "name": "globex-admin" })),
+        )
+        .await["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = h.store.live().revision();
+    for (path, body) in [
+        ("teams/ops", json!({ "name": "x" })),
+        ("agents/bot", json!({ "name": "x" })),
+        ("end-users/ann%40example.com", json!({ "name": "x" })),
+        ("toolsets/readers", json!({ "servers": {} })),
+        (&format!("keys/{key}"), json!({ "name": "x" })),
+    ] {
+        let reply = h
+            .send(
+                Method::PATCH,
+                &format!("/admin/v1/orgs/acme/{path}"),
+                Some(&token),
+                Some(body),
+            )
+            .await;
+        assert_error(&reply, 404, "not_found");
+    }
+    assert_eq!(h.store.live().revision(), before);
+}
+
+#[tokio::test]
+async fn patch_renames_and_replaces_within_the_parent_sqlite() {
+    patch_renames_and_replaces_within_the_parent(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn patch_renames_and_replaces_within_the_parent_postgres() {
+    patch_renames_and_replaces_within_the_parent(Backend::Postgres).await;
+}

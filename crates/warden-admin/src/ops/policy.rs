@@ -7,8 +7,8 @@
 
 use warden_policy::{AgentId, KeyId, OrgId, ScopeGrants, ScopeOwner, TeamId, ToolFilter};
 use warden_store::{
-    Agent, EndUser, Key, KeyPatch, NewAgent, NewEndUser, NewKey, NewTeam, NewToolset, Org, Page,
-    Team, Toolset, ToolsetPatch,
+    Agent, AgentPatch, EndUser, EndUserPatch, Key, KeyPatch, NewAgent, NewEndUser, NewKey, NewTeam,
+    NewToolset, Org, Page, Team, TeamPatch, Toolset, ToolsetPatch,
 };
 
 use super::convert::{format_time, parse_time, Names};
@@ -229,6 +229,32 @@ fn paged<E, V>(
     }
 }
 
+/// A new label for people, if the body gives one: 1 to 256 bytes, not
+/// blank. `None` also when it equals `current` (nothing to write).
+fn new_name(
+    field: &'static str,
+    name: Option<String>,
+    current: &str,
+) -> Result<Option<String>, AdminError> {
+    match name {
+        Some(n) if n.trim().is_empty() || n.len() > 256 => Err(AdminError::invalid(
+            field,
+            format!("{field} must be 1 to 256 bytes and not blank"),
+        )),
+        Some(n) if n == current => Ok(None),
+        other => Ok(other),
+    }
+}
+
+/// The answer of a write that had nothing to change: the object as it is,
+/// at the current revision (nothing written, nothing audited).
+fn unchanged<V>(s: &AdminState, item: V) -> Written<V> {
+    Written {
+        revision: s.live().revision(),
+        item,
+    }
+}
+
 async fn scope_arg(
     s: &AdminState,
     org: &Org,
@@ -290,6 +316,33 @@ pub async fn create_team(
     let w = s
         .store()
         .create_team(&admin.actor, new)
+        .await
+        .map_err(|e| s.error(e))?;
+    Ok(Written {
+        revision: w.revision,
+        item: team_view(s, &w.value),
+    })
+}
+
+pub async fn patch_team(
+    s: &AdminState,
+    admin: &Admin,
+    org: &str,
+    team: &str,
+    body: PatchTeam,
+) -> Result<Written<TeamView>, AdminError> {
+    let org = s.org(admin, org).await?;
+    let team = s.team(org.id, team).await?;
+    let Some(name) = new_name("name", body.name, &team.name)? else {
+        return Ok(unchanged(s, team_view(s, &team)));
+    };
+    let patch = TeamPatch {
+        slug: None,
+        name: Some(name),
+    };
+    let w = s
+        .store()
+        .update_team(&admin.actor, team.id, patch)
         .await
         .map_err(|e| s.error(e))?;
     Ok(Written {
@@ -374,6 +427,33 @@ pub async fn create_agent(
     })
 }
 
+pub async fn patch_agent(
+    s: &AdminState,
+    admin: &Admin,
+    org: &str,
+    agent: &str,
+    body: PatchAgent,
+) -> Result<Written<AgentView>, AdminError> {
+    let org = s.org(admin, org).await?;
+    let agent = s.agent(org.id, agent).await?;
+    let Some(name) = new_name("name", body.name, &agent.name)? else {
+        return Ok(unchanged(s, agent_view(s, &agent)));
+    };
+    let patch = AgentPatch {
+        slug: None,
+        name: Some(name),
+    };
+    let w = s
+        .store()
+        .update_agent(&admin.actor, agent.id, patch)
+        .await
+        .map_err(|e| s.error(e))?;
+    Ok(Written {
+        revision: w.revision,
+        item: agent_view(s, &w.value),
+    })
+}
+
 pub async fn delete_agent(
     s: &AdminState,
     admin: &Admin,
@@ -446,6 +526,33 @@ pub async fn create_end_user(
     let w = s
         .store()
         .create_end_user(&admin.actor, new)
+        .await
+        .map_err(|e| s.error(e))?;
+    Ok(Written {
+        revision: w.revision,
+        item: end_user_view(s, &w.value),
+    })
+}
+
+pub async fn patch_end_user(
+    s: &AdminState,
+    admin: &Admin,
+    org: &str,
+    external_id: &str,
+    body: PatchEndUser,
+) -> Result<Written<EndUserView>, AdminError> {
+    let org = s.org(admin, org).await?;
+    let user = s.end_user(org.id, external_id).await?;
+    let Some(name) = new_name("name", body.name, &user.name)? else {
+        return Ok(unchanged(s, end_user_view(s, &user)));
+    };
+    let patch = EndUserPatch {
+        external_id: None,
+        name: Some(name),
+    };
+    let w = s
+        .store()
+        .update_end_user(&admin.actor, user.id, patch)
         .await
         .map_err(|e| s.error(e))?;
     Ok(Written {
@@ -544,6 +651,46 @@ pub async fn put_toolset_servers(
     let patch = ToolsetPatch {
         servers: Some(servers),
         ..Default::default()
+    };
+    let w = s
+        .store()
+        .update_toolset(&admin.actor, toolset.id, patch)
+        .await
+        .map_err(|e| s.error(e))?;
+    Ok(Written {
+        revision: w.revision,
+        item: toolset_view(s, &w.value),
+    })
+}
+
+/// Changes a toolset's name and/or replaces its servers in one write. The
+/// servers are checked exactly as on creation: known to the org, and
+/// within its grants (422 listing every offending entry otherwise).
+pub async fn patch_toolset(
+    s: &AdminState,
+    admin: &Admin,
+    org: &str,
+    toolset: &str,
+    body: PatchToolset,
+) -> Result<Written<ToolsetView>, AdminError> {
+    let org = s.org(admin, org).await?;
+    let toolset = s.toolset(org.id, toolset).await?;
+    let name = new_name("name", body.name, &toolset.name)?;
+    let servers = match &body.servers {
+        None => None,
+        Some(entries) => {
+            let servers = s.server_entries(org.id, entries).await?;
+            check_toolset_entries(s, org.id, &servers)?;
+            Some(servers).filter(|servers| *servers != toolset.servers)
+        }
+    };
+    if name.is_none() && servers.is_none() {
+        return Ok(unchanged(s, toolset_view(s, &toolset)));
+    }
+    let patch = ToolsetPatch {
+        slug: None,
+        name,
+        servers,
     };
     let w = s
         .store()
@@ -680,8 +827,16 @@ pub async fn patch_key(
             "a key bound to an agent cannot assert another agent",
         ));
     }
+    if let Some(name) = &body.name {
+        if name.trim().is_empty() || name.len() > 256 {
+            return Err(AdminError::invalid(
+                "name",
+                "name must be 1 to 256 bytes and not blank",
+            ));
+        }
+    }
     let patch = KeyPatch {
-        name: None,
+        name: body.name,
         revoked: None,
         expires_at_ms,
         may_assert_end_user: body.may_assert_end_user,
