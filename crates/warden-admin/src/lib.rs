@@ -15,6 +15,7 @@
 //! |---|---|
 //! | `/admin/v1/whoami` | GET |
 //! | `/admin/v1/orgs`, `/orgs/{org}` | GET POST, GET PATCH DELETE |
+//! | `/admin/v1/admin-tokens[/{id}]` | GET POST, DELETE (platform tokens; platform) |
 //! | `/orgs/{org}/admin-tokens[/{id}]` | GET POST, DELETE (platform) |
 //! | `/admin/v1/servers[/{server}]` | global servers (platform) |
 //! | `/orgs/{org}/servers[/{server}]` | the org's own servers |

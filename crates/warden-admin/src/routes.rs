@@ -110,6 +110,35 @@ async fn delete_admin_token(
     Ok((StatusCode::OK, Json(out)))
 }
 
+#[utoipa::path(get, path = "/admin/v1/admin-tokens", tag = "admin", summary = "List the platform admin tokens (platform admin)", responses((status = 200, body = Listing<AdminTokenView>), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn list_platform_admin_tokens(
+    State(s): State<AdminState>,
+    admin: Admin,
+) -> Result<(StatusCode, Json<Listing<AdminTokenView>>), AdminError> {
+    let out = ops::list_platform_admin_tokens(&s, &admin).await?;
+    Ok((StatusCode::OK, Json(out)))
+}
+
+#[utoipa::path(post, path = "/admin/v1/admin-tokens", tag = "admin", summary = "Create a platform admin token; its secret is returned once (platform admin)", request_body = CreateAdminToken, responses((status = 201, body = Created<AdminTokenView>), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn create_platform_admin_token(
+    State(s): State<AdminState>,
+    admin: Admin,
+    ApiJson(body): ApiJson<CreateAdminToken>,
+) -> Result<(StatusCode, Json<Created<AdminTokenView>>), AdminError> {
+    let out = ops::create_platform_admin_token(&s, &admin, body).await?;
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+#[utoipa::path(delete, path = "/admin/v1/admin-tokens/{id}", tag = "admin", summary = "Revoke a platform admin token; the last one cannot be (platform admin)", params(("id" = i64, Path)), responses((status = 200, body = Deleted), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn delete_platform_admin_token(
+    State(s): State<AdminState>,
+    admin: Admin,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<(StatusCode, Json<Deleted>), AdminError> {
+    let out = ops::delete_platform_admin_token(&s, &admin, id).await?;
+    Ok((StatusCode::OK, Json(out)))
+}
+
 #[utoipa::path(get, path = "/admin/v1/servers", tag = "servers", summary = "List global servers (platform admin)", responses((status = 200, body = Listing<ServerView>), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn list_global_servers(
     State(s): State<AdminState>,
@@ -803,6 +832,14 @@ pub(crate) fn routes() -> Router<AdminState> {
             delete(delete_admin_token),
         )
         .route(
+            "/admin/v1/admin-tokens",
+            get(list_platform_admin_tokens).post(create_platform_admin_token),
+        )
+        .route(
+            "/admin/v1/admin-tokens/{id}",
+            delete(delete_platform_admin_token),
+        )
+        .route(
             "/admin/v1/servers",
             get(list_global_servers).post(create_global_server),
         )
@@ -928,6 +965,9 @@ pub(crate) fn routes() -> Router<AdminState> {
     list_admin_tokens,
     create_admin_token,
     delete_admin_token,
+    list_platform_admin_tokens,
+    create_platform_admin_token,
+    delete_platform_admin_token,
     list_global_servers,
     create_global_server,
     get_global_server,

@@ -8,6 +8,7 @@ use common::{assert_error, Backend, Harness, PLATFORM_TOKEN};
 use reqwest::Method;
 use serde_json::{json, Value};
 use warden_policy::{KeyId, Snapshot};
+use warden_store::Secret;
 
 async fn setup_org_with_server(h: &Harness, org: &str, server: &str) {
     h.ok(Method::POST, "/admin/v1/orgs", Some(json!({ "slug": org })))
@@ -1430,4 +1431,115 @@ async fn patch_renames_and_replaces_within_the_parent_sqlite() {
 #[tokio::test]
 async fn patch_renames_and_replaces_within_the_parent_postgres() {
     patch_renames_and_replaces_within_the_parent(Backend::Postgres).await;
+}
+
+async fn configured_admin_token_rotates(backend: Backend) {
+    let h = Harness::start(backend).await;
+    let first = "configured-token-number-one";
+    let second = "configured-token-number-two";
+    let whoami = |token: &str| {
+        let (h, token) = (&h, token.to_owned());
+        async move {
+            h.send(Method::GET, "/admin/v1/whoami", Some(&token), None)
+                .await
+        }
+    };
+    let token_changes = || async {
+        h.get("/admin/v1/audit?entity=admin_token&limit=500")
+            .await
+            .body["items"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let platform_names = || async {
+        let list = h.get("/admin/v1/admin-tokens").await.body;
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let install = |token: &str| {
+        let (h, token) = (&h, token.to_owned());
+        async move {
+            h.store
+                .ensure_admin_token("warden-serve", "bootstrap", None, &Secret::new(token))
+                .await
+        }
+    };
+
+    let installed = install(first).await.unwrap();
+    assert_eq!(whoami(first).await.body["name"], "bootstrap");
+    // Unchanged on a restart with the same token: nothing written.
+    let changes = token_changes().await;
+    assert_eq!(install(first).await.unwrap().id, installed.id);
+    assert_eq!(token_changes().await, changes);
+
+    // A different token replaces it: the old secret stops working at once.
+    let rotated = install(second).await.unwrap();
+    assert_ne!(rotated.id, installed.id);
+    assert_eq!(whoami(second).await.body["name"], "bootstrap");
+    assert_error(&whoami(first).await, 401, "unauthorized");
+    assert_eq!(platform_names().await, ["platform", "bootstrap"]);
+    let audit = h
+        .get("/admin/v1/audit?actor=warden-serve&entity=admin_token")
+        .await
+        .body;
+    let actions: Vec<_> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["create", "delete", "create"], "{audit}");
+    assert_eq!(audit["items"][1]["before"]["id"], installed.id);
+
+    // Configuring a token printed on first start adopts it as the
+    // bootstrap token (renamed), retiring the previous one.
+    let created = h
+        .ok(
+            Method::POST,
+            "/admin/v1/admin-tokens",
+            Some(json!({ "name": "first-start" })),
+        )
+        .await;
+    let printed = created["secret"].as_str().unwrap().to_owned();
+    let adopted = install(&printed).await.unwrap();
+    assert_eq!(adopted.id, created["item"]["id"].as_i64().unwrap());
+    assert_eq!(whoami(&printed).await.body["name"], "bootstrap");
+    assert_error(&whoami(second).await, 401, "unauthorized");
+    assert_eq!(platform_names().await, ["platform", "bootstrap"]);
+
+    // An org admin's secret never becomes a platform token.
+    h.ok(
+        Method::POST,
+        "/admin/v1/orgs",
+        Some(json!({ "slug": "acme" })),
+    )
+    .await;
+    let org_token = h
+        .ok(
+            Method::POST,
+            "/admin/v1/orgs/acme/admin-tokens",
+            Some(json!({ "name": "acme-admin" })),
+        )
+        .await["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(install(&org_token).await.is_err());
+    assert_eq!(whoami(&org_token).await.body["role"], "org");
+    assert_eq!(whoami(&printed).await.body["name"], "bootstrap");
+}
+
+#[tokio::test]
+async fn configured_admin_token_rotates_sqlite() {
+    configured_admin_token_rotates(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn configured_admin_token_rotates_postgres() {
+    configured_admin_token_rotates(Backend::Postgres).await;
 }

@@ -201,3 +201,75 @@ pub async fn delete_admin_token(
         revision: s.live().revision(),
     })
 }
+
+// ---------------------------------------------------------------- platform admin tokens
+
+/// The platform admin tokens (org admin tokens are listed per org).
+pub async fn list_platform_admin_tokens(
+    s: &AdminState,
+    admin: &Admin,
+) -> Result<Listing<AdminTokenView>, AdminError> {
+    admin.require_platform()?;
+    Ok(Listing::all(
+        s.live().revision(),
+        platform_tokens(s)
+            .await?
+            .iter()
+            .map(|t| admin_token_view(s, t))
+            .collect(),
+    ))
+}
+
+async fn platform_tokens(s: &AdminState) -> Result<Vec<AdminToken>, AdminError> {
+    let mut tokens = s
+        .store()
+        .list_admin_tokens(None)
+        .await
+        .map_err(|e| s.error(e))?;
+    tokens.retain(|t| t.org.is_none());
+    Ok(tokens)
+}
+
+pub async fn create_platform_admin_token(
+    s: &AdminState,
+    admin: &Admin,
+    body: CreateAdminToken,
+) -> Result<Created<AdminTokenView>, AdminError> {
+    admin.require_platform()?;
+    let (token, secret) = s
+        .store()
+        .create_admin_token(&admin.actor, &body.name, None)
+        .await
+        .map_err(|e| s.error(e))?;
+    Ok(Created {
+        revision: s.live().revision(),
+        item: admin_token_view(s, &token),
+        secret: secret.expose().to_owned(),
+    })
+}
+
+/// Revokes a platform admin token (an org's are "not found" here). The last
+/// one is kept: without it nobody could manage the gateway.
+pub async fn delete_platform_admin_token(
+    s: &AdminState,
+    admin: &Admin,
+    id: i64,
+) -> Result<Deleted, AdminError> {
+    admin.require_platform()?;
+    let tokens = platform_tokens(s).await?;
+    if !tokens.iter().any(|t| t.id == id) {
+        return Err(AdminError::not_found("admin token", id.to_string()));
+    }
+    if tokens.len() == 1 {
+        return Err(AdminError::Conflict {
+            message: "this is the last platform admin token; create another one first".into(),
+        });
+    }
+    s.store()
+        .delete_admin_token(&admin.actor, id)
+        .await
+        .map_err(|e| s.error(e))?;
+    Ok(Deleted {
+        revision: s.live().revision(),
+    })
+}
