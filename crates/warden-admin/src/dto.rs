@@ -560,9 +560,11 @@ pub struct ExplainView {
 pub struct AuditParams {
     /// Only entries about this org (org admins always see only theirs).
     pub org: Option<String>,
-    /// Entity kind (`server`, `key`, ...) or `kind:name`.
+    /// Entity kind (`server`, `key`, ...) or `kind:id` (the id as entries show it).
     pub entity: Option<String>,
-    /// The admin token name that made the change.
+    /// Who made the change: an admin token's name (`ops`, matching what
+    /// that token did), or an actor exactly as entries show it
+    /// (`admin:ops`, `admin:ops@org:3`, `system:bootstrap`, `warden-serve`).
     pub actor: Option<String>,
     /// `admin_change` or `decision`.
     pub kind: Option<String>,
@@ -597,6 +599,10 @@ pub struct AuditEntryView {
     pub at: String,
     /// `admin_change` or `decision`.
     pub kind: String,
+    /// Who made an admin change: `admin:<token name>` (platform token),
+    /// `admin:<token name>@org:<org id>` (org token), or a built-in writer
+    /// (`system:bootstrap` for the bootstrap file, `warden-serve`,
+    /// `warden-demo`).
     pub actor: Option<String>,
     pub action: String,
     pub entity_kind: Option<String>,

@@ -1543,3 +1543,187 @@ async fn configured_admin_token_rotates_sqlite() {
 async fn configured_admin_token_rotates_postgres() {
     configured_admin_token_rotates(Backend::Postgres).await;
 }
+
+async fn platform_admin_tokens_and_the_actor_filter(backend: Backend) {
+    let h = Harness::start(backend).await;
+    h.ok(
+        Method::POST,
+        "/admin/v1/orgs",
+        Some(json!({ "slug": "acme" })),
+    )
+    .await;
+    let org_token = h
+        .ok(
+            Method::POST,
+            "/admin/v1/orgs/acme/admin-tokens",
+            Some(json!({ "name": "acme-admin" })),
+        )
+        .await;
+    let org_token_id = org_token["item"]["id"].as_i64().unwrap();
+    let org_secret = org_token["secret"].as_str().unwrap().to_owned();
+
+    let created = h
+        .post("/admin/v1/admin-tokens", json!({ "name": "ops" }))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.body["item"]["org"], Value::Null);
+    let ops = created.body["secret"].as_str().unwrap().to_owned();
+    let ops_id = created.body["item"]["id"].as_i64().unwrap();
+    assert!(ops.starts_with("wdna_"), "{ops}");
+    let me = h
+        .send(Method::GET, "/admin/v1/whoami", Some(&ops), None)
+        .await;
+    assert_eq!(me.body["role"], "platform");
+    assert_error(
+        &h.post("/admin/v1/admin-tokens", json!({ "name": "ops" }))
+            .await,
+        409,
+        "duplicate",
+    );
+
+    // Only platform tokens here, never their secrets.
+    let list = h.get("/admin/v1/admin-tokens").await.body;
+    let names: Vec<_> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["platform", "ops"], "{list}");
+    assert!(!list.to_string().contains(&ops));
+
+    // Org admins may not touch them.
+    for (method, path, body) in [
+        (Method::GET, "/admin/v1/admin-tokens".to_owned(), None),
+        (
+            Method::POST,
+            "/admin/v1/admin-tokens".to_owned(),
+            Some(json!({ "name": "sneaky" })),
+        ),
+        (
+            Method::DELETE,
+            format!("/admin/v1/admin-tokens/{ops_id}"),
+            None,
+        ),
+    ] {
+        let reply = h.send(method, &path, Some(&org_secret), body).await;
+        assert_error(&reply, 403, "platform_admin_required");
+    }
+    // An org's token is not a platform token.
+    assert_error(
+        &h.delete(&format!("/admin/v1/admin-tokens/{org_token_id}"))
+            .await,
+        404,
+        "not_found",
+    );
+
+    // A write by each kind of token, then the actor filter by token name.
+    h.send(
+        Method::POST,
+        "/admin/v1/orgs/acme/teams",
+        Some(&org_secret),
+        Some(json!({ "slug": "by-org-admin" })),
+    )
+    .await;
+    h.send(
+        Method::POST,
+        "/admin/v1/orgs/acme/teams",
+        Some(&ops),
+        Some(json!({ "slug": "by-ops" })),
+    )
+    .await;
+    let actors = |query: &str| {
+        let (h, query) = (&h, query.to_owned());
+        async move {
+            let page = h
+                .get(&format!("/admin/v1/audit?kind=admin_change&{query}"))
+                .await
+                .body;
+            page["items"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{page}"))
+                .iter()
+                .map(|e| {
+                    (
+                        e["actor"].as_str().unwrap().to_owned(),
+                        e["after"]["slug"].as_str().unwrap_or("").to_owned(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let acme = h.store.live().snapshot().org_by_slug("acme").unwrap().id;
+    assert_eq!(
+        actors("actor=acme-admin").await,
+        [(
+            format!("admin:acme-admin@org:{acme}"),
+            "by-org-admin".into()
+        )]
+    );
+    assert_eq!(
+        actors("actor=ops").await,
+        [("admin:ops".to_owned(), "by-ops".to_owned())]
+    );
+    // The recorded form works too, exactly.
+    assert_eq!(actors("actor=admin:ops").await.len(), 1);
+    assert_eq!(
+        actors(&format!("actor=admin:acme-admin%40org:{acme}"))
+            .await
+            .len(),
+        1
+    );
+    assert!(actors("actor=op").await.is_empty());
+    assert!(actors("actor=admin:acme-admin").await.is_empty());
+
+    // Revoking: the token stops working; the last platform token stays.
+    let platform_id = list["items"][0]["id"].as_i64().unwrap();
+    let deleted = h
+        .send(
+            Method::DELETE,
+            &format!("/admin/v1/admin-tokens/{platform_id}"),
+            Some(&ops),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, 200, "{}", deleted.body);
+    assert_error(
+        &h.send(Method::GET, "/admin/v1/whoami", Some(PLATFORM_TOKEN), None)
+            .await,
+        401,
+        "unauthorized",
+    );
+    let last = h
+        .send(
+            Method::DELETE,
+            &format!("/admin/v1/admin-tokens/{ops_id}"),
+            Some(&ops),
+            None,
+        )
+        .await;
+    assert_error(&last, 409, "conflict");
+    let me = h
+        .send(Method::GET, "/admin/v1/whoami", Some(&ops), None)
+        .await;
+    assert_eq!(me.body["name"], "ops");
+    let audit = h
+        .send(
+            Method::GET,
+            "/admin/v1/audit?actor=ops&entity=admin_token",
+            Some(&ops),
+            None,
+        )
+        .await
+        .body;
+    assert_eq!(audit["items"][0]["action"], "delete", "{audit}");
+    assert_eq!(audit["items"][0]["before"]["name"], "platform", "{audit}");
+}
+
+#[tokio::test]
+async fn platform_admin_tokens_and_the_actor_filter_sqlite() {
+    platform_admin_tokens_and_the_actor_filter(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn platform_admin_tokens_and_the_actor_filter_postgres() {
+    platform_admin_tokens_and_the_actor_filter(Backend::Postgres).await;
+}

@@ -43,6 +43,9 @@ pub struct AuditQuery {
     pub kind: Option<AuditKind>,
     pub entity_kind: Option<String>,
     pub entity_id: Option<String>,
+    /// An actor exactly as recorded (`admin:ops`, `admin:ops@org:3`,
+    /// `system:bootstrap`), or an admin token's name (`ops`): everything
+    /// that token did, platform or org token alike.
     pub actor: Option<String>,
     pub org: Option<OrgId>,
     /// Inclusive lower bound, Unix ms.
@@ -161,9 +164,6 @@ impl Store {
         if let Some(v) = &query.entity_id {
             add("entity_id", "=", Bind::Text(v.clone()));
         }
-        if let Some(v) = &query.actor {
-            add("actor", "=", Bind::Text(v.clone()));
-        }
         if let Some(v) = query.org {
             add("org_id", "=", Bind::Int(v.0));
         }
@@ -175,6 +175,22 @@ impl Store {
         }
         if let Some(v) = query.before_id {
             add("id", "<", Bind::Int(v));
+        }
+        if let Some(v) = &query.actor {
+            // The actor as recorded, or an admin token's name: what that
+            // token did, whether it is a platform (`admin:<name>`) or an org
+            // token (`admin:<name>@org:<id>`).
+            let prefix = format!("admin:{v}@org:");
+            let prefix_chars = prefix.chars().count();
+            binds.push(Bind::Text(v.clone()));
+            binds.push(Bind::Text(format!("admin:{v}")));
+            binds.push(Bind::Text(prefix));
+            let n = binds.len();
+            conditions.push(format!(
+                "(actor = ${} OR actor = ${} OR substr(actor, 1, {prefix_chars}) = ${n})",
+                n - 2,
+                n - 1
+            ));
         }
         let filter = if conditions.is_empty() {
             String::new()
