@@ -132,3 +132,96 @@ async fn missing_secrets_and_bad_references_name_the_entry() {
     let err = bootstrap::parse("[[orgs]]\nslug = \"a\"\nsulg = 1\n").unwrap_err();
     assert!(err.to_string().contains("sulg"), "{err}");
 }
+
+const GITHUB_SECRET_LINE: &str =
+    "secret_headers = { Authorization = { env = \"GITHUB_MCP_AUTH\" } }\n";
+
+/// The example's environment, with this value for the GitHub upstream secret.
+fn env_with(auth: &'static str) -> impl Fn(&str) -> Option<String> {
+    move |name: &str| match name {
+        "GITHUB_MCP_AUTH" => Some(auth.to_owned()),
+        other => env(other),
+    }
+}
+
+async fn rotated_upstream_secrets_are_brought_in_line(backend: Backend) {
+    let h = Harness::start(backend).await;
+    let file = bootstrap::parse(EXAMPLE).unwrap();
+    bootstrap::apply(&h.state, &file, &env_with("Bearer one"))
+        .await
+        .unwrap();
+    let github = h.server_id(None, "github");
+    let upstream = || async { h.store.load_upstream(github).await.unwrap().unwrap() };
+    let auth = |u: &warden_store::UpstreamConfig| {
+        u.secret_headers
+            .get("Authorization")
+            .map(|s| s.expose().to_owned())
+    };
+    let first = upstream().await;
+    assert_eq!(auth(&first).as_deref(), Some("Bearer one"));
+
+    // The same secret again: nothing written (compared decrypted).
+    let before = h.store.live().revision();
+    let same = bootstrap::apply(&h.state, &file, &env_with("Bearer one"))
+        .await
+        .unwrap();
+    assert_eq!(same.changes, 0, "{same:?}");
+    assert_eq!(h.store.live().revision(), before);
+
+    // A rotated secret: one write, the gateway reconnects with it.
+    let rotated = bootstrap::apply(&h.state, &file, &env_with("Bearer two"))
+        .await
+        .unwrap();
+    assert_eq!(rotated.changes, 1, "{rotated:?}");
+    assert_eq!(rotated.revision, before + 1);
+    let second = upstream().await;
+    assert_eq!(auth(&second).as_deref(), Some("Bearer two"));
+    assert!(second.config_revision > first.config_revision);
+    let audit = h
+        .get("/admin/v1/audit?actor=system:bootstrap&entity=server&limit=1")
+        .await
+        .body;
+    assert_eq!(audit["items"][0]["revision"], before + 1, "{audit}");
+    assert_eq!(audit["items"][0]["action"], "update", "{audit}");
+    assert!(
+        !audit.to_string().contains("Bearer two") && !audit.to_string().contains("Bearer one"),
+        "secret in audit: {audit}"
+    );
+    let again = bootstrap::apply(&h.state, &file, &env_with("Bearer two"))
+        .await
+        .unwrap();
+    assert_eq!(again.changes, 0, "{again:?}");
+
+    // No secret_headers in the file: the server's are left alone.
+    let without = EXAMPLE.replace(GITHUB_SECRET_LINE, "");
+    assert_ne!(without, EXAMPLE);
+    let without = bootstrap::parse(&without).unwrap();
+    let report = bootstrap::apply(&h.state, &without, &env_with("Bearer three"))
+        .await
+        .unwrap();
+    assert_eq!(report.changes, 0, "{report:?}");
+    assert_eq!(auth(&upstream().await).as_deref(), Some("Bearer two"));
+
+    // An explicitly empty table removes them.
+    let cleared =
+        bootstrap::parse(&EXAMPLE.replace(GITHUB_SECRET_LINE, "secret_headers = {}\n")).unwrap();
+    let report = bootstrap::apply(&h.state, &cleared, &env_with("Bearer two"))
+        .await
+        .unwrap();
+    assert_eq!(report.changes, 1, "{report:?}");
+    assert!(upstream().await.secret_headers.is_empty());
+    assert_eq!(
+        h.get("/admin/v1/servers/github").await.body["secret_header_names"],
+        serde_json::json!([])
+    );
+}
+
+#[tokio::test]
+async fn rotated_upstream_secrets_are_brought_in_line_sqlite() {
+    rotated_upstream_secrets_are_brought_in_line(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn rotated_upstream_secrets_are_brought_in_line_postgres() {
+    rotated_upstream_secrets_are_brought_in_line(Backend::Postgres).await;
+}

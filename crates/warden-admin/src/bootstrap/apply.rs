@@ -219,13 +219,20 @@ impl Run<'_> {
             .await
             .map_err(|x| self.s.error(x))?;
         let transport = transport_of(&e.transport);
+        let secret_headers = match &e.secret_headers {
+            Some(headers) => {
+                let mut values = BTreeMap::new();
+                for (name, source) in headers {
+                    values.insert(name.clone(), self.secret(&source.env)?);
+                }
+                Some(values)
+            }
+            None => None,
+        };
         match existing {
             None => {
                 let mut new = NewServer::new(e.slug.clone(), owner, transport);
-                for (name, source) in &e.secret_headers {
-                    new.secret_headers
-                        .insert(name.clone(), self.secret(&source.env)?);
-                }
+                new.secret_headers = secret_headers.unwrap_or_default();
                 new.enabled = e.enabled.unwrap_or(true);
                 if let Some(t) = e.timeout_ms {
                     new.timeout_ms = t;
@@ -237,7 +244,22 @@ impl Run<'_> {
                 self.wrote();
             }
             Some(server) => {
+                // Compared with the stored values decrypted: an unchanged
+                // secret writes nothing and moves no revision.
+                let secret_headers = match secret_headers {
+                    Some(wanted) => {
+                        let current = store
+                            .load_upstream(server.id)
+                            .await
+                            .map_err(|x| self.s.error(x))?
+                            .map(|u| u.secret_headers)
+                            .unwrap_or_default();
+                        (current != wanted).then_some(wanted)
+                    }
+                    None => None,
+                };
                 let patch = ServerPatch {
+                    secret_headers,
                     transport: (server.transport != transport).then_some(transport),
                     enabled: e.enabled.filter(|v| *v != server.enabled),
                     timeout_ms: e.timeout_ms.filter(|v| *v != server.timeout_ms),

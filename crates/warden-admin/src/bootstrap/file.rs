@@ -47,8 +47,12 @@ pub struct ServerEntry {
     /// The owning org; absent for a global server.
     pub org: Option<String>,
     pub transport: TransportSpec,
-    #[serde(default)]
-    pub secret_headers: BTreeMap<String, SecretSource>,
+    /// Headers (stdio: environment variables) Warden adds upstream, their
+    /// values read from the environment. When given, the server's secret
+    /// headers are exactly these: a changed value (a rotated upstream
+    /// secret) is written; `secret_headers = {}` removes them all. Absent:
+    /// an existing server's are left as they are.
+    pub secret_headers: Option<BTreeMap<String, SecretSource>>,
     pub timeout_ms: Option<u64>,
     /// Default on creation: true.
     pub enabled: Option<bool>,
