@@ -19,7 +19,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// `sqlite://path.db` (default, created on first start) or `postgres://...`.
     pub database_url: String,
-    /// Platform admin token accepted from the first start on. Prefer the
+    /// Platform admin token accepted from the first start on, recorded as
+    /// the admin token `bootstrap`. A different value on a later start
+    /// replaces it (the previous value stops working). Prefer the
     /// environment (`WARDEN_ADMIN_TOKEN`) to a file.
     pub admin_token: Option<String>,
     /// Where the 32-byte key that encrypts upstream secrets lives, if not

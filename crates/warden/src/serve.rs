@@ -228,8 +228,10 @@ fn sqlite_path(url: &str) -> Option<PathBuf> {
     (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
 }
 
-/// Registers the configured platform token, or, on a first start without
-/// one, creates a platform token and prints it once.
+/// Installs the configured platform token as the `bootstrap` token (a
+/// different previous one is revoked: changing `WARDEN_ADMIN_TOKEN` and
+/// restarting rotates it), or, on a first start without one, creates a
+/// platform token and prints it once.
 async fn ensure_platform_token(store: &Store, configured: Option<&str>) -> Result<(), WardenError> {
     if let Some(token) = configured {
         store

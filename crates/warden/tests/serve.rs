@@ -293,3 +293,100 @@ async fn a_closed_stdout_does_not_stop_the_gateway() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// `warden serve` (no demo) on `dir`'s database with `WARDEN_ADMIN_TOKEN`.
+struct Serve {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn serve_with_admin_token(dir: &tempfile::TempDir, token: &str) -> Serve {
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--database-url")
+        .arg(format!("sqlite://{}/warden.db", dir.path().display()))
+        .env("WARDEN_ADMIN_TOKEN", token)
+        .env_remove("WARDEN_SECRET_KEY")
+        .env_remove("WARDEN_BOOTSTRAP")
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            if let Some(mut stderr) = child.stderr.take() {
+                std::io::Read::read_to_string(&mut stderr, &mut err).unwrap();
+            }
+            panic!("warden serve exited ({status}): {err}");
+        }
+        if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
+            if r.status() == 200 {
+                return Serve { child, base };
+            }
+        }
+        assert!(Instant::now() < deadline, "warden never became ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn whoami(w: &Serve, token: &str) -> u16 {
+    reqwest::Client::new()
+        .get(format!("{}/admin/v1/whoami", w.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn a_new_admin_token_in_the_environment_replaces_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = "the-first-configured-admin-token";
+    let new = "the-rotated-configured-admin-token";
+
+    let w = serve_with_admin_token(&dir, old).await;
+    assert_eq!(whoami(&w, old).await, 200);
+    drop(w);
+
+    // Restarting with another token starts, and only the new one works.
+    let w = serve_with_admin_token(&dir, new).await;
+    assert_eq!(whoami(&w, new).await, 200);
+    assert_eq!(whoami(&w, old).await, 401);
+    let tokens: Value = reqwest::Client::new()
+        .get(format!("{}/admin/v1/admin-tokens", w.base))
+        .bearer_auth(new)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<_> = tokens["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["bootstrap"], "{tokens}");
+    drop(w);
+
+    // The same token again: starts, unchanged.
+    let w = serve_with_admin_token(&dir, new).await;
+    assert_eq!(whoami(&w, new).await, 200);
+    assert_eq!(whoami(&w, old).await, 401);
+}
