@@ -77,12 +77,21 @@ pub enum AdminCommand {
     /// Agents of an org.
     #[command(subcommand)]
     Agent(AgentCommand),
+    /// End users a service key may act for, by external id.
+    #[command(subcommand)]
+    EndUser(EndUserCommand),
+    /// Named bundles of server grants of an org, referenced from scopes.
+    #[command(subcommand)]
+    Toolset(ToolsetCommand),
     /// Keys clients authenticate with.
     #[command(subcommand)]
     Key(KeyCommand),
-    /// Set the scope of a team, key, end user or agent.
+    /// Show or set the scope of a team, key, end user or agent.
     #[command(subcommand)]
     Scope(ScopeCommand),
+    /// Admin API tokens: platform ones, or an org's with --org (platform admin).
+    #[command(subcommand)]
+    AdminToken(AdminTokenCommand),
     /// Explain the decision for one principal, server and tool.
     Explain(ExplainArgs),
     /// Effective access of a key (optionally acting for an end user/agent).
@@ -183,8 +192,28 @@ pub enum GrantCommand {
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum TeamCommand {
-    Create { org: String, slug: String },
-    List { org: String },
+    /// Create a team (its scope starts as inherit).
+    Create {
+        org: String,
+        slug: String,
+        /// A label for people (default: the slug).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    List {
+        org: String,
+    },
+    /// Change the team's label (the slug stays).
+    Rename {
+        org: String,
+        slug: String,
+        name: String,
+    },
+    /// Delete a team with its keys and agents.
+    Delete {
+        org: String,
+        slug: String,
+    },
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -195,9 +224,111 @@ pub enum AgentCommand {
         slug: String,
         #[arg(long)]
         team: Option<String>,
+        /// A label for people (default: the slug).
+        #[arg(long)]
+        name: Option<String>,
     },
     List {
         org: String,
+    },
+    /// Change the agent's label (the slug stays).
+    Rename {
+        org: String,
+        slug: String,
+        name: String,
+    },
+    /// Delete an agent and the keys bound to it.
+    Delete {
+        org: String,
+        slug: String,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum EndUserCommand {
+    /// Create an end user (its scope starts as inherit; set one with
+    /// `scope set ORG end-user ID ...`).
+    Create {
+        org: String,
+        /// The id the service key asserts (`X-Warden-End-User`).
+        external_id: String,
+        /// A label for people (default: the external id).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    List {
+        org: String,
+    },
+    /// Change the end user's label (the external id stays).
+    Rename {
+        org: String,
+        external_id: String,
+        name: String,
+    },
+    Delete {
+        org: String,
+        external_id: String,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum ToolsetCommand {
+    /// Create a toolset; its servers must lie within the org's grants.
+    Create {
+        org: String,
+        slug: String,
+        /// A label for people (default: the slug).
+        #[arg(long)]
+        name: Option<String>,
+        /// `slug` (all tools), `slug=a,b` or `slug=!c`. Repeatable.
+        #[arg(long = "server")]
+        servers: Vec<String>,
+    },
+    List {
+        org: String,
+    },
+    /// Change a toolset's label and/or replace its servers, in one write.
+    Update {
+        org: String,
+        slug: String,
+        /// A new label for people.
+        #[arg(long)]
+        name: Option<String>,
+        /// Replace the servers with these: `slug`, `slug=a,b` or `slug=!c`. Repeatable.
+        #[arg(long = "server", conflicts_with = "no_servers")]
+        servers: Vec<String>,
+        /// Replace the servers with none.
+        #[arg(long)]
+        no_servers: bool,
+    },
+    /// Delete a toolset and every scope's reference to it.
+    Delete {
+        org: String,
+        slug: String,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum AdminTokenCommand {
+    /// List the platform admin tokens, or an org's with --org.
+    List {
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Create an admin token; its secret is printed once and never again.
+    Create {
+        /// Unique among all admin tokens; the audit log records it.
+        name: String,
+        /// Make it an org admin token, confined to this org.
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Revoke an admin token (the last platform token cannot be).
+    Delete {
+        id: i64,
+        /// The org of an org admin token.
+        #[arg(long)]
+        org: Option<String>,
     },
 }
 
@@ -209,6 +340,10 @@ pub enum KeyCommand {
         org: String,
     },
     Revoke {
+        org: String,
+        id: i64,
+    },
+    Delete {
         org: String,
         id: i64,
     },
@@ -245,6 +380,14 @@ pub enum ScopeOwnerKind {
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum ScopeCommand {
+    /// Show a scope.
+    Get {
+        org: String,
+        #[arg(value_enum)]
+        kind: ScopeOwnerKind,
+        /// Slug of the team/agent, id of the key, external id of the end user.
+        owner: String,
+    },
     /// Replace a scope: `--inherit`, or `--server slug[=filter]` / `--toolset slug` entries
     /// (no entries at all means an empty scope that admits nothing).
     Set {
@@ -296,10 +439,11 @@ pub struct AuditArgs {
     /// Only entries about this org.
     #[arg(long)]
     pub org: Option<String>,
-    /// Entity kind (`server`, `team`, `key`, ...) or `kind:name`.
+    /// Entity kind (`server`, `team`, `key`, ...) or `kind:id`.
     #[arg(long)]
     pub entity: Option<String>,
-    /// Actor (admin token name).
+    /// Who made the change: an admin token's name, or an actor exactly as
+    /// entries show it (`admin:ops`, `system:bootstrap`).
     #[arg(long)]
     pub actor: Option<String>,
     /// Entry kind: `admin_change` or `decision`.
@@ -351,10 +495,9 @@ pub fn parse_filter(s: &str) -> Result<Value, CliError> {
     }
 }
 
-fn scope_body(inherit: bool, servers: &[String], toolsets: &[String]) -> Result<Value, CliError> {
-    if inherit {
-        return Ok(json!("inherit"));
-    }
+/// Server entries in the CLI's syntax (`slug`, `slug=a,b`, `slug=!c`) as
+/// the API's `{slug: filter}` map.
+fn server_entries(servers: &[String]) -> Result<Map<String, Value>, CliError> {
     let mut server_map = Map::new();
     for entry in servers {
         let (slug, filter) = match entry.split_once('=') {
@@ -368,7 +511,14 @@ fn scope_body(inherit: bool, servers: &[String], toolsets: &[String]) -> Result<
         }
         server_map.insert(slug.to_owned(), filter);
     }
-    Ok(json!({ "servers": server_map, "toolsets": toolsets }))
+    Ok(server_map)
+}
+
+fn scope_body(inherit: bool, servers: &[String], toolsets: &[String]) -> Result<Value, CliError> {
+    if inherit {
+        return Ok(json!("inherit"));
+    }
+    Ok(json!({ "servers": server_entries(servers)?, "toolsets": toolsets }))
 }
 
 fn server_path(org: Option<&str>, slug: Option<&str>) -> String {
@@ -386,6 +536,28 @@ fn org_path(org: &str, rest: &str) -> String {
     format!("/admin/v1/orgs/{}{rest}", client::seg(org))
 }
 
+/// `/admin/v1/orgs/{org}/{collection}/{item}` with the item percent-encoded.
+fn item_path(org: &str, collection: &str, item: &str) -> String {
+    org_path(org, &format!("/{collection}/{}", client::seg(item)))
+}
+
+/// Where an admin token lives: platform tokens, or an org's.
+fn admin_token_path(org: Option<&str>) -> String {
+    match org {
+        Some(org) => org_path(org, "/admin-tokens"),
+        None => "/admin/v1/admin-tokens".to_owned(),
+    }
+}
+
+/// A JSON body with the given fields, leaving out the absent ones.
+fn body_of(fields: &[(&str, Option<Value>)]) -> Value {
+    let map: Map<String, Value> = fields
+        .iter()
+        .filter_map(|(k, v)| v.clone().map(|v| ((*k).to_owned(), v)))
+        .collect();
+    Value::Object(map)
+}
+
 /// Entry point for `main.rs`: runs one admin subcommand with the global
 /// connection options.
 pub async fn run_with(cmd: AdminCommand, conn: &AdminConnection) -> Result<(), CliError> {
@@ -395,64 +567,43 @@ pub async fn run_with(cmd: AdminCommand, conn: &AdminConnection) -> Result<(), C
 
 /// Runs one admin subcommand against the API at `url`, printing the result.
 pub async fn run(cmd: AdminCommand, url: &str, token: &str, json: bool) -> Result<(), CliError> {
+    let text = render(cmd, url, token, json).await?;
+    print_text(&text);
+    Ok(())
+}
+
+/// Writes to stdout; a closed pipe (`warden key list acme | head -1`) is
+/// not an error worth a panic.
+fn print_text(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+/// Runs one admin subcommand against the API at `url` and returns what it
+/// prints: tables for people, or the API's JSON with `json`.
+pub async fn render(
+    cmd: AdminCommand,
+    url: &str,
+    token: &str,
+    json: bool,
+) -> Result<String, CliError> {
     let api = AdminClient::new(url, token)?;
-    let out = Output { json };
+    let mut out = Output {
+        json,
+        text: String::new(),
+    };
     match cmd {
-        AdminCommand::Org(c) => run_org(&api, &out, c).await,
-        AdminCommand::Server(c) => run_server(&api, &out, c).await,
-        AdminCommand::Grant(c) => run_grant(&api, &out, c).await,
-        AdminCommand::Team(c) => match c {
-            TeamCommand::Create { org, slug } => {
-                let v = api
-                    .post(&org_path(&org, "/teams"), &json!({ "slug": slug }))
-                    .await?;
-                out.written(&v);
-                Ok(())
-            }
-            TeamCommand::List { org } => {
-                let v = api.get(&org_path(&org, "/teams")).await?;
-                out.list(&v, &["slug", "scope"]);
-                Ok(())
-            }
-        },
-        AdminCommand::Agent(c) => match c {
-            AgentCommand::Create { org, slug, team } => {
-                let body = json!({ "slug": slug, "team": team });
-                let v = api.post(&org_path(&org, "/agents"), &body).await?;
-                out.written(&v);
-                Ok(())
-            }
-            AgentCommand::List { org } => {
-                let v = api.get(&org_path(&org, "/agents")).await?;
-                out.list(&v, &["slug", "team", "scope"]);
-                Ok(())
-            }
-        },
-        AdminCommand::Key(c) => run_key(&api, &out, c).await,
-        AdminCommand::Scope(ScopeCommand::Set {
-            org,
-            kind,
-            owner,
-            inherit,
-            servers,
-            toolsets,
-        }) => {
-            let collection = match kind {
-                ScopeOwnerKind::Team => "teams",
-                ScopeOwnerKind::Key => "keys",
-                ScopeOwnerKind::EndUser => "end-users",
-                ScopeOwnerKind::Agent => "agents",
-            };
-            let path = org_path(
-                &org,
-                &format!("/{collection}/{}/scope", client::seg(&owner)),
-            );
-            let v = api
-                .put(&path, &scope_body(inherit, &servers, &toolsets)?)
-                .await?;
-            out.written(&v);
-            Ok(())
-        }
+        AdminCommand::Org(c) => run_org(&api, &mut out, c).await?,
+        AdminCommand::Server(c) => run_server(&api, &mut out, c).await?,
+        AdminCommand::Grant(c) => run_grant(&api, &mut out, c).await?,
+        AdminCommand::Team(c) => run_team(&api, &mut out, c).await?,
+        AdminCommand::Agent(c) => run_agent(&api, &mut out, c).await?,
+        AdminCommand::EndUser(c) => run_end_user(&api, &mut out, c).await?,
+        AdminCommand::Toolset(c) => run_toolset(&api, &mut out, c).await?,
+        AdminCommand::Key(c) => run_key(&api, &mut out, c).await?,
+        AdminCommand::Scope(c) => run_scope(&api, &mut out, c).await?,
+        AdminCommand::AdminToken(c) => run_admin_token(&api, &mut out, c).await?,
         AdminCommand::Explain(a) => {
             let mut query = vec![
                 ("key", a.key.to_string()),
@@ -463,7 +614,6 @@ pub async fn run(cmd: AdminCommand, url: &str, token: &str, json: bool) -> Resul
             query.extend(a.agent.map(|g| ("agent", g)));
             let v = api.get_query(&org_path(&a.org, "/explain"), &query).await?;
             out.explain(&v);
-            Ok(())
         }
         AdminCommand::Access(a) => {
             let mut query = Vec::new();
@@ -472,7 +622,6 @@ pub async fn run(cmd: AdminCommand, url: &str, token: &str, json: bool) -> Resul
             let path = org_path(&a.org, &format!("/keys/{}/access", a.key));
             let v = api.get_query(&path, &query).await?;
             out.access(&v);
-            Ok(())
         }
         AdminCommand::Audit(a) => {
             let mut query = vec![("limit", a.limit.to_string())];
@@ -502,15 +651,15 @@ pub async fn run(cmd: AdminCommand, url: &str, token: &str, json: bool) -> Resul
             );
             if let Some(next) = v.get("next_cursor").and_then(Value::as_str) {
                 if !json {
-                    println!("more: --cursor {next}");
+                    out.line(&format!("more: --cursor {next}"));
                 }
             }
-            Ok(())
         }
     }
+    Ok(out.text)
 }
 
-async fn run_org(api: &AdminClient, out: &Output, c: OrgCommand) -> Result<(), CliError> {
+async fn run_org(api: &AdminClient, out: &mut Output, c: OrgCommand) -> Result<(), CliError> {
     match c {
         OrgCommand::Create { slug } => {
             let v = api.post("/admin/v1/orgs", &json!({ "slug": slug })).await?;
@@ -527,8 +676,7 @@ async fn run_org(api: &AdminClient, out: &Output, c: OrgCommand) -> Result<(), C
     }
     Ok(())
 }
-
-async fn run_server(api: &AdminClient, out: &Output, c: ServerCommand) -> Result<(), CliError> {
+async fn run_server(api: &AdminClient, out: &mut Output, c: ServerCommand) -> Result<(), CliError> {
     match c {
         ServerCommand::Add(a) => {
             let transport = match (a.upstream_url, a.command) {
@@ -594,7 +742,7 @@ async fn run_server(api: &AdminClient, out: &Output, c: ServerCommand) -> Result
     Ok(())
 }
 
-async fn run_grant(api: &AdminClient, out: &Output, c: GrantCommand) -> Result<(), CliError> {
+async fn run_grant(api: &AdminClient, out: &mut Output, c: GrantCommand) -> Result<(), CliError> {
     let grant_path =
         |org: &str, server: &str| org_path(org, &format!("/grants/{}", client::seg(server)));
     match c {
@@ -632,7 +780,7 @@ async fn run_grant(api: &AdminClient, out: &Output, c: GrantCommand) -> Result<(
     Ok(())
 }
 
-async fn run_key(api: &AdminClient, out: &Output, c: KeyCommand) -> Result<(), CliError> {
+async fn run_key(api: &AdminClient, out: &mut Output, c: KeyCommand) -> Result<(), CliError> {
     match c {
         KeyCommand::Create(a) => {
             let body = json!({
@@ -645,11 +793,7 @@ async fn run_key(api: &AdminClient, out: &Output, c: KeyCommand) -> Result<(), C
             });
             let v = api.post(&org_path(&a.org, "/keys"), &body).await?;
             out.written(&v);
-            if !out.json {
-                if let Some(secret) = v.get("secret").and_then(Value::as_str) {
-                    println!("secret (shown once, store it now): {secret}");
-                }
-            }
+            out.secret(&v);
         }
         KeyCommand::List { org } => {
             let v = api.get(&org_path(&org, "/keys")).await?;
@@ -672,40 +816,277 @@ async fn run_key(api: &AdminClient, out: &Output, c: KeyCommand) -> Result<(), C
                 .await?;
             out.written(&v);
         }
+        KeyCommand::Delete { org, id } => {
+            let v = api.delete(&org_path(&org, &format!("/keys/{id}"))).await?;
+            out.written(&v);
+        }
     }
     Ok(())
 }
 
-/// How results are printed.
+async fn run_team(api: &AdminClient, out: &mut Output, c: TeamCommand) -> Result<(), CliError> {
+    match c {
+        TeamCommand::Create { org, slug, name } => {
+            let body = body_of(&[("slug", Some(json!(slug))), ("name", name.map(Value::from))]);
+            let v = api.post(&org_path(&org, "/teams"), &body).await?;
+            out.written(&v);
+        }
+        TeamCommand::List { org } => {
+            let v = api.get(&org_path(&org, "/teams")).await?;
+            out.list(&v, &["slug", "name", "scope"]);
+        }
+        TeamCommand::Rename { org, slug, name } => {
+            let path = item_path(&org, "teams", &slug);
+            let v = api.patch(&path, &json!({ "name": name })).await?;
+            out.written(&v);
+        }
+        TeamCommand::Delete { org, slug } => {
+            let v = api.delete(&item_path(&org, "teams", &slug)).await?;
+            out.written(&v);
+        }
+    }
+    Ok(())
+}
+
+async fn run_agent(api: &AdminClient, out: &mut Output, c: AgentCommand) -> Result<(), CliError> {
+    match c {
+        AgentCommand::Create {
+            org,
+            slug,
+            team,
+            name,
+        } => {
+            let body = body_of(&[
+                ("slug", Some(json!(slug))),
+                ("team", team.map(Value::from)),
+                ("name", name.map(Value::from)),
+            ]);
+            let v = api.post(&org_path(&org, "/agents"), &body).await?;
+            out.written(&v);
+        }
+        AgentCommand::List { org } => {
+            let v = api.get(&org_path(&org, "/agents")).await?;
+            out.list(&v, &["slug", "name", "team", "scope"]);
+        }
+        AgentCommand::Rename { org, slug, name } => {
+            let path = item_path(&org, "agents", &slug);
+            let v = api.patch(&path, &json!({ "name": name })).await?;
+            out.written(&v);
+        }
+        AgentCommand::Delete { org, slug } => {
+            let v = api.delete(&item_path(&org, "agents", &slug)).await?;
+            out.written(&v);
+        }
+    }
+    Ok(())
+}
+
+async fn run_end_user(
+    api: &AdminClient,
+    out: &mut Output,
+    c: EndUserCommand,
+) -> Result<(), CliError> {
+    match c {
+        EndUserCommand::Create {
+            org,
+            external_id,
+            name,
+        } => {
+            let body = body_of(&[
+                ("external_id", Some(json!(external_id))),
+                ("name", name.map(Value::from)),
+            ]);
+            let v = api.post(&org_path(&org, "/end-users"), &body).await?;
+            out.written(&v);
+        }
+        EndUserCommand::List { org } => {
+            let v = api.get(&org_path(&org, "/end-users")).await?;
+            out.list(&v, &["external_id", "name", "scope"]);
+        }
+        EndUserCommand::Rename {
+            org,
+            external_id,
+            name,
+        } => {
+            let path = item_path(&org, "end-users", &external_id);
+            let v = api.patch(&path, &json!({ "name": name })).await?;
+            out.written(&v);
+        }
+        EndUserCommand::Delete { org, external_id } => {
+            let v = api
+                .delete(&item_path(&org, "end-users", &external_id))
+                .await?;
+            out.written(&v);
+        }
+    }
+    Ok(())
+}
+
+async fn run_toolset(
+    api: &AdminClient,
+    out: &mut Output,
+    c: ToolsetCommand,
+) -> Result<(), CliError> {
+    match c {
+        ToolsetCommand::Create {
+            org,
+            slug,
+            name,
+            servers,
+        } => {
+            let body = body_of(&[
+                ("slug", Some(json!(slug))),
+                ("name", name.map(Value::from)),
+                ("servers", Some(Value::Object(server_entries(&servers)?))),
+            ]);
+            let v = api.post(&org_path(&org, "/toolsets"), &body).await?;
+            out.written(&v);
+        }
+        ToolsetCommand::List { org } => {
+            let v = api.get(&org_path(&org, "/toolsets")).await?;
+            out.list(&v, &["slug", "name", "servers"]);
+        }
+        ToolsetCommand::Update {
+            org,
+            slug,
+            name,
+            servers,
+            no_servers,
+        } => {
+            let servers = if no_servers || !servers.is_empty() {
+                Some(Value::Object(server_entries(&servers)?))
+            } else {
+                None
+            };
+            if name.is_none() && servers.is_none() {
+                return Err(CliError::BadArgument(
+                    "nothing to change: give --name, --server or --no-servers".into(),
+                ));
+            }
+            let body = body_of(&[("name", name.map(Value::from)), ("servers", servers)]);
+            let v = api
+                .patch(&item_path(&org, "toolsets", &slug), &body)
+                .await?;
+            out.written(&v);
+        }
+        ToolsetCommand::Delete { org, slug } => {
+            let v = api.delete(&item_path(&org, "toolsets", &slug)).await?;
+            out.written(&v);
+        }
+    }
+    Ok(())
+}
+
+fn scope_path(org: &str, kind: ScopeOwnerKind, owner: &str) -> String {
+    let collection = match kind {
+        ScopeOwnerKind::Team => "teams",
+        ScopeOwnerKind::Key => "keys",
+        ScopeOwnerKind::EndUser => "end-users",
+        ScopeOwnerKind::Agent => "agents",
+    };
+    format!("{}/scope", item_path(org, collection, owner))
+}
+
+async fn run_scope(api: &AdminClient, out: &mut Output, c: ScopeCommand) -> Result<(), CliError> {
+    match c {
+        ScopeCommand::Get { org, kind, owner } => {
+            let v = api.get(&scope_path(&org, kind, &owner)).await?;
+            out.scope(&v);
+        }
+        ScopeCommand::Set {
+            org,
+            kind,
+            owner,
+            inherit,
+            servers,
+            toolsets,
+        } => {
+            let v = api
+                .put(
+                    &scope_path(&org, kind, &owner),
+                    &scope_body(inherit, &servers, &toolsets)?,
+                )
+                .await?;
+            out.written(&v);
+        }
+    }
+    Ok(())
+}
+
+async fn run_admin_token(
+    api: &AdminClient,
+    out: &mut Output,
+    c: AdminTokenCommand,
+) -> Result<(), CliError> {
+    match c {
+        AdminTokenCommand::List { org } => {
+            let v = api.get(&admin_token_path(org.as_deref())).await?;
+            out.list(&v, &["id", "name", "org", "token_prefix"]);
+        }
+        AdminTokenCommand::Create { name, org } => {
+            let v = api
+                .post(&admin_token_path(org.as_deref()), &json!({ "name": name }))
+                .await?;
+            out.written(&v);
+            out.secret(&v);
+        }
+        AdminTokenCommand::Delete { id, org } => {
+            let path = format!("{}/{id}", admin_token_path(org.as_deref()));
+            let v = api.delete(&path).await?;
+            out.written(&v);
+        }
+    }
+    Ok(())
+}
+
+/// How results are printed: collected here, written by [`run`].
 struct Output {
     json: bool,
+    text: String,
 }
 
 impl Output {
-    fn raw(&self, v: &Value) {
+    fn line(&mut self, line: &str) {
+        self.text.push_str(line);
+        self.text.push('\n');
+    }
+
+    fn raw(&mut self, v: &Value) {
         match serde_json::to_string_pretty(v) {
-            Ok(s) => println!("{s}"),
-            Err(_) => println!("{v}"),
+            Ok(s) => self.line(&s),
+            Err(_) => self.line(&v.to_string()),
         }
     }
 
     /// A write's answer: the object written and the new revision.
-    fn written(&self, v: &Value) {
+    fn written(&mut self, v: &Value) {
         if self.json {
             return self.raw(v);
         }
         if let Some(item) = v.get("item").filter(|i| i.is_object()) {
             let rows = table::object_rows(item);
-            print!("{}", table::render(&["field", "value"], &rows));
+            self.text
+                .push_str(&table::render(&["field", "value"], &rows));
         }
         match v.get("revision") {
-            Some(r) => println!("revision {r}"),
-            None => println!("ok"),
+            Some(r) => self.line(&format!("revision {r}")),
+            None => self.line("ok"),
+        }
+    }
+
+    /// The one-time secret of a created key or admin token (in `--json`
+    /// it is part of the JSON already printed).
+    fn secret(&mut self, v: &Value) {
+        if self.json {
+            return;
+        }
+        if let Some(secret) = v.get("secret").and_then(Value::as_str) {
+            self.line(&format!("secret (shown once, store it now): {secret}"));
         }
     }
 
     /// A list answer `{"items": [...]}` as a table of `columns`.
-    fn list(&self, v: &Value, columns: &[&str]) {
+    fn list(&mut self, v: &Value, columns: &[&str]) {
         if self.json {
             return self.raw(v);
         }
@@ -718,20 +1099,54 @@ impl Output {
             .iter()
             .map(|item| columns.iter().map(|c| table::cell(item.get(*c))).collect())
             .collect();
-        print!("{}", table::render(columns, &rows));
+        self.text.push_str(&table::render(columns, &rows));
     }
 
-    fn explain(&self, v: &Value) {
+    /// A scope: `inherit`, or its entries as a table.
+    fn scope(&mut self, v: &Value) {
+        if self.json {
+            return self.raw(v);
+        }
+        let Some(grants) = v.as_object() else {
+            return self.line(&table::cell(Some(v)));
+        };
+        let mut rows: Vec<Vec<String>> = grants
+            .get("servers")
+            .and_then(Value::as_object)
+            .map(|servers| {
+                servers
+                    .iter()
+                    .map(|(slug, filter)| {
+                        vec!["server".to_owned(), slug.clone(), table::cell(Some(filter))]
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(toolsets) = grants.get("toolsets").and_then(Value::as_array) {
+            rows.extend(
+                toolsets
+                    .iter()
+                    .map(|t| vec!["toolset".to_owned(), table::cell(Some(t)), "-".to_owned()]),
+            );
+        }
+        if rows.is_empty() {
+            return self.line("empty (admits nothing)");
+        }
+        self.text
+            .push_str(&table::render(&["entry", "slug", "filter"], &rows));
+    }
+
+    fn explain(&mut self, v: &Value) {
         if self.json {
             return self.raw(v);
         }
         let allowed = v.get("allowed").and_then(Value::as_bool).unwrap_or(false);
         let verdict = if allowed { "ALLOWED" } else { "DENIED" };
         let reason = table::cell(v.get("reason"));
-        println!(
+        self.line(&format!(
             "{verdict} {reason} (revision {})",
             table::cell(v.get("revision"))
-        );
+        ));
         let trace = v
             .get("trace")
             .and_then(Value::as_array)
@@ -746,18 +1161,19 @@ impl Output {
                     .collect()
             })
             .collect();
-        print!("{}", table::render(&["check", "outcome", "reason"], &rows));
+        self.text
+            .push_str(&table::render(&["check", "outcome", "reason"], &rows));
     }
 
-    fn access(&self, v: &Value) {
+    fn access(&mut self, v: &Value) {
         if self.json {
             return self.raw(v);
         }
-        println!(
+        self.line(&format!(
             "revision {}  denial {}",
             table::cell(v.get("revision")),
             table::cell(v.get("principal_denial"))
-        );
+        ));
         self.list(
             &json!({ "items": v.get("servers").cloned().unwrap_or_default() }),
             &["server", "filter", "tools"],
