@@ -52,7 +52,7 @@ pub enum AdminError {
     /// The key may not act for the end user / agent named (the engine's
     /// refusal, with its stable code).
     #[error("{0}")]
-    Principal(warden_policy::PrincipalError),
+    Principal(warden_policy::PolicyError),
     /// The write is committed and live here; some replicas did not confirm
     /// it in time.
     #[error("revision {revision} is committed and live on this replica, but {} replica(s) did not apply it within {timeout_ms} ms", laggards.len())]

@@ -24,7 +24,7 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::{ReceiverStream, UnboundedReceiverStream};
-use warden_policy::{Access, Principal, PrincipalError, Reason, Snapshot};
+use warden_policy::{Access, PolicyError, Principal, Reason, Snapshot};
 use warden_store::DecisionRecord;
 
 use crate::error::GatewayError;
@@ -303,7 +303,7 @@ fn admit(shared: &Shared, headers: &HeaderMap) -> Result<(Arc<Snapshot>, Princip
     let snapshot = shared.live.snapshot();
     match snapshot.principal(&digest, end_user, agent) {
         Ok(p) => Ok((snapshot, p)),
-        Err(PrincipalError::KeyUnknown) => Err(unauthorized("key_unknown", "unknown key")),
+        Err(PolicyError::KeyUnknown) => Err(unauthorized("key_unknown", "unknown key")),
         Err(e) => Err(refuse(StatusCode::FORBIDDEN, e.code(), &e.to_string())),
     }
 }

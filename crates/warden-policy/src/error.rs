@@ -34,12 +34,8 @@ pub enum PolicyError {
         id: i64,
         context: String,
     },
-}
-
-/// Why a request's principal could not be formed from its key and the
-/// identities it asserts. These are refusals (HTTP 401/403), never ignored.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum PrincipalError {
+    // Refusals of a request's principal formed from its key and the
+    // identities it asserts (HTTP 401/403), never ignored:
     #[error("unknown key")]
     KeyUnknown,
     #[error("this key may not assert an end user")]
@@ -52,15 +48,22 @@ pub enum PrincipalError {
     AgentUnknown(String),
 }
 
-impl PrincipalError {
+impl PolicyError {
     /// Stable snake_case code for clients and logs.
     pub fn code(&self) -> &'static str {
         match self {
-            PrincipalError::KeyUnknown => "key_unknown",
-            PrincipalError::EndUserAssertionNotAllowed => "end_user_assertion_not_allowed",
-            PrincipalError::AgentAssertionNotAllowed => "agent_assertion_not_allowed",
-            PrincipalError::EndUserUnknown(_) => "end_user_unknown",
-            PrincipalError::AgentUnknown(_) => "agent_unknown",
+            PolicyError::KeyUnknown => "key_unknown",
+            PolicyError::EndUserAssertionNotAllowed => "end_user_assertion_not_allowed",
+            PolicyError::AgentAssertionNotAllowed => "agent_assertion_not_allowed",
+            PolicyError::EndUserUnknown(_) => "end_user_unknown",
+            PolicyError::AgentUnknown(_) => "agent_unknown",
+            PolicyError::BadSlug { .. } => "bad_slug",
+            PolicyError::DuplicateId { .. } => "duplicate_id",
+            PolicyError::DuplicateName { .. } => "duplicate_name",
+            PolicyError::NotFound { .. } => "not_found",
+            PolicyError::Immutable { .. } => "immutable",
+            PolicyError::RevisionOrder { .. } => "revision_order",
+            PolicyError::Dangling { .. } => "dangling_reference",
         }
     }
 }

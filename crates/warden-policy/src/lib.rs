@@ -24,7 +24,7 @@ pub use decision::{
     Access, Catalog, Check, CheckOutcome, Decision, Level, NoCatalog, Reason, ServerAccess, Trace,
     TraceEntry,
 };
-pub use error::{PolicyError, PrincipalError};
+pub use error::PolicyError;
 pub use filter::ToolFilter;
 pub use model::{
     AgentId, AgentRow, EndUserId, EndUserRow, KeyId, KeyRow, OrgGrantRow, OrgId, OrgRow,

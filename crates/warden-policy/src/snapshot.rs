@@ -4,7 +4,7 @@ use imbl::HashMap as PMap;
 use serde::{Deserialize, Serialize};
 
 use crate::change::PolicyChange;
-use crate::error::{PolicyError, PrincipalError};
+use crate::error::PolicyError;
 use crate::filter::ToolFilter;
 use crate::model::*;
 use crate::slug::validate_slug;
@@ -740,11 +740,11 @@ impl Snapshot {
         token_digest: &str,
         end_user: Option<&str>,
         agent: Option<&str>,
-    ) -> Result<Principal, PrincipalError> {
+    ) -> Result<Principal, PolicyError> {
         let key_id = *self
             .key_by_digest
             .get(token_digest)
-            .ok_or(PrincipalError::KeyUnknown)?;
+            .ok_or(PolicyError::KeyUnknown)?;
         self.principal_for_key(key_id, end_user, agent)
     }
 
@@ -754,18 +754,18 @@ impl Snapshot {
         key_id: KeyId,
         end_user: Option<&str>,
         agent: Option<&str>,
-    ) -> Result<Principal, PrincipalError> {
-        let key = self.keys.get(&key_id).ok_or(PrincipalError::KeyUnknown)?;
+    ) -> Result<Principal, PolicyError> {
+        let key = self.keys.get(&key_id).ok_or(PolicyError::KeyUnknown)?;
         let end_user = match end_user {
             None => None,
             Some(_) if !key.may_assert_end_user => {
-                return Err(PrincipalError::EndUserAssertionNotAllowed)
+                return Err(PolicyError::EndUserAssertionNotAllowed)
             }
             Some(ext) => Some(
                 *self
                     .end_user_by_external_id
                     .get(&(key.org, ext.to_owned()))
-                    .ok_or_else(|| PrincipalError::EndUserUnknown(ext.to_owned()))?,
+                    .ok_or_else(|| PolicyError::EndUserUnknown(ext.to_owned()))?,
             ),
         };
         let agent = match (agent, key.agent) {
@@ -776,15 +776,15 @@ impl Snapshot {
             {
                 Some(bound)
             }
-            (Some(_), Some(_)) => return Err(PrincipalError::AgentAssertionNotAllowed),
+            (Some(_), Some(_)) => return Err(PolicyError::AgentAssertionNotAllowed),
             (Some(_), None) if !key.may_assert_agent => {
-                return Err(PrincipalError::AgentAssertionNotAllowed)
+                return Err(PolicyError::AgentAssertionNotAllowed)
             }
             (Some(slug), None) => Some(
                 *self
                     .agent_by_slug
                     .get(&(key.org, slug.to_owned()))
-                    .ok_or_else(|| PrincipalError::AgentUnknown(slug.to_owned()))?,
+                    .ok_or_else(|| PolicyError::AgentUnknown(slug.to_owned()))?,
             ),
         };
         Ok(Principal {
