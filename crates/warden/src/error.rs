@@ -19,6 +19,25 @@ pub enum WardenError {
     Serve(#[from] std::io::Error),
     #[error("metrics: {0}")]
     Metrics(String),
-    #[error(transparent)]
-    Cli(#[from] crate::cli::CliError),
+    // The admin subcommands (clients of the admin REST API):
+    #[error("cannot reach the admin API at {url}: {source}")]
+    Connect {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The API refused: its stable code and message.
+    #[error("{status} {code}: {message}{details}")]
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+        details: String,
+    },
+    #[error("unexpected response from the admin API: {0}")]
+    BadResponse(String),
+    #[error("invalid argument: {0}")]
+    BadArgument(String),
+    #[error("no admin token: pass --token or set WARDEN_ADMIN_TOKEN")]
+    MissingToken,
 }

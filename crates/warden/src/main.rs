@@ -18,7 +18,6 @@ use clap::{Parser, Subcommand};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use config::{Config, ServeFlags};
-use error::WardenError;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -74,9 +73,7 @@ fn main() -> ExitCode {
                 println!("migrated {}", warden_store::redact_url(&database_url));
                 Ok(())
             }
-            Command::Admin(cmd) => cli::run_with(cmd, &cli.admin)
-                .await
-                .map_err(WardenError::from),
+            Command::Admin(cmd) => cli::run_with(cmd, &cli.admin).await,
         }
     });
     match result {

@@ -1,10 +1,10 @@
 //! The HTTP side of the CLI: bearer auth, JSON in and out, API errors
-//! turned into [`CliError::Api`] with the server's stable code.
+//! turned into [`WardenError::Api`] with the server's stable code.
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use super::CliError;
+use crate::error::WardenError;
 
 /// Percent-encodes one path segment (slugs are safe; end-user external ids
 /// may hold `@`, `/` or spaces).
@@ -27,10 +27,10 @@ pub struct AdminClient {
 }
 
 impl AdminClient {
-    pub fn new(url: &str, token: &str) -> Result<Self, CliError> {
+    pub fn new(url: &str, token: &str) -> Result<Self, WardenError> {
         let http = reqwest::Client::builder()
             .build()
-            .map_err(|source| CliError::Connect {
+            .map_err(|source| WardenError::Connect {
                 url: url.to_owned(),
                 source,
             })?;
@@ -41,27 +41,31 @@ impl AdminClient {
         })
     }
 
-    pub async fn get(&self, path: &str) -> Result<Value, CliError> {
+    pub async fn get(&self, path: &str) -> Result<Value, WardenError> {
         self.send(Method::GET, path, &[], None).await
     }
 
-    pub async fn get_query(&self, path: &str, query: &[(&str, String)]) -> Result<Value, CliError> {
+    pub async fn get_query(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Value, WardenError> {
         self.send(Method::GET, path, query, None).await
     }
 
-    pub async fn post(&self, path: &str, body: &Value) -> Result<Value, CliError> {
+    pub async fn post(&self, path: &str, body: &Value) -> Result<Value, WardenError> {
         self.send(Method::POST, path, &[], Some(body)).await
     }
 
-    pub async fn put(&self, path: &str, body: &Value) -> Result<Value, CliError> {
+    pub async fn put(&self, path: &str, body: &Value) -> Result<Value, WardenError> {
         self.send(Method::PUT, path, &[], Some(body)).await
     }
 
-    pub async fn patch(&self, path: &str, body: &Value) -> Result<Value, CliError> {
+    pub async fn patch(&self, path: &str, body: &Value) -> Result<Value, WardenError> {
         self.send(Method::PATCH, path, &[], Some(body)).await
     }
 
-    pub async fn delete(&self, path: &str) -> Result<Value, CliError> {
+    pub async fn delete(&self, path: &str) -> Result<Value, WardenError> {
         self.send(Method::DELETE, path, &[], None).await
     }
 
@@ -71,7 +75,7 @@ impl AdminClient {
         path: &str,
         query: &[(&str, String)],
         body: Option<&Value>,
-    ) -> Result<Value, CliError> {
+    ) -> Result<Value, WardenError> {
         let url = format!("{}{path}", self.base);
         let mut req = self
             .http
@@ -81,7 +85,7 @@ impl AdminClient {
         if let Some(body) = body {
             req = req.json(body);
         }
-        let connect = |source| CliError::Connect {
+        let connect = |source| WardenError::Connect {
             url: self.base.clone(),
             source,
         };
@@ -92,7 +96,7 @@ impl AdminClient {
             Value::Null
         } else {
             serde_json::from_str(&text).map_err(|e| {
-                CliError::BadResponse(format!("{status}: not JSON ({e}): {}", truncate(&text)))
+                WardenError::BadResponse(format!("{status}: not JSON ({e}): {}", truncate(&text)))
             })?
         };
         if status.is_success() {
@@ -107,14 +111,14 @@ fn truncate(s: &str) -> String {
     s.chars().take(200).collect()
 }
 
-fn api_error(status: StatusCode, value: &Value, text: &str) -> CliError {
+fn api_error(status: StatusCode, value: &Value, text: &str) -> WardenError {
     let error = value.get("error");
     let field = |name: &str| error.and_then(|e| e.get(name));
     let details = match field("details") {
         None | Some(Value::Null) => String::new(),
         Some(d) => format!("\n{}", serde_json::to_string_pretty(d).unwrap_or_default()),
     };
-    CliError::Api {
+    WardenError::Api {
         status: status.as_u16(),
         code: field("code")
             .and_then(Value::as_str)

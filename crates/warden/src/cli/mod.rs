@@ -9,36 +9,13 @@ mod tests;
 
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{json, Map, Value};
-use thiserror::Error;
 
 use client::AdminClient;
 
+use crate::error::WardenError;
+
 /// Default admin API address, also the default of `--url`.
 pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
-
-#[derive(Debug, Error)]
-pub enum CliError {
-    #[error("cannot reach the admin API at {url}: {source}")]
-    Connect {
-        url: String,
-        #[source]
-        source: reqwest::Error,
-    },
-    /// The API refused: its stable code and message.
-    #[error("{status} {code}: {message}{details}")]
-    Api {
-        status: u16,
-        code: String,
-        message: String,
-        details: String,
-    },
-    #[error("unexpected response from the admin API: {0}")]
-    BadResponse(String),
-    #[error("invalid argument: {0}")]
-    BadArgument(String),
-    #[error("no admin token: pass --token or set WARDEN_ADMIN_TOKEN")]
-    MissingToken,
-}
 
 /// Connection options shared by every admin subcommand.
 #[derive(Debug, Clone, Args)]
@@ -471,7 +448,7 @@ fn parse_pair(s: &str) -> Result<(String, String), String> {
 
 /// Parses the CLI's compact filter syntax into the API's JSON form:
 /// `*` -> `"*"`, `a,b` -> `["a","b"]`, `!c,d` -> `{"except":["c","d"]}`.
-pub fn parse_filter(s: &str) -> Result<Value, CliError> {
+pub fn parse_filter(s: &str) -> Result<Value, WardenError> {
     let s = s.trim();
     let names = |list: &str| -> Vec<String> {
         list.split(',')
@@ -485,7 +462,7 @@ pub fn parse_filter(s: &str) -> Result<Value, CliError> {
     } else if let Some(rest) = s.strip_prefix('!') {
         let except = names(rest);
         if except.is_empty() {
-            return Err(CliError::BadArgument(format!(
+            return Err(WardenError::BadArgument(format!(
                 "filter {s:?} names no tool after '!'"
             )));
         }
@@ -497,7 +474,7 @@ pub fn parse_filter(s: &str) -> Result<Value, CliError> {
 
 /// Server entries in the CLI's syntax (`slug`, `slug=a,b`, `slug=!c`) as
 /// the API's `{slug: filter}` map.
-fn server_entries(servers: &[String]) -> Result<Map<String, Value>, CliError> {
+fn server_entries(servers: &[String]) -> Result<Map<String, Value>, WardenError> {
     let mut server_map = Map::new();
     for entry in servers {
         let (slug, filter) = match entry.split_once('=') {
@@ -505,7 +482,7 @@ fn server_entries(servers: &[String]) -> Result<Map<String, Value>, CliError> {
             None => (entry.as_str(), json!("*")),
         };
         if slug.is_empty() {
-            return Err(CliError::BadArgument(format!(
+            return Err(WardenError::BadArgument(format!(
                 "server entry {entry:?} has no slug"
             )));
         }
@@ -514,7 +491,11 @@ fn server_entries(servers: &[String]) -> Result<Map<String, Value>, CliError> {
     Ok(server_map)
 }
 
-fn scope_body(inherit: bool, servers: &[String], toolsets: &[String]) -> Result<Value, CliError> {
+fn scope_body(
+    inherit: bool,
+    servers: &[String],
+    toolsets: &[String],
+) -> Result<Value, WardenError> {
     if inherit {
         return Ok(json!("inherit"));
     }
@@ -560,13 +541,13 @@ fn body_of(fields: &[(&str, Option<Value>)]) -> Value {
 
 /// Entry point for `main.rs`: runs one admin subcommand with the global
 /// connection options.
-pub async fn run_with(cmd: AdminCommand, conn: &AdminConnection) -> Result<(), CliError> {
-    let token = conn.token.as_deref().ok_or(CliError::MissingToken)?;
+pub async fn run_with(cmd: AdminCommand, conn: &AdminConnection) -> Result<(), WardenError> {
+    let token = conn.token.as_deref().ok_or(WardenError::MissingToken)?;
     run(cmd, &conn.url, token, conn.json).await
 }
 
 /// Runs one admin subcommand against the API at `url`, printing the result.
-pub async fn run(cmd: AdminCommand, url: &str, token: &str, json: bool) -> Result<(), CliError> {
+pub async fn run(cmd: AdminCommand, url: &str, token: &str, json: bool) -> Result<(), WardenError> {
     let text = render(cmd, url, token, json).await?;
     print_text(&text);
     Ok(())
@@ -587,7 +568,7 @@ pub async fn render(
     url: &str,
     token: &str,
     json: bool,
-) -> Result<String, CliError> {
+) -> Result<String, WardenError> {
     let api = AdminClient::new(url, token)?;
     let mut out = Output {
         json,
@@ -659,7 +640,7 @@ pub async fn render(
     Ok(out.text)
 }
 
-async fn run_org(api: &AdminClient, out: &mut Output, c: OrgCommand) -> Result<(), CliError> {
+async fn run_org(api: &AdminClient, out: &mut Output, c: OrgCommand) -> Result<(), WardenError> {
     match c {
         OrgCommand::Create { slug } => {
             let v = api.post("/admin/v1/orgs", &json!({ "slug": slug })).await?;
@@ -676,7 +657,11 @@ async fn run_org(api: &AdminClient, out: &mut Output, c: OrgCommand) -> Result<(
     }
     Ok(())
 }
-async fn run_server(api: &AdminClient, out: &mut Output, c: ServerCommand) -> Result<(), CliError> {
+async fn run_server(
+    api: &AdminClient,
+    out: &mut Output,
+    c: ServerCommand,
+) -> Result<(), WardenError> {
     match c {
         ServerCommand::Add(a) => {
             let transport = match (a.upstream_url, a.command) {
@@ -685,7 +670,7 @@ async fn run_server(api: &AdminClient, out: &mut Output, c: ServerCommand) -> Re
                     json!({ "type": "stdio", "command": command, "args": a.args })
                 }
                 _ => {
-                    return Err(CliError::BadArgument(
+                    return Err(WardenError::BadArgument(
                         "give exactly one of --upstream-url or --command".into(),
                     ))
                 }
@@ -742,7 +727,11 @@ async fn run_server(api: &AdminClient, out: &mut Output, c: ServerCommand) -> Re
     Ok(())
 }
 
-async fn run_grant(api: &AdminClient, out: &mut Output, c: GrantCommand) -> Result<(), CliError> {
+async fn run_grant(
+    api: &AdminClient,
+    out: &mut Output,
+    c: GrantCommand,
+) -> Result<(), WardenError> {
     let grant_path =
         |org: &str, server: &str| org_path(org, &format!("/grants/{}", client::seg(server)));
     match c {
@@ -780,7 +769,7 @@ async fn run_grant(api: &AdminClient, out: &mut Output, c: GrantCommand) -> Resu
     Ok(())
 }
 
-async fn run_key(api: &AdminClient, out: &mut Output, c: KeyCommand) -> Result<(), CliError> {
+async fn run_key(api: &AdminClient, out: &mut Output, c: KeyCommand) -> Result<(), WardenError> {
     match c {
         KeyCommand::Create(a) => {
             let body = json!({
@@ -824,7 +813,7 @@ async fn run_key(api: &AdminClient, out: &mut Output, c: KeyCommand) -> Result<(
     Ok(())
 }
 
-async fn run_team(api: &AdminClient, out: &mut Output, c: TeamCommand) -> Result<(), CliError> {
+async fn run_team(api: &AdminClient, out: &mut Output, c: TeamCommand) -> Result<(), WardenError> {
     match c {
         TeamCommand::Create { org, slug, name } => {
             let body = body_of(&[("slug", Some(json!(slug))), ("name", name.map(Value::from))]);
@@ -848,7 +837,11 @@ async fn run_team(api: &AdminClient, out: &mut Output, c: TeamCommand) -> Result
     Ok(())
 }
 
-async fn run_agent(api: &AdminClient, out: &mut Output, c: AgentCommand) -> Result<(), CliError> {
+async fn run_agent(
+    api: &AdminClient,
+    out: &mut Output,
+    c: AgentCommand,
+) -> Result<(), WardenError> {
     match c {
         AgentCommand::Create {
             org,
@@ -885,7 +878,7 @@ async fn run_end_user(
     api: &AdminClient,
     out: &mut Output,
     c: EndUserCommand,
-) -> Result<(), CliError> {
+) -> Result<(), WardenError> {
     match c {
         EndUserCommand::Create {
             org,
@@ -926,7 +919,7 @@ async fn run_toolset(
     api: &AdminClient,
     out: &mut Output,
     c: ToolsetCommand,
-) -> Result<(), CliError> {
+) -> Result<(), WardenError> {
     match c {
         ToolsetCommand::Create {
             org,
@@ -959,7 +952,7 @@ async fn run_toolset(
                 None
             };
             if name.is_none() && servers.is_none() {
-                return Err(CliError::BadArgument(
+                return Err(WardenError::BadArgument(
                     "nothing to change: give --name, --server or --no-servers".into(),
                 ));
             }
@@ -987,7 +980,11 @@ fn scope_path(org: &str, kind: ScopeOwnerKind, owner: &str) -> String {
     format!("{}/scope", item_path(org, collection, owner))
 }
 
-async fn run_scope(api: &AdminClient, out: &mut Output, c: ScopeCommand) -> Result<(), CliError> {
+async fn run_scope(
+    api: &AdminClient,
+    out: &mut Output,
+    c: ScopeCommand,
+) -> Result<(), WardenError> {
     match c {
         ScopeCommand::Get { org, kind, owner } => {
             let v = api.get(&scope_path(&org, kind, &owner)).await?;
@@ -1017,7 +1014,7 @@ async fn run_admin_token(
     api: &AdminClient,
     out: &mut Output,
     c: AdminTokenCommand,
-) -> Result<(), CliError> {
+) -> Result<(), WardenError> {
     match c {
         AdminTokenCommand::List { org } => {
             let v = api.get(&admin_token_path(org.as_deref())).await?;

@@ -47,13 +47,13 @@ async fn start() -> Api {
 
 impl Api {
     /// What `warden <argv>` prints, or its error.
-    async fn run_as(&self, token: &str, argv: &str, json: bool) -> Result<String, CliError> {
+    async fn run_as(&self, token: &str, argv: &str, json: bool) -> Result<String, WardenError> {
         let args = std::iter::once("warden").chain(argv.split_whitespace());
         let cli = TestCli::try_parse_from(args).unwrap_or_else(|e| panic!("{argv}: {e}"));
         render(cli.cmd, &self.url, token, json).await
     }
 
-    async fn run(&self, argv: &str, json: bool) -> Result<String, CliError> {
+    async fn run(&self, argv: &str, json: bool) -> Result<String, WardenError> {
         self.run_as(TOKEN, argv, json).await
     }
 
@@ -213,7 +213,7 @@ async fn admin_commands_drive_the_api() {
 
     // Refusals carry the API's status and stable code.
     match api.run("org create acme", false).await {
-        Err(CliError::Api { status, code, .. }) => {
+        Err(WardenError::Api { status, code, .. }) => {
             assert_eq!((status, code.as_str()), (409, "duplicate"))
         }
         other => panic!("expected a 409: {other:?}"),
@@ -222,7 +222,7 @@ async fn admin_commands_drive_the_api() {
         .run("scope set acme team ops --server github=delete", false)
         .await
     {
-        Err(CliError::Api {
+        Err(WardenError::Api {
             status,
             code,
             details,
@@ -241,7 +241,7 @@ async fn admin_commands_drive_the_api() {
     )
     .await;
     assert!(
-        matches!(bad_token, Err(CliError::Api { status: 401, .. })),
+        matches!(bad_token, Err(WardenError::Api { status: 401, .. })),
         "{bad_token:?}"
     );
     let unreachable = run(
@@ -252,7 +252,7 @@ async fn admin_commands_drive_the_api() {
     )
     .await;
     assert!(
-        matches!(unreachable, Err(CliError::Connect { .. })),
+        matches!(unreachable, Err(WardenError::Connect { .. })),
         "{unreachable:?}"
     );
 
@@ -313,7 +313,7 @@ async fn end_users_toolsets_admin_tokens_and_deletes() {
         .run("toolset update acme readers --server github=delete", false)
         .await
     {
-        Err(CliError::Api { status, code, .. }) => {
+        Err(WardenError::Api { status, code, .. }) => {
             assert_eq!((status, code.as_str()), (422, "grants_beyond_parent"))
         }
         other => panic!("expected a 422: {other:?}"),
@@ -338,7 +338,7 @@ async fn end_users_toolsets_admin_tokens_and_deletes() {
     );
     assert!(matches!(
         api.run("toolset update acme readers", false).await,
-        Err(CliError::BadArgument(_))
+        Err(WardenError::BadArgument(_))
     ));
 
     // Teams, agents, keys: rename and delete.
@@ -389,7 +389,7 @@ async fn end_users_toolsets_admin_tokens_and_deletes() {
         .unwrap()
         .is_none());
     match api.run("team delete acme ops", false).await {
-        Err(CliError::Api { status, code, .. }) => {
+        Err(WardenError::Api { status, code, .. }) => {
             assert_eq!((status, code.as_str()), (404, "not_found"))
         }
         other => panic!("expected a 404: {other:?}"),
@@ -431,6 +431,6 @@ async fn end_users_toolsets_admin_tokens_and_deletes() {
     api.ok(&format!("admin-token delete {ops_id}")).await;
     assert!(matches!(
         api.run_as(&secret, "org list", false).await,
-        Err(CliError::Api { status: 401, .. })
+        Err(WardenError::Api { status: 401, .. })
     ));
 }
