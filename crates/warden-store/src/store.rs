@@ -336,6 +336,15 @@ impl WriteTx<'_> {
         };
         let live = Arc::clone(&self.store.inner.live);
         let base = live.snapshot();
+        // Behind (another replica wrote since this one last applied): catch
+        // up from the change feed inside this transaction, which holds the
+        // revision lock, so the feed is complete up to our revision.
+        let caught_up = if base.revision() + 1 < self.revision {
+            crate::sync::replay_feed(&mut *self.tx, &base, Some(self.revision - 1)).await?
+        } else {
+            None
+        };
+        let base = caught_up.map(Arc::new).unwrap_or(base);
         let incremental = if base.revision() + 1 == self.revision {
             match base.apply(self.revision, &change) {
                 Ok(next) => Some(next),

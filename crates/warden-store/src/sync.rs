@@ -214,48 +214,58 @@ pub(crate) async fn sync_once(pool: &AnyPool, live: &LivePolicy) -> Result<()> {
 /// a change that does not apply, rebuilds from all rows instead.
 async fn catch_up(pool: &AnyPool, live: &LivePolicy) -> Result<()> {
     let base = live.snapshot();
-    let rows = sqlx::query(
-        "SELECT revision, change FROM policy_changes WHERE revision > $1 ORDER BY revision",
-    )
-    .bind(base.revision() as i64)
-    .fetch_all(pool)
-    .await?;
-    let mut next: Option<Snapshot> = None;
-    let mut incremental_ok = true;
-    for row in &rows {
-        let revision = row.int("revision")? as u64;
-        let at = next.as_ref().map_or(base.revision(), Snapshot::revision);
-        if revision != at + 1 {
-            incremental_ok = false;
-            break;
-        }
-        let change: PolicyChange = match row.json("change") {
-            Ok(c) => c,
-            Err(_) => {
-                incremental_ok = false;
-                break;
-            }
-        };
-        let from = next.as_ref().unwrap_or(&base);
-        match from.apply(revision, &change) {
-            Ok(s) => next = Some(s),
-            Err(e) => {
-                tracing::warn!(error = %e, revision, "change feed entry does not apply; full reload");
-                incremental_ok = false;
-                break;
-            }
-        }
-    }
-    match next {
-        Some(snapshot) if incremental_ok => {
+    match replay_feed(pool, &base, None).await? {
+        Some(snapshot) => {
             live.install(snapshot);
         }
-        _ => {
+        None => {
             let rows = crate::store::load_rows_from_pool(pool, Backend::Postgres).await?;
             live.install(Snapshot::build(rows)?);
         }
     }
     Ok(())
+}
+
+/// `base` with the change feed after its revision applied in order, up to
+/// `upto` (inclusive; everything there is without it). `None` when there is
+/// nothing to apply, the feed has a gap, an entry does not apply, or `upto`
+/// is not reached: the caller then builds from all rows, which is
+/// authoritative.
+pub(crate) async fn replay_feed<'c, E>(
+    exec: E,
+    base: &Snapshot,
+    upto: Option<u64>,
+) -> Result<Option<Snapshot>>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    let rows = sqlx::query(
+        "SELECT revision, change FROM policy_changes \
+         WHERE revision > $1 AND revision <= $2 ORDER BY revision",
+    )
+    .bind(base.revision() as i64)
+    .bind(upto.map_or(i64::MAX, |u| u as i64))
+    .fetch_all(exec)
+    .await?;
+    let mut next: Option<Snapshot> = None;
+    for row in &rows {
+        let revision = row.int("revision")? as u64;
+        let at = next.as_ref().map_or(base.revision(), Snapshot::revision);
+        if revision != at + 1 {
+            return Ok(None);
+        }
+        let Ok(change) = row.json::<PolicyChange>("change") else {
+            return Ok(None);
+        };
+        match next.as_ref().unwrap_or(base).apply(revision, &change) {
+            Ok(s) => next = Some(s),
+            Err(e) => {
+                tracing::warn!(error = %e, revision, "change feed entry does not apply; full reload");
+                return Ok(None);
+            }
+        }
+    }
+    Ok(next.filter(|s| upto.is_none_or(|u| s.revision() == u)))
 }
 
 impl Store {

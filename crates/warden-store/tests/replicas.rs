@@ -217,3 +217,36 @@ async fn sqlite_is_never_stale_and_lists_itself() {
     assert!(!store.live().is_stale());
     assert_eq!(store.list_replicas().await.unwrap().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_on_a_replica_that_is_behind_includes_every_earlier_write() {
+    let db = TestDb::new(common::Backend::Postgres).await;
+    let mut opts = options();
+    opts.poll_interval = Duration::from_secs(30);
+    let a = Store::open(db.url(), opts.clone()).await.unwrap();
+    let b = Store::open(db.url(), opts).await.unwrap();
+    for round in 0..5 {
+        // B writes right after A's burst, usually before it heard of all of
+        // it: its write catches up from the change feed in its transaction.
+        for i in 0..4 {
+            create_org(&a, "t", &format!("a{round}-{i}")).await;
+        }
+        let w = create_org(&b, "t", &format!("b{round}")).await;
+        let snapshot = b.live().snapshot();
+        assert!(snapshot.revision() >= w.revision);
+        for i in 0..4 {
+            assert!(
+                snapshot.org_by_slug(&format!("a{round}-{i}")).is_some(),
+                "B's write at {} lost A's earlier write a{round}-{i}",
+                w.revision
+            );
+        }
+        assert!(snapshot.org_by_slug(&format!("b{round}")).is_some());
+    }
+    let last = b.live().revision();
+    eventually("A applies B's writes", Duration::from_secs(2), || {
+        a.live().revision() >= last
+    })
+    .await;
+    assert_eq!(a.live().snapshot().to_rows(), b.live().snapshot().to_rows());
+}
