@@ -271,15 +271,17 @@ impl AuditWriter {
     fn start(pool: AnyPool, options: AuditWriterOptions) -> AuditWriter {
         let (tx, rx) = mpsc::channel(options.queue_capacity.max(1));
         let written = Arc::new(AtomicU64::new(0));
+        let dropped = Arc::new(AtomicU64::new(0));
         tokio::spawn(write_loop(
             pool,
             rx,
             options.max_batch.max(1),
             Arc::clone(&written),
+            Arc::clone(&dropped),
         ));
         AuditWriter {
             tx,
-            dropped: Arc::new(AtomicU64::new(0)),
+            dropped,
             written,
             last_warning: Arc::new(std::sync::Mutex::new(None)),
             warn_every: options.warn_every,
@@ -303,7 +305,8 @@ impl AuditWriter {
         }
     }
 
-    /// Records dropped because the queue was full, since start.
+    /// Records lost since start: dropped because the queue was full, or in
+    /// a batch the database still refused after retries.
     pub fn dropped_total(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
@@ -327,6 +330,7 @@ async fn write_loop(
     mut rx: mpsc::Receiver<Message>,
     max_batch: usize,
     written: Arc<AtomicU64>,
+    dropped: Arc<AtomicU64>,
 ) {
     let mut messages = Vec::with_capacity(max_batch);
     loop {
@@ -371,6 +375,7 @@ async fn write_loop(
                         tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
                     }
                     Err(e) => {
+                        dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
                         metrics::counter!(AUDIT_DROPPED_METRIC).increment(batch.len() as u64);
                         tracing::error!(error = %e, rows = batch.len(), "audit batch lost");
                         break;

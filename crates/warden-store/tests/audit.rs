@@ -275,9 +275,31 @@ async fn full_queue_counts_drops(backend: Backend) {
     assert_eq!(writer.written_total() + dropped, 10_000);
 }
 
+async fn a_batch_the_database_refuses_is_counted_as_lost(backend: Backend) {
+    let (db, store) = open(backend).await;
+    let writer = store.audit_writer(AuditWriterOptions::default());
+    writer.record(decision(0, true));
+    writer.flush().await;
+    assert_eq!(writer.written_total(), 1);
+    // The database now refuses every decision row.
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(db.url()).await.unwrap();
+    sqlx::query("ALTER TABLE audit_log RENAME TO audit_log_elsewhere")
+        .execute(&pool)
+        .await
+        .unwrap();
+    for i in 1..=5 {
+        writer.record(decision(i, true));
+    }
+    writer.flush().await;
+    assert_eq!(writer.written_total(), 1);
+    assert_eq!(writer.dropped_total(), 5, "lost rows must be counted");
+}
+
 on_both_backends!(
     secrets_encrypted_and_redacted,
     audit_trail_and_queries,
     decision_writer_batches,
-    full_queue_counts_drops
+    full_queue_counts_drops,
+    a_batch_the_database_refuses_is_counted_as_lost
 );
