@@ -176,12 +176,55 @@ async fn demo_serves_mcp_metrics_health_and_stops_cleanly() {
         "server_disabled_by_org",
         "warden_policy_revision",
         "warden_gateway_live_sessions",
+        "warden_gateway_requests_total{method=\"tools/call\"",
+        "warden_upstream_request_duration_seconds",
+        "server=\"demo\"",
     ] {
         assert!(
             metrics.contains(needle),
             "{needle} missing from /metrics:\n{metrics}"
         );
     }
+
+    // Both call decisions reached the audit log through the real writer.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let decisions = loop {
+        let page: Value = client
+            .get(format!("{}/admin/v1/audit?kind=decision&limit=50", w.base))
+            .bearer_auth(&w.admin_token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let items: Vec<Value> = page["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e["action"] == "tools/call" || e["decision"]["method"] == "tools/call")
+            .collect();
+        if items.len() >= 2 || Instant::now() > deadline {
+            break items;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let has = |allowed: bool, reason: Value| {
+        decisions.iter().any(|e| {
+            e["decision"]["allowed"] == allowed
+                && e["decision"]["reason"] == reason
+                && e["decision"]["tool"] == "echo"
+        })
+    };
+    assert!(
+        has(true, Value::Null),
+        "allowed call not audited: {decisions:?}"
+    );
+    assert!(
+        has(false, json!("server_disabled_by_org")),
+        "denied call not audited: {decisions:?}"
+    );
 
     // Missing key: 401 with a challenge.
     let anon = client
