@@ -46,7 +46,14 @@ impl LivePolicy {
     /// Records that the live snapshot was just confirmed to be the store's
     /// current revision.
     pub fn confirm_current(&self) {
-        let ms = self.started.elapsed().as_millis() as u64;
+        self.confirm_current_as_of(Instant::now());
+    }
+
+    /// Records that the live snapshot was the store's current revision at
+    /// `at` (when the revision was asked for, not when the answer came:
+    /// staleness is never understated by a slow query).
+    pub fn confirm_current_as_of(&self, at: Instant) {
+        let ms = at.saturating_duration_since(self.started).as_millis() as u64;
         self.confirmed_at_ms.fetch_max(ms, Ordering::Relaxed);
     }
 
@@ -140,5 +147,16 @@ mod tests {
         live.confirm_current();
         assert!(!live.is_stale());
         assert!(!LivePolicy::new(at(1)).is_stale());
+    }
+
+    #[test]
+    fn a_confirmation_counts_from_when_the_revision_was_asked_for() {
+        let live = LivePolicy::with_max_staleness(at(1), Some(Duration::from_millis(50)));
+        let asked = Instant::now();
+        std::thread::sleep(Duration::from_millis(60)); // a slow answer
+        live.confirm_current_as_of(asked);
+        assert!(live.is_stale(), "the answer was already older than allowed");
+        live.confirm_current();
+        assert!(!live.is_stale());
     }
 }

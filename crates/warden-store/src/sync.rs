@@ -197,6 +197,7 @@ async fn sync_task(
 
 /// One sync: read the store's revision, catch up if behind, confirm.
 pub(crate) async fn sync_once(pool: &AnyPool, live: &LivePolicy) -> Result<()> {
+    let asked = std::time::Instant::now();
     let current: i64 = sqlx::query_scalar("SELECT revision FROM policy_meta WHERE id = 1")
         .fetch_one(pool)
         .await?;
@@ -205,7 +206,7 @@ pub(crate) async fn sync_once(pool: &AnyPool, live: &LivePolicy) -> Result<()> {
         catch_up(pool, live).await?;
     }
     if live.revision() >= current {
-        live.confirm_current();
+        live.confirm_current_as_of(asked);
     }
     Ok(())
 }
