@@ -614,6 +614,25 @@ struct Ctx {
     started: Instant,
 }
 
+/// Runs the rest of an exchange whose reply goes out on a stream. If the
+/// client goes away first (its stream is dropped), the exchange is dropped
+/// too, and its guard audits the decision and cancels the upstream request.
+fn finish_streaming<F>(exchange: F, tx: mpsc::UnboundedSender<Value>)
+where
+    F: std::future::Future<Output = Option<Value>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        tokio::select! {
+            reply = exchange => {
+                if let Some(reply) = reply {
+                    let _ = tx.send(reply);
+                }
+            }
+            _ = tx.closed() => {}
+        }
+    });
+}
+
 /// One forwarded request while it runs. However the exchange ends, including
 /// the client going away and the request future being dropped mid-call, the
 /// in-flight registration is removed, the call's decision reaches the audit
@@ -1117,21 +1136,13 @@ impl Ctx {
                     }
                 },
                 Some(first) = rx.recv() => {
-                    tokio::spawn(async move {
-                        if let Some(reply) = exchange.await {
-                            let _ = tx.send(reply);
-                        }
-                    });
+                    finish_streaming(exchange, tx);
                     sse_unbounded_after(first, rx)
                 }
                 // A slow call: open the stream now, so clients whose read
                 // timeout covers the response headers keep waiting.
                 _ = tokio::time::sleep(STREAM_AFTER) => {
-                    tokio::spawn(async move {
-                        if let Some(reply) = exchange.await {
-                            let _ = tx.send(reply);
-                        }
-                    });
+                    finish_streaming(exchange, tx);
                     sse_unbounded(rx)
                 }
             }

@@ -1211,3 +1211,67 @@ async fn an_expiring_keys_session_ends_without_any_policy_write() {
         .unwrap()
         .contains("key_expired"));
 }
+
+#[tokio::test]
+async fn a_client_that_leaves_a_streamed_call_is_audited_and_cancelled_upstream() {
+    let (fx, mut h) = one_server().await;
+    let sid = h.initialize("/mcp", KEY_A).await;
+    // Accepts SSE and the call is slow: the reply becomes a stream after
+    // a second, and the exchange continues in its own task.
+    let call = {
+        let url = h.url("/mcp");
+        let client = reqwest::Client::new();
+        let sid = sid.clone();
+        tokio::spawn(async move {
+            let resp = client
+                .post(url)
+                .bearer_auth(KEY_A)
+                .header("accept", "application/json, text/event-stream")
+                .header("content-type", "application/json")
+                .header("mcp-session-id", sid)
+                .header("mcp-protocol-version", "2025-11-25")
+                .body(
+                    json!({"jsonrpc": "2.0", "id": 6, "method": "tools/call",
+                    "params": {"name": "files__slow", "arguments": {"ms": 8000}}})
+                    .to_string(),
+                )
+                .send()
+                .await
+                .unwrap();
+            assert!(resp.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream"));
+            // Hold the stream open until aborted.
+            let _ = resp.bytes().await;
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert!(!call.is_finished(), "the stream is open");
+    call.abort();
+    // Well before the upstream's 5 s timeout would end the call anyway.
+    let record = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            match h.decisions.recv().await {
+                Some(d) if d.method == "tools/call" => return d,
+                Some(_) => continue,
+                None => panic!("recorder closed"),
+            }
+        }
+    })
+    .await
+    .expect("the streamed call's decision is recorded when its client leaves");
+    assert!(record.allowed);
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    while fx.state.requests("notifications/cancelled").is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no cancellation reached the upstream"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let upstream_call = fx.state.requests("tools/call")[0].1.clone();
+    let cancel = fx.state.requests("notifications/cancelled")[0].1.clone();
+    assert_eq!(cancel["params"]["requestId"], upstream_call["id"]);
+    assert_eq!(cancel["params"]["reason"], "the client went away");
+}
