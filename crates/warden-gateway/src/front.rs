@@ -28,7 +28,9 @@ use warden_policy::{Access, PolicyError, Principal, Reason, Snapshot};
 use warden_store::DecisionRecord;
 
 use crate::error::GatewayError;
-use crate::gateway::{now_ms, upstream_for, CallEnd, InflightCall, Session, Shared};
+use crate::gateway::{
+    allowed_upstream, now_ms, upstream_for, CallEnd, InflightCall, Session, Shared,
+};
 use crate::jsonrpc::{self, code, Kind};
 use crate::upstream::{ClientSink, Upstream, STATELESS_VERSION};
 use crate::view::{prefix_name, prefix_uri, split_uri, Mount, Verdict, View};
@@ -648,11 +650,24 @@ struct ExchangeGuard<'a> {
     upstream_done: bool,
 }
 
-impl Drop for ExchangeGuard<'_> {
-    fn drop(&mut self) {
-        if let Some(n) = self.call_no {
+impl ExchangeGuard<'_> {
+    /// The upstream answered or the call ended: nothing left to cancel
+    /// there, and cut-offs no longer concern this call.
+    fn upstream_finished(&mut self) {
+        self.upstream_done = true;
+        self.unregister();
+    }
+
+    fn unregister(&mut self) {
+        if let Some(n) = self.call_no.take() {
             self.shared.unregister_call(n);
         }
+    }
+}
+
+impl Drop for ExchangeGuard<'_> {
+    fn drop(&mut self) {
+        self.unregister();
         if !self.upstream_done {
             self.upstream
                 .cancel(self.upstream_id, "the client went away");
@@ -730,7 +745,7 @@ impl Ctx {
         // The slug names the server of the caller's org (org-owned slugs
         // repeat across orgs): resolved through the decision, never by slug.
         let verdict = self.view().decide_server(slug);
-        if let Some(up) = upstream_for(&self.shared, &verdict).filter(|_| verdict.allowed) {
+        if let Some(up) = allowed_upstream(&self.shared, &verdict) {
             up.answer_server_request(&id, msg);
         }
     }
@@ -779,8 +794,7 @@ impl Ctx {
             // Only a server the caller may use shows its info: another org's
             // server (or one denied to this caller) reveals nothing.
             let verdict = self.view().decide_server(slug);
-            let upstream = upstream_for(&self.shared, &verdict).filter(|_| verdict.allowed);
-            if let Some(info) = upstream.and_then(|u| u.info()) {
+            if let Some(info) = allowed_upstream(&self.shared, &verdict).and_then(|u| u.info()) {
                 let mut caps = info
                     .get("capabilities")
                     .cloned()
@@ -1231,10 +1245,7 @@ impl Ctx {
                 }
             }
         };
-        guard.upstream_done = true;
-        if let Some(n) = guard.call_no.take() {
-            self.shared.unregister_call(n);
-        }
+        guard.upstream_finished();
         let slug = upstream.slug().to_owned();
         upstream
             .duration_histogram()

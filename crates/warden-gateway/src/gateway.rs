@@ -512,3 +512,8 @@ pub(crate) async fn run_live(
 pub(crate) fn upstream_for(shared: &Shared, verdict: &Verdict) -> Option<Arc<Upstream>> {
     verdict.server.and_then(|s| shared.registry.get(s))
 }
+
+/// The upstream of a server the verdict allows; nothing for a denial.
+pub(crate) fn allowed_upstream(shared: &Shared, verdict: &Verdict) -> Option<Arc<Upstream>> {
+    upstream_for(shared, verdict).filter(|_| verdict.allowed)
+}

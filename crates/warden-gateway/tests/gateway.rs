@@ -1093,17 +1093,9 @@ async fn a_client_that_goes_away_mid_call_is_audited_and_cancelled_upstream() {
         "the call reached the upstream"
     );
     call.abort();
-    let record = tokio::time::timeout(Duration::from_secs(3), async {
-        loop {
-            match h.decisions.recv().await {
-                Some(d) if d.method == "tools/call" => return d,
-                Some(_) => continue,
-                None => panic!("recorder closed"),
-            }
-        }
-    })
-    .await
-    .expect("the allowed call's decision is recorded although nobody got the answer");
+    let record = next_call_decision(&mut h, Duration::from_secs(3))
+        .await
+        .expect("the allowed call's decision is recorded although nobody got the answer");
     assert!(record.allowed);
     assert_eq!(record.tool.as_deref(), Some("slow"));
     assert!(
@@ -1111,16 +1103,7 @@ async fn a_client_that_goes_away_mid_call_is_audited_and_cancelled_upstream() {
         "latency runs until the client left"
     );
     // The upstream is told to stop working on it.
-    let deadline = std::time::Instant::now() + Duration::from_secs(3);
-    while fx.state.requests("notifications/cancelled").is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no cancellation reached the upstream"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let upstream_call = fx.state.requests("tools/call")[0].1.clone();
-    let cancel = fx.state.requests("notifications/cancelled")[0].1.clone();
+    let (upstream_call, cancel) = upstream_cancellation(&fx, Duration::from_secs(3)).await;
     assert_eq!(cancel["params"]["requestId"], upstream_call["id"]);
 }
 
@@ -1250,19 +1233,38 @@ async fn a_client_that_leaves_a_streamed_call_is_audited_and_cancelled_upstream(
     assert!(!call.is_finished(), "the stream is open");
     call.abort();
     // Well before the upstream's 5 s timeout would end the call anyway.
-    let record = tokio::time::timeout(Duration::from_secs(2), async {
+    let record = next_call_decision(&mut h, Duration::from_secs(2))
+        .await
+        .expect("the streamed call's decision is recorded when its client leaves");
+    assert!(record.allowed);
+    let (upstream_call, cancel) = upstream_cancellation(&fx, Duration::from_secs(1)).await;
+    assert_eq!(cancel["params"]["requestId"], upstream_call["id"]);
+    assert_eq!(cancel["params"]["reason"], "the client went away");
+}
+
+/// The next `tools/call` decision the gateway records, if one comes in time.
+async fn next_call_decision(
+    h: &mut Harness,
+    within: Duration,
+) -> Option<warden_store::DecisionRecord> {
+    tokio::time::timeout(within, async {
         loop {
             match h.decisions.recv().await {
-                Some(d) if d.method == "tools/call" => return d,
+                Some(d) if d.method == "tools/call" => return Some(d),
                 Some(_) => continue,
-                None => panic!("recorder closed"),
+                None => return None,
             }
         }
     })
     .await
-    .expect("the streamed call's decision is recorded when its client leaves");
-    assert!(record.allowed);
-    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    .ok()
+    .flatten()
+}
+
+/// Waits for the upstream's first `notifications/cancelled`; returns the
+/// first `tools/call` it received and that cancellation.
+async fn upstream_cancellation(fx: &fixture::Fixture, within: Duration) -> (Value, Value) {
+    let deadline = std::time::Instant::now() + within;
     while fx.state.requests("notifications/cancelled").is_empty() {
         assert!(
             std::time::Instant::now() < deadline,
@@ -1270,8 +1272,8 @@ async fn a_client_that_leaves_a_streamed_call_is_audited_and_cancelled_upstream(
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let upstream_call = fx.state.requests("tools/call")[0].1.clone();
-    let cancel = fx.state.requests("notifications/cancelled")[0].1.clone();
-    assert_eq!(cancel["params"]["requestId"], upstream_call["id"]);
-    assert_eq!(cancel["params"]["reason"], "the client went away");
+    (
+        fx.state.requests("tools/call")[0].1.clone(),
+        fx.state.requests("notifications/cancelled")[0].1.clone(),
+    )
 }
