@@ -8,10 +8,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot, Notify};
-use warden_policy::{Access, Principal, Snapshot, ToolsetRow};
+use warden_policy::{Access, KeyId, Principal, Snapshot, ToolsetRow};
 use warden_store::{DecisionRecord, LivePolicy};
 
 use crate::jsonrpc;
+use crate::mcp::refusal::Refusal;
 use crate::registry::{GatewayCatalog, Registry};
 use crate::seams::{DecisionRecorder, UpstreamSource};
 use crate::upstream::{Upstream, UpstreamEvent};
@@ -35,7 +36,6 @@ pub(crate) struct Session {
     pub id: String,
     pub principal: Principal,
     pub mount: Mount,
-    pub protocol_version: String,
     /// The `subscriptions/listen` request id, for listen streams.
     pub listen_id: Option<Value>,
     access: Mutex<Option<Arc<Access>>>,
@@ -53,14 +53,12 @@ impl Session {
         id: String,
         principal: Principal,
         mount: Mount,
-        protocol_version: String,
         listen_id: Option<Value>,
     ) -> Session {
         Session {
             id,
             principal,
             mount,
-            protocol_version,
             listen_id,
             access: Mutex::new(None),
             stream: Mutex::new(None),
@@ -163,6 +161,8 @@ pub(crate) struct Shared {
     pub registry: Arc<Registry>,
     pub sessions: RwLock<HashMap<String, Arc<Session>>>,
     pub listeners: Mutex<HashMap<String, Arc<Session>>>,
+    /// Live sessions plus listen streams per key, for the per-key cap.
+    pub per_key: Mutex<HashMap<KeyId, usize>>,
     pub calls: Mutex<HashMap<u64, Arc<InflightCall>>>,
     pub next_call: AtomicU64,
     pub draining: AtomicBool,
@@ -224,12 +224,51 @@ impl Shared {
         Some(session)
     }
 
-    pub fn insert_session(&self, session: Arc<Session>) {
+    /// Takes one of the key's and the gateway's session slots, or says
+    /// which cap is reached.
+    fn admit_session(&self, key: KeyId) -> Result<(), Refusal> {
+        let mut per_key = lock(&self.per_key);
+        let limit = self.config.max_sessions_total;
+        if self.live_session_count() >= limit {
+            metrics::counter!("warden_gateway_sessions_refused_total", "scope" => "total")
+                .increment(1);
+            return Err(Refusal::SessionLimit {
+                scope: "total",
+                limit,
+            });
+        }
+        let held = per_key.entry(key).or_insert(0);
+        let limit = self.config.max_sessions_per_key;
+        if *held >= limit {
+            metrics::counter!("warden_gateway_sessions_refused_total", "scope" => "key")
+                .increment(1);
+            return Err(Refusal::SessionLimit {
+                scope: "key",
+                limit,
+            });
+        }
+        *held += 1;
+        Ok(())
+    }
+
+    fn release_session(&self, key: KeyId) {
+        let mut per_key = lock(&self.per_key);
+        if let Some(held) = per_key.get_mut(&key) {
+            *held = held.saturating_sub(1);
+            if *held == 0 {
+                per_key.remove(&key);
+            }
+        }
+    }
+
+    pub fn insert_session(&self, session: Arc<Session>) -> Result<(), Refusal> {
+        self.admit_session(session.principal.key)?;
         self.sessions
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .insert(session.id.clone(), session);
         self.update_session_gauge();
+        Ok(())
     }
 
     pub fn remove_session(&self, id: &str) -> Option<Arc<Session>> {
@@ -240,19 +279,24 @@ impl Shared {
             .remove(id);
         if let Some(s) = &removed {
             s.close_stream();
+            self.release_session(s.principal.key);
         }
         self.update_session_gauge();
         removed
     }
 
-    pub fn insert_listener(&self, session: Arc<Session>) {
+    pub fn insert_listener(&self, session: Arc<Session>) -> Result<(), Refusal> {
+        self.admit_session(session.principal.key)?;
         lock(&self.listeners).insert(session.id.clone(), session);
         self.update_session_gauge();
+        Ok(())
     }
 
     pub fn remove_listener(&self, id: &str) {
-        if let Some(s) = lock(&self.listeners).remove(id) {
+        let removed = lock(&self.listeners).remove(id);
+        if let Some(s) = removed {
             s.close_stream();
+            self.release_session(s.principal.key);
         }
         self.update_session_gauge();
     }
@@ -445,6 +489,9 @@ impl Shared {
             }
         }
         let listeners: Vec<Arc<Session>> = lock(&self.listeners).drain().map(|(_, s)| s).collect();
+        for l in &listeners {
+            self.release_session(l.principal.key);
+        }
         for l in listeners {
             if let Some(id) = &l.listen_id {
                 l.send(jsonrpc::result(

@@ -16,6 +16,8 @@ pub mod code {
     pub const POLICY_STALE: i64 = -32002;
     /// A listen stream ended because the caller's access ended.
     pub const ACCESS_ENDED: i64 = -32003;
+    /// A call was not forwarded because its decision could not be recorded.
+    pub const AUDIT_UNAVAILABLE: i64 = -32004;
     /// The client cancelled the request.
     pub const REQUEST_CANCELLED: i64 = -32800;
 }

@@ -91,9 +91,9 @@
 //! of revoked or expired keys end (their streams close).
 
 mod error;
-mod front;
 mod gateway;
 mod jsonrpc;
+mod mcp;
 mod registry;
 mod seams;
 mod upstream;
@@ -107,7 +107,7 @@ use tokio::sync::{mpsc, Notify};
 use warden_store::LivePolicy;
 
 pub use error::GatewayError;
-pub use front::{META_DECISION_ID, META_REVISION, SESSION_VERSIONS};
+pub use mcp::{META_DECISION_ID, META_REVISION, SESSION_VERSIONS};
 pub use registry::GatewayCatalog;
 pub use seams::{
     BoxFuture, ChannelRecorder, DecisionRecorder, NoRecorder, StaticUpstreams, UpstreamSource,
@@ -139,6 +139,11 @@ pub struct GatewayConfig {
     /// A 2025-11-25 session with no open GET stream and no request for this
     /// long is ended (its id then answers 404, and the client re-initializes).
     pub session_idle_timeout: Duration,
+    /// Live sessions (and listen streams) one key may hold; more are
+    /// refused with 429 `session_limit`.
+    pub max_sessions_per_key: usize,
+    /// Live sessions (and listen streams) in total.
+    pub max_sessions_total: usize,
     pub upstream: UpstreamLimits,
 }
 
@@ -152,6 +157,8 @@ impl Default for GatewayConfig {
             agent_header: "x-warden-agent".into(),
             max_request_bytes: 4 * 1024 * 1024,
             session_idle_timeout: Duration::from_secs(3600),
+            max_sessions_per_key: 1_000,
+            max_sessions_total: 100_000,
             upstream: UpstreamLimits::default(),
         }
     }
@@ -193,6 +200,7 @@ impl Gateway {
             registry,
             sessions: RwLock::new(Default::default()),
             listeners: Mutex::new(Default::default()),
+            per_key: Mutex::new(Default::default()),
             calls: Mutex::new(Default::default()),
             next_call: AtomicU64::new(1),
             draining: AtomicBool::new(false),
@@ -206,7 +214,7 @@ impl Gateway {
 
     /// The MCP endpoints: `/mcp`, `/mcp/servers/{slug}`, `/mcp/toolsets/{slug}`.
     pub fn router(&self) -> axum::Router {
-        front::router(Arc::clone(&self.shared))
+        mcp::router(Arc::clone(&self.shared))
     }
 
     /// Ready to serve: the policy is current and not shutting down.

@@ -206,12 +206,22 @@ async fn authentication_and_session_binding() {
             &json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
         )
         .await;
-    assert_eq!(other.status(), 403);
-    let body: Value = other.json().await.unwrap();
-    assert_eq!(
-        body["error"]["data"]["reason"],
-        "session_principal_mismatch"
-    );
+    // Another principal's session answers exactly like an unknown one: an
+    // id reveals nothing about its owner.
+    assert_eq!(other.status(), 404);
+    let foreign: Value = other.json().await.unwrap();
+    assert_eq!(foreign["error"]["data"]["reason"], "session_unknown");
+    let unknown = h
+        .post_raw(
+            "/mcp",
+            Some(KEY_B),
+            Some("0123456789abcdef0123456789abcdef"),
+            &[],
+            &json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+        )
+        .await;
+    assert_eq!(unknown.status(), 404);
+    assert_eq!(unknown.json::<Value>().await.unwrap(), foreign);
     let bad_origin = h
         .post_raw(
             "/mcp",

@@ -1,0 +1,357 @@
+//! The front door: MCP Streamable HTTP for clients, both protocol eras.
+//!
+//! A POST runs one pipeline, each step in its own file:
+//!
+//! 1. **admission** ([`admission`]): Host/Origin, shutdown, staleness, the
+//!    bearer key and asserted identities → a `Principal` (an axum
+//!    extractor, so no handler can skip it);
+//! 2. **transport** (this file): the body read within its bound, one strict
+//!    JSON-RPC message ([`message`]), the protocol era, the session;
+//! 3. **dispatch** ([`dispatch`]): what the method means here;
+//! 4. **authorize** ([`authorize`]): the engine's verdict for the named
+//!    tool/prompt/resource → a `Permit` owning its decision id, metric and
+//!    audit record, or a denial;
+//! 5. **forward** ([`forward`]): the request to its upstream under the
+//!    permit, the answer back as JSON or SSE ([`stream`]).
+//!
+//! Every refusal on the way is a [`refusal::Refusal`], which alone knows
+//! its reason code, HTTP status and JSON-RPC body. Per-caller limits belong
+//! between authorize and forward; tracing wraps the pipeline.
+
+mod admission;
+mod authorize;
+mod dispatch;
+mod forward;
+mod message;
+pub(crate) mod refusal;
+mod stream;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::MethodRouter;
+use axum::Router;
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+pub use dispatch::{META_DECISION_ID, META_REVISION};
+
+use crate::gateway::{Session, Shared};
+use crate::jsonrpc::{self, Kind};
+use crate::upstream::STATELESS_VERSION;
+use crate::view::Mount;
+use admission::{header_str, Admitted};
+use dispatch::Ctx;
+use message::MAX_SLUG_BYTES;
+use refusal::Refusal;
+use stream::sse_bounded;
+
+/// Session-era protocol versions the front door accepts, newest first.
+pub const SESSION_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+const SESSION_HEADER: &str = "mcp-session-id";
+const VERSION_HEADER: &str = "mcp-protocol-version";
+const METHOD_HEADER: &str = "mcp-method";
+const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+/// Session ids are 32 hex characters; anything much longer is not one.
+const MAX_SESSION_ID_BYTES: usize = 128;
+
+/// The three mount points, each registered once with its three methods.
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    // The body limit is enforced by `Bytes` below, so that an oversized
+    // body gets the JSON 413, not axum's plain-text one.
+    let limit = shared.config.max_request_bytes;
+    Router::new()
+        .route("/mcp", endpoint(|_| Ok(Mount::All)))
+        .route(
+            "/mcp/servers/{slug}",
+            endpoint(|slug| Ok(Mount::Server(slug.unwrap_or_default()))),
+        )
+        .route(
+            "/mcp/toolsets/{slug}",
+            endpoint(|slug| Ok(Mount::Toolset(slug.unwrap_or_default()))),
+        )
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(shared)
+}
+
+type MountOf = fn(Option<String>) -> Result<Mount, Refusal>;
+
+/// POST, GET and DELETE of one mount point.
+fn endpoint(mount_of: MountOf) -> MethodRouter<Arc<Shared>> {
+    use axum::routing::{delete, get, post};
+    let on_post = move |State(shared): State<Arc<Shared>>,
+                        slug: Option<Path<String>>,
+                        admitted: Result<Admitted, Refusal>,
+                        headers: HeaderMap,
+                        body: Result<Bytes, BytesRejection>| async move {
+        let started = Instant::now();
+        match mount(mount_of, slug).and_then(|m| Ok((m, admitted?, read_body(&shared, body)?))) {
+            Ok((mount, admitted, body)) => {
+                handle_post(shared, mount, admitted, headers, body, started).await
+            }
+            Err(refusal) => refusal.into_response(Value::Null),
+        }
+    };
+    let on_get = move |State(shared): State<Arc<Shared>>,
+                       slug: Option<Path<String>>,
+                       admitted: Result<Admitted, Refusal>,
+                       headers: HeaderMap| async move {
+        mount(mount_of, slug)
+            .and_then(|m| handle_get(&shared, m, admitted?, &headers))
+            .unwrap_or_else(|refusal| refusal.into_response(Value::Null))
+    };
+    let on_delete = move |State(shared): State<Arc<Shared>>,
+                          slug: Option<Path<String>>,
+                          admitted: Result<Admitted, Refusal>,
+                          headers: HeaderMap| async move {
+        mount(mount_of, slug)
+            .and_then(|m| handle_delete(&shared, m, admitted?, &headers))
+            .unwrap_or_else(|refusal| refusal.into_response(Value::Null))
+    };
+    post(on_post).merge(get(on_get)).merge(delete(on_delete))
+}
+
+fn mount(mount_of: MountOf, slug: Option<Path<String>>) -> Result<Mount, Refusal> {
+    let slug = slug.map(|Path(s)| s);
+    if slug.as_ref().is_some_and(|s| s.len() > MAX_SLUG_BYTES) {
+        return Err(Refusal::EndpointUnknown);
+    }
+    mount_of(slug)
+}
+
+fn read_body(shared: &Shared, body: Result<Bytes, BytesRejection>) -> Result<Bytes, Refusal> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Refusal::BodyTooLarge {
+                limit: shared.config.max_request_bytes,
+            }
+        } else {
+            Refusal::InvalidRequest("the body could not be read")
+        }
+    })
+}
+
+fn is_stateless(headers: &HeaderMap, msg: &Value) -> bool {
+    let header = headers.get(VERSION_HEADER).and_then(|v| v.to_str().ok());
+    header == Some(STATELESS_VERSION)
+        || msg
+            .pointer("/params/_meta")
+            .and_then(|m| m.get(META_VERSION))
+            .and_then(Value::as_str)
+            == Some(STATELESS_VERSION)
+        || matches!(
+            jsonrpc::method(msg),
+            "server/discover" | "subscriptions/listen"
+        )
+}
+
+/// The session a session-era request names, checked against its principal.
+/// Unknown, ended, another endpoint's and another principal's sessions all
+/// answer 404 `session_unknown`: an id reveals nothing about its owner.
+fn find_session(
+    shared: &Shared,
+    admitted: &Admitted,
+    headers: &HeaderMap,
+    mount: &Mount,
+) -> Result<Arc<Session>, Refusal> {
+    let Some(id) = header_str(headers, SESSION_HEADER, MAX_SESSION_ID_BYTES)? else {
+        return Err(Refusal::SessionRequired);
+    };
+    let Some(session) = shared.session(id) else {
+        // A session ended by revocation: the key's refusal says more.
+        principal_refusal(&admitted.snapshot.access(&admitted.principal))?;
+        return Err(Refusal::SessionUnknown);
+    };
+    if session.mount != *mount || session.principal != admitted.principal {
+        return Err(Refusal::SessionUnknown);
+    }
+    Ok(session)
+}
+
+/// Key revoked or expired, org suspended: the whole principal is refused.
+fn principal_refusal(access: &warden_policy::Access) -> Result<(), Refusal> {
+    match access.principal_denial(crate::gateway::now_ms()) {
+        None => Ok(()),
+        Some(reason) => {
+            metrics::counter!("warden_gateway_decisions_total", "reason" => reason.code())
+                .increment(1);
+            Err(Refusal::PrincipalDenied(reason))
+        }
+    }
+}
+
+fn method_label(method: &str) -> &'static str {
+    const KNOWN: [&str; 18] = [
+        "initialize",
+        "ping",
+        "tools/list",
+        "tools/call",
+        "prompts/list",
+        "prompts/get",
+        "resources/list",
+        "resources/read",
+        "resources/templates/list",
+        "resources/subscribe",
+        "resources/unsubscribe",
+        "completion/complete",
+        "logging/setLevel",
+        "server/discover",
+        "subscriptions/listen",
+        "notifications/initialized",
+        "notifications/cancelled",
+        "notifications/progress",
+    ];
+    KNOWN
+        .iter()
+        .find(|m| **m == method)
+        .copied()
+        .unwrap_or("other")
+}
+
+async fn handle_post(
+    shared: Arc<Shared>,
+    mount: Mount,
+    admitted: Admitted,
+    headers: HeaderMap,
+    body: Bytes,
+    started: Instant,
+) -> Response {
+    let msg = match message::parse(&body) {
+        Ok(m) => m,
+        Err(refusal) => return refusal.into_response(Value::Null),
+    };
+    drop(body);
+    metrics::counter!("warden_gateway_requests_total", "method" => method_label(msg.method()), "mount" => mount.label()).increment(1);
+    match transport(&shared, &mount, &admitted, &headers, &msg.value) {
+        Ok((session, stateless)) => {
+            let access = match &session {
+                Some(s) => s.access(&admitted.snapshot),
+                None => Arc::new(admitted.snapshot.access(&admitted.principal)),
+            };
+            if let Err(refusal) = principal_refusal(&access) {
+                if let Some(s) = &session {
+                    shared.remove_session(&s.id);
+                }
+                return refusal.into_response(Value::Null);
+            }
+            if matches!(mount, Mount::Toolset(_))
+                && shared
+                    .toolset(&admitted.snapshot, &access, &mount)
+                    .is_none()
+            {
+                return Refusal::ToolsetUnknown.into_response(Value::Null);
+            }
+            let owner = match &session {
+                Some(s) => s.id.clone(),
+                None => format!("key:{}", admitted.principal.key),
+            };
+            let wants_sse = headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|a| a.contains("text/event-stream"));
+            let ctx = Ctx {
+                shared: Arc::clone(&shared),
+                snapshot: admitted.snapshot,
+                access,
+                principal: admitted.principal,
+                mount,
+                owner,
+                stateless,
+                wants_sse,
+                started,
+            };
+            match msg.kind {
+                Kind::Notification => {
+                    ctx.notification(&msg.value);
+                    accepted()
+                }
+                Kind::Response => {
+                    ctx.client_response(msg.value);
+                    accepted()
+                }
+                Kind::Request | Kind::Invalid => ctx.request(msg.value).await,
+            }
+        }
+        Err(refusal) => refusal.into_response(Value::Null),
+    }
+}
+
+/// The protocol era and, in the session era, the session the request
+/// names (none for `initialize`).
+fn transport(
+    shared: &Shared,
+    mount: &Mount,
+    admitted: &Admitted,
+    headers: &HeaderMap,
+    msg: &Value,
+) -> Result<(Option<Arc<Session>>, bool), Refusal> {
+    let method = jsonrpc::method(msg);
+    if is_stateless(headers, msg) {
+        if let Some(named) = header_str(headers, METHOD_HEADER, 256)? {
+            if !method.is_empty() && named != method {
+                return Err(Refusal::HeaderMismatch);
+            }
+        }
+        return Ok((None, true));
+    }
+    if method == "initialize" {
+        return Ok((None, false));
+    }
+    if let Some(v) = header_str(headers, VERSION_HEADER, 64)? {
+        if !SESSION_VERSIONS.contains(&v) {
+            return Err(Refusal::UnsupportedProtocolVersion);
+        }
+    }
+    let session = find_session(shared, admitted, headers, mount)?;
+    Ok((Some(session), false))
+}
+
+fn handle_get(
+    shared: &Shared,
+    mount: Mount,
+    admitted: Admitted,
+    headers: &HeaderMap,
+) -> Result<Response, Refusal> {
+    if headers.get(VERSION_HEADER).and_then(|v| v.to_str().ok()) == Some(STATELESS_VERSION) {
+        return Err(Refusal::GetNotAllowed);
+    }
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !accept.contains("text/event-stream") {
+        return Err(Refusal::NotAcceptable);
+    }
+    let session = find_session(shared, &admitted, headers, &mount)?;
+    if let Err(refusal) = principal_refusal(&session.access(&admitted.snapshot)) {
+        shared.remove_session(&session.id);
+        return Err(refusal);
+    }
+    let (tx, rx) = mpsc::channel(256);
+    session.attach_stream(tx);
+    Ok(sse_bounded(rx, None))
+}
+
+fn handle_delete(
+    shared: &Shared,
+    mount: Mount,
+    admitted: Admitted,
+    headers: &HeaderMap,
+) -> Result<Response, Refusal> {
+    let session = find_session(shared, &admitted, headers, &mount)?;
+    shared.remove_session(&session.id);
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    Ok(resp)
+}
+
+fn accepted() -> Response {
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = StatusCode::ACCEPTED;
+    resp
+}

@@ -1,0 +1,342 @@
+//! Every way the front door refuses a request, in one place: the stable
+//! reason code, the HTTP status and the JSON-RPC error body of each.
+//!
+//! A refusal never echoes unbounded caller input: messages name fields and
+//! limits, not the values that broke them.
+
+use axum::body::Body;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::Response;
+use serde_json::{json, Value};
+use warden_policy::{PolicyError, Reason};
+
+use crate::error::GatewayError;
+use crate::jsonrpc::{self, code};
+use crate::view::Verdict;
+
+/// A refused request (or a request answered with a JSON-RPC error).
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    // ---- admission (HTTP level, before any JSON is read)
+    HostNotAllowed,
+    OriginNotAllowed,
+    /// A header that is not valid text or is longer than allowed.
+    BadHeader(&'static str),
+    ShuttingDown,
+    PolicyStale,
+    KeyMissing,
+    KeyUnknown,
+    /// The key may not make an identity assertion it made (403).
+    Assertion(PolicyError),
+    /// The key or its org is refused as a whole: revoked or expired key
+    /// (401), suspended org (403).
+    PrincipalDenied(Reason),
+    // ---- transport
+    /// Missing `Mcp-Session-Id` on a session-era request.
+    SessionRequired,
+    /// Unknown, ended, another endpoint's or another principal's session:
+    /// all answer alike, so a session id reveals nothing about its owner.
+    SessionUnknown,
+    /// Too many live sessions for this key, or in total.
+    SessionLimit {
+        scope: &'static str,
+        limit: usize,
+    },
+    UnsupportedProtocolVersion,
+    /// `Mcp-Method` disagrees with the body.
+    HeaderMismatch,
+    ToolsetUnknown,
+    /// A path segment too long to name anything.
+    EndpointUnknown,
+    /// GET in the stateless era.
+    GetNotAllowed,
+    NotAcceptable,
+    BodyTooLarge {
+        limit: usize,
+    },
+    Parse,
+    /// Not a JSON-RPC 2.0 message (wrong or missing `jsonrpc`, bad id, ...).
+    InvalidRequest(&'static str),
+    Batch,
+    // ---- inside an admitted request (HTTP 200, JSON-RPC error)
+    MethodNotFound,
+    /// Missing or malformed params.
+    InvalidParams(&'static str),
+    /// A caller-supplied string over its bound.
+    FieldTooLong {
+        field: &'static str,
+        max_bytes: usize,
+    },
+    /// The engine (or a toolset) denied a tool, prompt or resource.
+    Denied {
+        what: &'static str,
+        name: String,
+        verdict: Verdict,
+        decision_id: String,
+        /// Why a tool is unknown when its server is down: (server, detail).
+        upstream_detail: Option<(String, String)>,
+    },
+    /// The decision could not be made durable: the call is not forwarded.
+    AuditUnavailable {
+        decision_id: String,
+    },
+    Upstream(GatewayError),
+    Cancelled,
+}
+
+impl Refusal {
+    /// The stable reason code (`data.reason`, logs, metrics).
+    pub fn reason(&self) -> &str {
+        match self {
+            Refusal::HostNotAllowed => "host_not_allowed",
+            Refusal::OriginNotAllowed => "origin_not_allowed",
+            Refusal::BadHeader(_) => "bad_header",
+            Refusal::ShuttingDown => "shutting_down",
+            Refusal::PolicyStale => "policy_stale",
+            Refusal::KeyMissing => "key_missing",
+            Refusal::KeyUnknown => "key_unknown",
+            Refusal::Assertion(e) => e.code(),
+            Refusal::PrincipalDenied(r) => r.code(),
+            Refusal::SessionRequired => "session_required",
+            Refusal::SessionUnknown => "session_unknown",
+            Refusal::SessionLimit { .. } => "session_limit",
+            Refusal::UnsupportedProtocolVersion => "unsupported_protocol_version",
+            Refusal::HeaderMismatch => "header_mismatch",
+            Refusal::ToolsetUnknown => "toolset_unknown",
+            Refusal::EndpointUnknown => "endpoint_unknown",
+            Refusal::GetNotAllowed => "method_not_allowed",
+            Refusal::NotAcceptable => "not_acceptable",
+            Refusal::BodyTooLarge { .. } => "body_too_large",
+            Refusal::Parse => "parse_error",
+            Refusal::InvalidRequest(_) => "invalid_request",
+            Refusal::Batch => "batch_not_supported",
+            Refusal::MethodNotFound => "method_not_found",
+            Refusal::InvalidParams(_) => "invalid_params",
+            Refusal::FieldTooLong { .. } => "field_too_long",
+            Refusal::Denied { verdict, .. } => verdict.reason.unwrap_or("denied"),
+            Refusal::AuditUnavailable { .. } => "audit_unavailable",
+            Refusal::Upstream(_) => "upstream_error",
+            Refusal::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Refusal::KeyMissing | Refusal::KeyUnknown => StatusCode::UNAUTHORIZED,
+            Refusal::PrincipalDenied(r) if r.is_principal_wide() && *r != Reason::OrgSuspended => {
+                StatusCode::UNAUTHORIZED
+            }
+            Refusal::PrincipalDenied(_)
+            | Refusal::HostNotAllowed
+            | Refusal::OriginNotAllowed
+            | Refusal::Assertion(_) => StatusCode::FORBIDDEN,
+            Refusal::ShuttingDown | Refusal::PolicyStale => StatusCode::SERVICE_UNAVAILABLE,
+            Refusal::SessionLimit { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Refusal::SessionUnknown | Refusal::ToolsetUnknown | Refusal::EndpointUnknown => {
+                StatusCode::NOT_FOUND
+            }
+            Refusal::GetNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Refusal::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
+            Refusal::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Refusal::BadHeader(_)
+            | Refusal::SessionRequired
+            | Refusal::UnsupportedProtocolVersion
+            | Refusal::HeaderMismatch
+            | Refusal::Parse
+            | Refusal::InvalidRequest(_)
+            | Refusal::Batch => StatusCode::BAD_REQUEST,
+            Refusal::MethodNotFound
+            | Refusal::InvalidParams(_)
+            | Refusal::FieldTooLong { .. }
+            | Refusal::Denied { .. }
+            | Refusal::AuditUnavailable { .. }
+            | Refusal::Upstream(_)
+            | Refusal::Cancelled => StatusCode::OK,
+        }
+    }
+
+    fn rpc_code(&self) -> i64 {
+        match self {
+            Refusal::PolicyStale => code::POLICY_STALE,
+            Refusal::Parse => code::PARSE_ERROR,
+            Refusal::MethodNotFound => code::METHOD_NOT_FOUND,
+            Refusal::InvalidParams(_) | Refusal::FieldTooLong { .. } | Refusal::Denied { .. } => {
+                code::INVALID_PARAMS
+            }
+            Refusal::AuditUnavailable { .. } => code::AUDIT_UNAVAILABLE,
+            Refusal::Upstream(_) => code::UPSTREAM_ERROR,
+            Refusal::Cancelled => code::REQUEST_CANCELLED,
+            _ => code::INVALID_REQUEST,
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Refusal::HostNotAllowed => "Host not allowed".into(),
+            Refusal::OriginNotAllowed => "Origin not allowed".into(),
+            Refusal::BadHeader(name) => format!("header {name} is not valid or too long"),
+            Refusal::ShuttingDown => "the gateway is shutting down".into(),
+            Refusal::PolicyStale => {
+                "policy_stale: this replica cannot confirm it has the current policy".into()
+            }
+            Refusal::KeyMissing => "a bearer key is required".into(),
+            Refusal::KeyUnknown => "unknown key".into(),
+            Refusal::Assertion(e) => e.to_string(),
+            Refusal::PrincipalDenied(r) if r.is_principal_wide() && *r != Reason::OrgSuspended => {
+                format!("key refused: {}", r.code())
+            }
+            Refusal::PrincipalDenied(r) => format!("refused: {}", r.code()),
+            Refusal::SessionRequired => "Mcp-Session-Id header required".into(),
+            Refusal::SessionUnknown => "session not found".into(),
+            Refusal::SessionLimit { scope, limit } => {
+                format!("too many live sessions ({scope} limit {limit}); end one first")
+            }
+            Refusal::UnsupportedProtocolVersion => "unsupported MCP-Protocol-Version".into(),
+            Refusal::HeaderMismatch => "Mcp-Method header does not match the body".into(),
+            Refusal::ToolsetUnknown => "no such toolset".into(),
+            Refusal::EndpointUnknown => "no such endpoint".into(),
+            Refusal::GetNotAllowed => "use subscriptions/listen".into(),
+            Refusal::NotAcceptable => "GET requires Accept: text/event-stream".into(),
+            Refusal::BodyTooLarge { limit } => {
+                format!("request body larger than {limit} bytes")
+            }
+            Refusal::Parse => "parse error: the body is not valid JSON".into(),
+            Refusal::InvalidRequest(why) => format!("invalid request: {why}"),
+            Refusal::Batch => "JSON-RPC batches are not supported".into(),
+            Refusal::MethodNotFound => "Method not found".into(),
+            Refusal::InvalidParams(why) => (*why).to_owned(),
+            Refusal::FieldTooLong { field, max_bytes } => {
+                format!("{field} is longer than {max_bytes} bytes")
+            }
+            Refusal::Denied {
+                what,
+                name,
+                upstream_detail,
+                ..
+            } => match upstream_detail {
+                None => format!("Unknown {what}: {name}"),
+                Some((server, detail)) => {
+                    format!("Unknown {what}: {name} (server {server} is unavailable: {detail})")
+                }
+            },
+            Refusal::AuditUnavailable { .. } => {
+                "the call was not forwarded: its decision could not be recorded".into()
+            }
+            Refusal::Upstream(e) => e.to_string(),
+            Refusal::Cancelled => "Request cancelled".into(),
+        }
+    }
+
+    fn data(&self) -> Option<Value> {
+        let reason = self.reason();
+        Some(match self {
+            Refusal::MethodNotFound | Refusal::Cancelled | Refusal::Parse => return None,
+            Refusal::SessionLimit { scope, limit } => {
+                json!({"reason": reason, "scope": scope, "limit": limit})
+            }
+            Refusal::BodyTooLarge { limit } => json!({"reason": reason, "max_bytes": limit}),
+            Refusal::FieldTooLong { field, max_bytes } => {
+                json!({"reason": reason, "field": field, "max_bytes": max_bytes})
+            }
+            Refusal::Denied {
+                verdict,
+                decision_id,
+                upstream_detail,
+                ..
+            } => {
+                let mut data = json!({
+                    "reason": reason,
+                    "decision_id": decision_id,
+                    "revision": verdict.revision,
+                });
+                if let Some((_, detail)) = upstream_detail {
+                    data["upstream"] = json!({"status": "unavailable", "detail": detail});
+                }
+                data
+            }
+            Refusal::AuditUnavailable { decision_id } => {
+                json!({"reason": reason, "decision_id": decision_id})
+            }
+            Refusal::Upstream(e) => json!({"server": e.server(), "kind": e.kind()}),
+            _ => json!({"reason": reason}),
+        })
+    }
+
+    /// The JSON-RPC error message for request `id` (null before one is known).
+    pub fn to_message(&self, id: Value) -> Value {
+        jsonrpc::error(id, self.rpc_code(), self.message(), self.data())
+    }
+
+    /// The HTTP response, with the JSON-RPC error body.
+    pub fn into_response(self, id: Value) -> Response {
+        metrics::counter!("warden_gateway_refusals_total", "reason" => self.reason().to_owned())
+            .increment(1);
+        let mut resp = json_response(self.status(), self.to_message(id).to_string());
+        if self.status() == StatusCode::UNAUTHORIZED {
+            let challenge = if matches!(self, Refusal::KeyMissing) {
+                "Bearer realm=\"warden\"".to_owned()
+            } else {
+                format!(
+                    "Bearer realm=\"warden\", error=\"invalid_token\", error_description=\"{}\"",
+                    self.reason()
+                )
+            };
+            if let Ok(v) = HeaderValue::from_str(&challenge) {
+                resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+            }
+        }
+        resp
+    }
+}
+
+impl axum::response::IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        Refusal::into_response(self, Value::Null)
+    }
+}
+
+pub(crate) fn json_response(status: StatusCode, body: String) -> Response {
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_refusals_carry_their_reason_and_status() {
+        let r = Refusal::SessionUnknown;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        let msg = r.to_message(Value::Null);
+        assert_eq!(msg["error"]["code"], code::INVALID_REQUEST);
+        assert_eq!(msg["error"]["data"]["reason"], "session_unknown");
+        assert_eq!(msg["id"], Value::Null);
+    }
+
+    #[test]
+    fn too_long_names_the_field_not_the_value() {
+        let r = Refusal::FieldTooLong {
+            field: "params.name",
+            max_bytes: 256,
+        };
+        let msg = r.to_message(json!(7));
+        assert_eq!(msg["id"], 7);
+        assert_eq!(msg["error"]["code"], code::INVALID_PARAMS);
+        assert_eq!(msg["error"]["data"]["max_bytes"], 256);
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+
+    #[test]
+    fn unauthorized_refusals_challenge() {
+        let resp = Refusal::KeyUnknown.into_response(Value::Null);
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        let challenge = resp.headers()[header::WWW_AUTHENTICATE].to_str().unwrap();
+        assert!(challenge.contains("invalid_token"));
+    }
+}
