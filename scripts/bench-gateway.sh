@@ -51,6 +51,7 @@ WARDEN="http://127.0.0.1:$WARDEN_PORT"
 
 start_warden() {
   WARDEN_ADMIN_TOKEN="$ADMIN_TOKEN" WARDEN_SECRET_KEY="$SECRET_KEY" RUST_LOG="${RUST_LOG:-warn}" \
+    WARDEN_MAX_SESSIONS_PER_KEY="$((SESSIONS + 1000))" \
     "$BIN/warden" serve --listen "127.0.0.1:$WARDEN_PORT" --database-url "sqlite://$WORK/warden.db" \
     >"$WORK/warden.log" 2>&1 &
   WARDEN_PID=$!

@@ -259,6 +259,8 @@ impl Warden {
             .env("WARDEN_ADMIN_TOKEN", &settings.admin_token)
             .env("WARDEN_SECRET_KEY", &settings.secret_key)
             .env("RUST_LOG", &settings.log_filter)
+            // The fan-out bench holds thousands of sessions on one key.
+            .env("WARDEN_MAX_SESSIONS_PER_KEY", "1000000")
             .env_remove("WARDEN_CONFIG")
             .env_remove("WARDEN_BOOTSTRAP");
         let mut warden = Warden {

@@ -45,6 +45,10 @@ pub struct Config {
     pub shutdown_grace_ms: u64,
     /// A session with no request and no open stream for this long is ended.
     pub session_idle_timeout_secs: u64,
+    /// Live MCP sessions (and listen streams) one key may hold.
+    pub max_sessions_per_key: usize,
+    /// Live MCP sessions (and listen streams) in total.
+    pub max_sessions_total: usize,
     /// `pretty` or `json` logs.
     pub log_format: LogFormat,
 }
@@ -70,6 +74,8 @@ impl Default for Config {
             catalog_refresh_secs: 300,
             shutdown_grace_ms: 10_000,
             session_idle_timeout_secs: 3_600,
+            max_sessions_per_key: 1_000,
+            max_sessions_total: 100_000,
             log_format: LogFormat::Pretty,
         }
     }
@@ -176,6 +182,12 @@ impl Config {
         if let Some(v) = parse_env("WARDEN_SESSION_IDLE_TIMEOUT_SECS")? {
             self.session_idle_timeout_secs = v;
         }
+        if let Some(v) = parse_env("WARDEN_MAX_SESSIONS_PER_KEY")? {
+            self.max_sessions_per_key = v;
+        }
+        if let Some(v) = parse_env("WARDEN_MAX_SESSIONS_TOTAL")? {
+            self.max_sessions_total = v;
+        }
         if let Some(v) = env_var("WARDEN_LOG_FORMAT") {
             self.log_format = match v.as_str() {
                 "json" => LogFormat::Json,
@@ -203,6 +215,11 @@ impl Config {
         if self.session_idle_timeout_secs == 0 {
             return Err(WardenError::Config(
                 "session_idle_timeout_secs must be > 0".into(),
+            ));
+        }
+        if self.max_sessions_per_key == 0 || self.max_sessions_total == 0 {
+            return Err(WardenError::Config(
+                "max_sessions_per_key and max_sessions_total must be > 0".into(),
             ));
         }
         if self.max_staleness_ms == 0 {

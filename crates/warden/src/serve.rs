@@ -54,6 +54,8 @@ pub async fn run(config: Config, demo: bool) -> Result<(), WardenError> {
         allowed_origins: config.allowed_origins.clone(),
         allowed_hosts,
         session_idle_timeout: Duration::from_secs(config.session_idle_timeout_secs),
+        max_sessions_per_key: config.max_sessions_per_key,
+        max_sessions_total: config.max_sessions_total,
         upstream: UpstreamLimits {
             catalog_refresh: Duration::from_secs(config.catalog_refresh_secs),
             ..UpstreamLimits::default()
