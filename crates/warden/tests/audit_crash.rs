@@ -1,0 +1,134 @@
+//! No answered call without its decision record, even across `kill -9`:
+//! the real binary serves a burst of concurrent `tools/call`s, is killed
+//! mid-burst, and every decision id a client received must be in the
+//! SQLite file it left behind.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use sqlx::{ConnectOptions, Row};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answered_call_survives_kill_9_in_the_audit_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("warden.db");
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--database-url")
+        .arg(format!("sqlite://{}", db.display()))
+        .env_remove("WARDEN_ADMIN_TOKEN")
+        .env_remove("WARDEN_SECRET_KEY")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut key = None;
+    for line in stdout.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.trim().strip_prefix("Demo key     : ") {
+            key = rest.split_whitespace().next().map(str::to_owned);
+        }
+        if line.contains("Or with the Python MCP SDK") {
+            break;
+        }
+    }
+    std::thread::spawn(move || stdout.for_each(drop));
+    let key = key.expect("demo key printed");
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    let client = reqwest::Client::new();
+
+    let call = move |id: u64| {
+        let client = client.clone();
+        let url = url.clone();
+        let key = key.clone();
+        async move {
+            let resp = client
+                .post(&url)
+                .bearer_auth(&key)
+                .header("accept", "application/json")
+                .header("mcp-protocol-version", "2026-07-28")
+                .json(&json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                    "params": {"name": "demo__echo", "arguments": {"text": "x"}}}))
+                .send()
+                .await
+                .ok()?;
+            let body: Value = resp.json().await.ok()?;
+            body["result"]["_meta"]["warden.dev/decision_id"]
+                .as_str()
+                .map(str::to_owned)
+        }
+    };
+    // Wait until the demo upstream's catalog is in.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while call(0).await.is_none() {
+        assert!(Instant::now() < deadline, "demo__echo never answered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // 16 workers call in a loop; the process is killed while they run.
+    let answered = Arc::new(Mutex::new(Vec::new()));
+    let mut workers = Vec::new();
+    for w in 0..16u64 {
+        let answered = Arc::clone(&answered);
+        let call = call.clone();
+        workers.push(tokio::spawn(async move {
+            for i in 0..100_000u64 {
+                match call(w * 1_000_000 + i + 1).await {
+                    Some(id) => answered.lock().unwrap().push(id),
+                    None => return,
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    for w in workers {
+        let _ = tokio::time::timeout(Duration::from_secs(10), w).await;
+    }
+    let answered = answered.lock().unwrap().clone();
+    assert!(
+        answered.len() > 100,
+        "too few calls answered before the kill: {}",
+        answered.len()
+    );
+
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&db)
+        .connect()
+        .await
+        .unwrap();
+    let rows = sqlx::query("SELECT decision_id FROM audit_log WHERE kind = 'decision'")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    let recorded: std::collections::HashSet<String> = rows
+        .iter()
+        .filter_map(|r| r.try_get::<String, _>("decision_id").ok())
+        .collect();
+    let missing: Vec<&String> = answered
+        .iter()
+        .filter(|id| !recorded.contains(*id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} answered calls have no decision record (e.g. {:?})",
+        missing.len(),
+        answered.len(),
+        missing.first()
+    );
+}
