@@ -54,8 +54,16 @@
 //! 401 with `WWW-Authenticate: Bearer realm="warden"`; unknown, revoked or
 //! expired key: 401 with `error="invalid_token"` and the reason; assertion
 //! refusals and a suspended org: 403 with the reason code. A session is
-//! bound to the principal that opened it: another key (or identity) on it is
-//! 403 `session_principal_mismatch`. When this replica's policy is stale
+//! bound to the principal that opened it: another key (or identity) on it
+//! answers 404 `session_unknown`, exactly like an unknown id. One key holds
+//! at most [`GatewayConfig::max_sessions_per_key`] live sessions and the
+//! gateway [`GatewayConfig::max_sessions_total`] (429 `session_limit`).
+//! Every refusal has a JSON-RPC error body with a stable `data.reason`
+//! (see `mcp/refusal.rs`), including an oversized body (413
+//! `body_too_large`); a message that is not strict JSON-RPC 2.0 (`jsonrpc`
+//! not `"2.0"`, an id that is null, an object or a fraction) is 400 -32600,
+//! and caller strings over their bound (names 256 bytes, URIs 8 KiB) are
+//! -32602 `field_too_long`, never echoed or recorded. When this replica's policy is stale
 //! every MCP request gets 503 with JSON-RPC error -32002 `policy_stale`.
 //!
 //! `tools/list` is the engine's access over the cached catalogs;
