@@ -20,6 +20,10 @@ pub enum GatewayError {
     Config(String),
     #[error("the gateway is shutting down")]
     ShuttingDown,
+    /// A call's decision could not be recorded durably: the call is refused
+    /// (`audit_unavailable`) rather than forwarded unaudited.
+    #[error("the audit log is unavailable: {0}")]
+    AuditUnavailable(String),
 }
 
 impl GatewayError {
@@ -33,6 +37,7 @@ impl GatewayError {
             GatewayError::UpstreamStatus { .. } => "status",
             GatewayError::Config(_) => "config",
             GatewayError::ShuttingDown => "shutting_down",
+            GatewayError::AuditUnavailable(_) => "audit_unavailable",
         }
     }
 
@@ -44,7 +49,9 @@ impl GatewayError {
             | GatewayError::UpstreamProtocol { server, .. }
             | GatewayError::UpstreamTooLarge { server, .. }
             | GatewayError::UpstreamStatus { server, .. } => Some(server),
-            GatewayError::Config(_) | GatewayError::ShuttingDown => None,
+            GatewayError::Config(_)
+            | GatewayError::ShuttingDown
+            | GatewayError::AuditUnavailable(_) => None,
         }
     }
 }

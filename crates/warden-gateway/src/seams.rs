@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
-use warden_store::{DecisionRecord, UpstreamConfig};
+use warden_store::{DecisionOutcome, DecisionRecord, UpstreamConfig};
 
 use crate::error::GatewayError;
 
@@ -19,10 +19,25 @@ pub trait UpstreamSource: Send + Sync + 'static {
     fn load_upstreams(&self) -> BoxFuture<'_, Result<Vec<UpstreamConfig>, GatewayError>>;
 }
 
-/// Receives every call decision for the audit log. `record` is called on
-/// the request path and must not block (queue and write in batches).
+/// Receives every call decision for the audit log.
+///
+/// - `record` is for decisions that forward nothing (denials, lists): called
+///   on the request path, it must not block (queue and write in batches); a
+///   crash may lose the last few.
+/// - `record_durable` is for calls about to be forwarded: the returned
+///   future resolves once the record is committed (group commit), and the
+///   call is forwarded only after it resolved `Ok`. An error
+///   ([`GatewayError::AuditUnavailable`]) means the record is not in the log:
+///   refuse the call. The record is queued when this is called.
+/// - `record_outcome` applies what is known only when the call ended (its
+///   latency) to the row `record_durable` wrote; never blocks; best effort.
 pub trait DecisionRecorder: Send + Sync + 'static {
     fn record(&self, record: DecisionRecord);
+    fn record_durable(
+        &self,
+        record: DecisionRecord,
+    ) -> BoxFuture<'static, Result<(), GatewayError>>;
+    fn record_outcome(&self, outcome: DecisionOutcome);
 }
 
 /// A fixed, replaceable set of upstream configs: for tests and for a
@@ -53,16 +68,34 @@ impl UpstreamSource for StaticUpstreams {
 }
 
 /// A recorder that hands decisions to an unbounded channel (tests, or a
-/// consumer that batches them itself).
+/// consumer that batches them itself). Durable records go to the same
+/// channel and count as recorded once sent; outcomes go to a second channel
+/// if one was asked for ([`ChannelRecorder::with_outcomes`]).
 #[derive(Debug, Clone)]
 pub struct ChannelRecorder {
     tx: mpsc::UnboundedSender<DecisionRecord>,
+    outcomes: Option<mpsc::UnboundedSender<DecisionOutcome>>,
 }
 
 impl ChannelRecorder {
     pub fn new() -> (Self, mpsc::UnboundedReceiver<DecisionRecord>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        (ChannelRecorder { tx }, rx)
+        (ChannelRecorder { tx, outcomes: None }, rx)
+    }
+
+    /// Like [`ChannelRecorder::new`], with outcomes on their own channel.
+    pub fn with_outcomes() -> (
+        Self,
+        mpsc::UnboundedReceiver<DecisionRecord>,
+        mpsc::UnboundedReceiver<DecisionOutcome>,
+    ) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (otx, orx) = mpsc::unbounded_channel();
+        let recorder = ChannelRecorder {
+            tx,
+            outcomes: Some(otx),
+        };
+        (recorder, rx, orx)
     }
 }
 
@@ -71,14 +104,40 @@ impl DecisionRecorder for ChannelRecorder {
         // A closed receiver means nobody audits: nothing to deliver to.
         let _ = self.tx.send(record);
     }
+
+    /// Resolves as soon as the record is sent (a closed receiver included,
+    /// as for `record`).
+    fn record_durable(
+        &self,
+        record: DecisionRecord,
+    ) -> BoxFuture<'static, Result<(), GatewayError>> {
+        let _ = self.tx.send(record);
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn record_outcome(&self, outcome: DecisionOutcome) {
+        if let Some(outcomes) = &self.outcomes {
+            let _ = outcomes.send(outcome);
+        }
+    }
 }
 
-/// A recorder that drops everything (no audit configured).
+/// A recorder that drops everything (no audit configured): durable records
+/// resolve at once.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoRecorder;
 
 impl DecisionRecorder for NoRecorder {
     fn record(&self, _record: DecisionRecord) {}
+
+    fn record_durable(
+        &self,
+        _record: DecisionRecord,
+    ) -> BoxFuture<'static, Result<(), GatewayError>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn record_outcome(&self, _outcome: DecisionOutcome) {}
 }
 
 /// The store is the upstream source in production.
@@ -96,5 +155,24 @@ impl UpstreamSource for warden_store::Store {
 impl DecisionRecorder for warden_store::AuditWriter {
     fn record(&self, record: DecisionRecord) {
         warden_store::AuditWriter::record(self, record);
+    }
+
+    fn record_durable(
+        &self,
+        record: DecisionRecord,
+    ) -> BoxFuture<'static, Result<(), GatewayError>> {
+        let committed = warden_store::AuditWriter::record_durable(self, record);
+        Box::pin(async move {
+            committed.await.map_err(|e| match e {
+                warden_store::StoreError::AuditUnavailable(why) => {
+                    GatewayError::AuditUnavailable(why)
+                }
+                other => GatewayError::AuditUnavailable(other.to_string()),
+            })
+        })
+    }
+
+    fn record_outcome(&self, outcome: DecisionOutcome) {
+        warden_store::AuditWriter::record_outcome(self, outcome);
     }
 }

@@ -1,5 +1,6 @@
 //! The audit log: admin changes (written inside each policy write) and call
-//! decisions (written in batches by [`AuditWriter`]), and the query API.
+//! decisions (written in batches by [`AuditWriter`], durably before a call
+//! is forwarded when the caller asks), and the query API.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use warden_policy::{AgentId, EndUserId, KeyId, OrgId};
 use crate::db::RowExt;
 use crate::error::{Result, StoreError};
 use crate::store::Store;
-use crate::types::DecisionRecord;
+use crate::types::{DecisionOutcome, DecisionRecord};
 
 /// Metric counting decision records dropped because the queue was full.
 pub const AUDIT_DROPPED_METRIC: &str = "warden_audit_dropped_total";
@@ -231,7 +232,8 @@ impl Store {
 
 #[derive(Debug, Clone, Copy)]
 pub struct AuditWriterOptions {
-    /// Records waiting to be written; beyond this they are dropped (counted).
+    /// Records waiting to be written; beyond this they are dropped (counted),
+    /// or, for [`AuditWriter::record_durable`], refused.
     pub queue_capacity: usize,
     /// Most rows written in one transaction.
     pub max_batch: usize,
@@ -249,20 +251,55 @@ impl Default for AuditWriterOptions {
     }
 }
 
+/// Where the writer tells one durable record's caller how its batch ended.
+/// The error is a message: one database error reaches every waiter of the
+/// batch.
+type Committed = oneshot::Sender<std::result::Result<(), Arc<str>>>;
+
 enum Message {
     Record(Box<DecisionRecord>),
+    Durable(Box<DecisionRecord>, Committed),
+    Outcome(Box<DecisionOutcome>),
     Flush(oneshot::Sender<()>),
 }
 
-/// Writes decision records in the background. [`AuditWriter::record`] never
-/// blocks: it queues, or counts a drop when the queue is full. The writer
-/// task takes whatever is queued (up to `max_batch`) and writes it in one
-/// transaction, so batches grow with load and idle latency stays low.
+impl Message {
+    /// Somebody is waiting for this message: the writer does not linger.
+    fn urgent(&self) -> bool {
+        matches!(self, Message::Durable(..) | Message::Flush(_))
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    written: AtomicU64,
+    dropped: AtomicU64,
+    commits: AtomicU64,
+    outcomes_lost: AtomicU64,
+}
+
+/// Writes decision records in the background, in batches: the writer task
+/// takes whatever is queued (up to `max_batch`) and writes it in one
+/// transaction, so batches grow with load.
+///
+/// Two ways in:
+/// - [`AuditWriter::record`] never waits: it queues, or counts a drop when
+///   the queue is full. For decisions that forward nothing (denials, lists):
+///   a crash can lose the last few milliseconds of them.
+/// - [`AuditWriter::record_durable`] resolves only once the transaction
+///   holding the record has committed (group commit: every durable record
+///   queued while the previous batch was being written shares the next
+///   transaction). For allowed calls, awaited before forwarding upstream:
+///   a call that was forwarded has its decision in the database. What the
+///   call's outcome adds later ([`AuditWriter::record_outcome`]) is best
+///   effort.
+///
+/// A batch of plain records that is not full waits [`BATCH_LINGER`] for more;
+/// a batch with a durable record (or a flush) is written at once.
 #[derive(Clone)]
 pub struct AuditWriter {
     tx: mpsc::Sender<Message>,
-    dropped: Arc<AtomicU64>,
-    written: Arc<AtomicU64>,
+    counters: Arc<Counters>,
     last_warning: Arc<std::sync::Mutex<Option<Instant>>>,
     warn_every: Duration,
 }
@@ -270,50 +307,120 @@ pub struct AuditWriter {
 impl AuditWriter {
     fn start(pool: AnyPool, options: AuditWriterOptions) -> AuditWriter {
         let (tx, rx) = mpsc::channel(options.queue_capacity.max(1));
-        let written = Arc::new(AtomicU64::new(0));
-        let dropped = Arc::new(AtomicU64::new(0));
+        let counters = Arc::new(Counters::default());
         tokio::spawn(write_loop(
             pool,
             rx,
             options.max_batch.max(1),
-            Arc::clone(&written),
-            Arc::clone(&dropped),
+            Arc::clone(&counters),
         ));
         AuditWriter {
             tx,
-            dropped,
-            written,
+            counters,
             last_warning: Arc::new(std::sync::Mutex::new(None)),
             warn_every: options.warn_every,
         }
     }
 
-    /// Queues a decision record; never waits.
+    /// Queues a decision record; never waits. A full queue drops it
+    /// (counted in [`AuditWriter::dropped_total`] and [`AUDIT_DROPPED_METRIC`]).
     pub fn record(&self, record: DecisionRecord) {
         if self.tx.try_send(Message::Record(Box::new(record))).is_err() {
-            let total = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            metrics::counter!(AUDIT_DROPPED_METRIC).increment(1);
-            if let Ok(mut last) = self.last_warning.lock() {
-                if last.is_none_or(|t| t.elapsed() >= self.warn_every) {
-                    *last = Some(Instant::now());
-                    tracing::warn!(
-                        dropped_total = total,
-                        "audit queue full: decision records dropped"
-                    );
-                }
+            self.count_drop();
+        }
+    }
+
+    /// Queues a decision record and resolves once the transaction holding
+    /// it has committed: then it is in the database, durable as the
+    /// backend's commit is (ARCHITECTURE.md, warden-store). The record is
+    /// queued when this is called, not when the future is first polled.
+    ///
+    /// Fails with [`StoreError::AuditUnavailable`] when the queue is full
+    /// (nothing waits for room), when the database still refuses the batch
+    /// after retries, or when the writer has stopped; the record is then
+    /// not in the log and the caller must not act as if it were (the
+    /// gateway refuses the call rather than forward it unaudited).
+    ///
+    /// The row is written with the record's `latency_us` as given (0 when
+    /// not yet known); [`AuditWriter::record_outcome`] sets it afterwards.
+    pub fn record_durable(
+        &self,
+        record: DecisionRecord,
+    ) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
+        let (done, committed) = oneshot::channel();
+        let queued = self.tx.try_send(Message::Durable(Box::new(record), done));
+        let refused = match queued {
+            Ok(()) => None,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.count_drop();
+                Some("audit queue full")
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Some("audit writer stopped"),
+        };
+        async move {
+            if let Some(why) = refused {
+                return Err(StoreError::AuditUnavailable(why.into()));
+            }
+            match committed.await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(StoreError::AuditUnavailable(e.to_string())),
+                Err(_) => Err(StoreError::AuditUnavailable("audit writer stopped".into())),
             }
         }
     }
 
-    /// Records lost since start: dropped because the queue was full, or in
-    /// a batch the database still refused after retries.
+    /// Applies a call's outcome (its latency) to the decision row written
+    /// by [`AuditWriter::record_durable`]; never waits. Best effort: the
+    /// update rides along in the writer's next transaction; it is lost
+    /// when the queue is full, when that transaction fails (its retries
+    /// leave outcomes out) or with the process, and the row then keeps the
+    /// latency it was written with (0: unknown). Counted in
+    /// [`AuditWriter::outcomes_lost_total`].
+    pub fn record_outcome(&self, outcome: DecisionOutcome) {
+        if self
+            .tx
+            .try_send(Message::Outcome(Box::new(outcome)))
+            .is_err()
+        {
+            self.counters.outcomes_lost.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn count_drop(&self) {
+        let total = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        metrics::counter!(AUDIT_DROPPED_METRIC).increment(1);
+        if let Ok(mut last) = self.last_warning.lock() {
+            if last.is_none_or(|t| t.elapsed() >= self.warn_every) {
+                *last = Some(Instant::now());
+                tracing::warn!(
+                    dropped_total = total,
+                    "audit queue full: decision records dropped or refused"
+                );
+            }
+        }
+    }
+
+    /// Records not written since start: dropped or refused because the
+    /// queue was full, or in a batch the database still refused after
+    /// retries. (A durable record's caller was told.)
     pub fn dropped_total(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.counters.dropped.load(Ordering::Relaxed)
     }
 
     /// Records written to the database, since start.
     pub fn written_total(&self) -> u64 {
-        self.written.load(Ordering::Relaxed)
+        self.counters.written.load(Ordering::Relaxed)
+    }
+
+    /// Transactions the writer committed, since start: with
+    /// [`AuditWriter::written_total`], the mean batch size.
+    pub fn commits_total(&self) -> u64 {
+        self.counters.commits.load(Ordering::Relaxed)
+    }
+
+    /// Outcomes not applied, since start (see [`AuditWriter::record_outcome`]).
+    pub fn outcomes_lost_total(&self) -> u64 {
+        self.counters.outcomes_lost.load(Ordering::Relaxed)
     }
 
     /// Waits until everything queued before this call is written.
@@ -329,8 +436,7 @@ async fn write_loop(
     pool: AnyPool,
     mut rx: mpsc::Receiver<Message>,
     max_batch: usize,
-    written: Arc<AtomicU64>,
-    dropped: Arc<AtomicU64>,
+    counters: Arc<Counters>,
 ) {
     let mut messages = Vec::with_capacity(max_batch);
     loop {
@@ -338,49 +444,33 @@ async fn write_loop(
         if rx.recv_many(&mut messages, max_batch).await == 0 {
             return; // every sender is gone
         }
-        // Under steady load records trickle in one by one; waiting a moment
-        // turns a transaction per record into one per batch. A flush is not
-        // kept waiting.
-        let flushing = messages.iter().any(|m| matches!(m, Message::Flush(_)));
-        if messages.len() < max_batch && !flushing {
-            tokio::time::sleep(BATCH_LINGER).await;
-            while messages.len() < max_batch {
-                match rx.try_recv() {
-                    Ok(m) => messages.push(m),
-                    Err(_) => break,
-                }
-            }
+        // Under steady load plain records trickle in one by one; waiting a
+        // moment turns a transaction per record into one per batch. Nobody
+        // waiting on a batch is kept waiting: a durable record (or a flush)
+        // ends the wait, and records queued while a batch is being written
+        // form the next one (group commit).
+        if messages.len() < max_batch && !messages.iter().any(Message::urgent) {
+            linger(&mut rx, &mut messages, max_batch).await;
         }
         let mut batch = Vec::with_capacity(messages.len());
+        let mut outcomes = Vec::new();
+        let mut waiters = Vec::new();
         let mut flushes = Vec::new();
         for m in messages.drain(..) {
             match m {
                 Message::Record(r) => batch.push(*r),
+                Message::Durable(r, done) => {
+                    batch.push(*r);
+                    waiters.push(done);
+                }
+                Message::Outcome(o) => outcomes.push(*o),
                 Message::Flush(done) => flushes.push(done),
             }
         }
-        if !batch.is_empty() {
-            // Retry briefly (e.g. SQLite busy); a batch that still fails is
-            // dropped and counted rather than blocking the queue forever.
-            let mut attempt = 0;
-            loop {
-                match write_batch(&pool, &batch).await {
-                    Ok(()) => {
-                        written.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                        break;
-                    }
-                    Err(e) if attempt < 3 => {
-                        attempt += 1;
-                        tracing::debug!(error = %e, attempt, "audit batch write failed; retrying");
-                        tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
-                    }
-                    Err(e) => {
-                        dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                        metrics::counter!(AUDIT_DROPPED_METRIC).increment(batch.len() as u64);
-                        tracing::error!(error = %e, rows = batch.len(), "audit batch lost");
-                        break;
-                    }
-                }
+        if !batch.is_empty() || !outcomes.is_empty() {
+            let result = write_with_retries(&pool, &batch, &outcomes, &counters).await;
+            for done in waiters {
+                let _ = done.send(result.clone());
             }
         }
         for done in flushes {
@@ -389,18 +479,93 @@ async fn write_loop(
     }
 }
 
+/// Adds to `messages` what arrives within [`BATCH_LINGER`], until the batch
+/// is full or somebody waits for it.
+async fn linger(rx: &mut mpsc::Receiver<Message>, messages: &mut Vec<Message>, max_batch: usize) {
+    let deadline = tokio::time::Instant::now() + BATCH_LINGER;
+    while messages.len() < max_batch {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(m)) => {
+                let urgent = m.urgent();
+                messages.push(m);
+                if urgent {
+                    break;
+                }
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    while messages.len() < max_batch {
+        match rx.try_recv() {
+            Ok(m) => messages.push(m),
+            Err(_) => break,
+        }
+    }
+}
+
+/// Writes one batch, retrying briefly (e.g. SQLite busy). A batch that still
+/// fails is counted as dropped and its error returned (for its durable
+/// waiters) rather than blocking the queue forever. Outcomes are best
+/// effort: retries leave them out, so they cannot cost the batch its rows.
+async fn write_with_retries(
+    pool: &AnyPool,
+    batch: &[DecisionRecord],
+    outcomes: &[DecisionOutcome],
+    counters: &Counters,
+) -> std::result::Result<(), Arc<str>> {
+    let mut attempt = 0;
+    loop {
+        let with_outcomes = if attempt == 0 { outcomes } else { &[] };
+        match write_batch(pool, batch, with_outcomes).await {
+            Ok(()) => {
+                counters
+                    .written
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                counters.commits.fetch_add(1, Ordering::Relaxed);
+                if attempt > 0 && !outcomes.is_empty() {
+                    counters
+                        .outcomes_lost
+                        .fetch_add(outcomes.len() as u64, Ordering::Relaxed);
+                }
+                return Ok(());
+            }
+            Err(e) if attempt < 3 => {
+                attempt += 1;
+                tracing::debug!(error = %e, attempt, "audit batch write failed; retrying");
+                tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+            }
+            Err(e) => {
+                counters
+                    .dropped
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                counters
+                    .outcomes_lost
+                    .fetch_add(outcomes.len() as u64, Ordering::Relaxed);
+                metrics::counter!(AUDIT_DROPPED_METRIC).increment(batch.len() as u64);
+                tracing::error!(error = %e, rows = batch.len(), "audit batch lost");
+                return Err(Arc::from(e.to_string()));
+            }
+        }
+    }
+}
+
 /// How long the writer waits for more records before writing a batch
-/// that is not full.
-const BATCH_LINGER: Duration = Duration::from_millis(5);
+/// that is not full and that nobody waits for.
+pub const BATCH_LINGER: Duration = Duration::from_millis(5);
 
 const DECISION_COLUMNS: usize = 15;
-/// Rows per INSERT statement. Small on purpose: SQLite resolves each
-/// `$N` parameter by scanning the statement's parameter list, so binding
-/// costs grow with the square of the parameters per statement (at 100 rows
-/// the SQLite writer used a third of the gateway's CPU under load).
+/// Rows per INSERT statement (and outcomes per UPDATE). Small on purpose:
+/// SQLite resolves each `$N` parameter by scanning the statement's
+/// parameter list, so binding costs grow with the square of the parameters
+/// per statement (at 100 rows the SQLite writer used a third of the
+/// gateway's CPU under load).
 const ROWS_PER_STATEMENT: usize = 16;
 
-async fn write_batch(pool: &AnyPool, batch: &[DecisionRecord]) -> Result<()> {
+async fn write_batch(
+    pool: &AnyPool,
+    batch: &[DecisionRecord],
+    outcomes: &[DecisionOutcome],
+) -> Result<()> {
     let mut tx = pool.begin().await?;
     for chunk in batch.chunks(ROWS_PER_STATEMENT) {
         let mut sql = String::from(
@@ -452,6 +617,49 @@ async fn write_batch(pool: &AnyPool, batch: &[DecisionRecord]) -> Result<()> {
         }
         q.execute(&mut *tx).await?;
     }
+    for chunk in outcomes.chunks(ROWS_PER_STATEMENT) {
+        let sql = outcomes_sql(chunk.len());
+        let mut q = sqlx::query(&sql);
+        for o in chunk {
+            q = q
+                .bind(o.decision_id.clone())
+                .bind(i64::try_from(o.latency_us).unwrap_or(i64::MAX));
+        }
+        for o in chunk {
+            q = q.bind(o.at_ms);
+        }
+        for o in chunk {
+            q = q.bind(o.decision_id.clone());
+        }
+        q.execute(&mut *tx).await?;
+    }
     tx.commit().await?;
     Ok(())
+}
+
+/// One UPDATE for `n` outcomes. The row is found by `at_ms` (indexed) and
+/// then by `decision_id` (unique in practice: UUIDv7), so no index on
+/// `decision_id` is needed. Binds: (decision_id, latency_us) × n, then
+/// at_ms × n, then decision_id × n.
+fn outcomes_sql(n: usize) -> String {
+    let mut sql = String::from("UPDATE audit_log SET latency_us = CASE decision_id");
+    for i in 0..n {
+        sql.push_str(&format!(" WHEN ${} THEN ${}", 2 * i + 1, 2 * i + 2));
+    }
+    sql.push_str(" END WHERE at_ms IN (");
+    for i in 0..n {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("${}", 2 * n + i + 1));
+    }
+    sql.push_str(") AND decision_id IN (");
+    for i in 0..n {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("${}", 3 * n + i + 1));
+    }
+    sql.push(')');
+    sql
 }

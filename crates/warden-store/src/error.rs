@@ -36,6 +36,11 @@ pub enum StoreError {
     Crypto(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A durable decision record was not committed (queue full, database
+    /// refusing after retries, writer stopped): the call must not proceed
+    /// as if it were audited.
+    #[error("the audit log is unavailable: {0}")]
+    AuditUnavailable(String),
 }
 
 fn offenses_summary(offenses: &[ScopeOffense]) -> String {
@@ -66,6 +71,7 @@ impl StoreError {
             StoreError::BadInput(_) => "bad_input",
             StoreError::Crypto(_) => "crypto_error",
             StoreError::Corrupt(_) => "corrupt_data",
+            StoreError::AuditUnavailable(_) => "audit_unavailable",
         }
     }
 
@@ -78,6 +84,7 @@ impl StoreError {
                 | StoreError::UnsupportedUrl(_)
                 | StoreError::Crypto(_)
                 | StoreError::Corrupt(_)
+                | StoreError::AuditUnavailable(_)
                 | StoreError::NotPropagated { .. }
         )
     }

@@ -23,7 +23,7 @@ mod types;
 
 pub use audit::{
     AuditEntry, AuditKind, AuditPage, AuditQuery, AuditWriter, AuditWriterOptions, DecisionFields,
-    AUDIT_DROPPED_METRIC,
+    AUDIT_DROPPED_METRIC, BATCH_LINGER,
 };
 pub use crud::{token_digest, ADMIN_TOKEN_PREFIX, KEY_TOKEN_PREFIX};
 pub use crypto::{generate_secret_key, load_or_create_key_file, parse_secret_key};
@@ -33,4 +33,4 @@ pub use error::{Result, StoreError};
 pub use live::LivePolicy;
 pub use store::{Store, StoreOptions, POLICY_CHANNEL};
 pub use sync::ReplicaInfo;
-pub use types::{DecisionRecord, Secret, Transport, UpstreamConfig};
+pub use types::{DecisionOutcome, DecisionRecord, Secret, Transport, UpstreamConfig};

@@ -93,6 +93,32 @@ pub struct DecisionRecord {
     /// Stable reason code when denied.
     pub reason: Option<String>,
     pub revision: u64,
-    /// Time from request to response, microseconds (0 if unknown).
+    /// Time from request to response, microseconds (0 if unknown, e.g. a
+    /// record written durably before its call was forwarded, until its
+    /// [`DecisionOutcome`] is applied).
     pub latency_us: u64,
+}
+
+/// What is known about an allowed call only once it has ended, applied to
+/// the decision row its [`DecisionRecord`] was written as before the call
+/// was forwarded (`AuditWriter::record_outcome`, best effort).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecisionOutcome {
+    /// The record's `decision_id`.
+    pub decision_id: String,
+    /// The record's `at_ms`: with `decision_id`, it finds the row.
+    pub at_ms: i64,
+    /// Time from request to response, microseconds.
+    pub latency_us: u64,
+}
+
+impl DecisionOutcome {
+    /// The outcome of the call `record` was written for.
+    pub fn of(record: &DecisionRecord, latency_us: u64) -> Self {
+        DecisionOutcome {
+            decision_id: record.decision_id.clone(),
+            at_ms: record.at_ms,
+            latency_us,
+        }
+    }
 }

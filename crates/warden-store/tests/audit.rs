@@ -296,10 +296,248 @@ async fn a_batch_the_database_refuses_is_counted_as_lost(backend: Backend) {
     assert_eq!(writer.dropped_total(), 5, "lost rows must be counted");
 }
 
+async fn decision_ids(db: &TestDb) -> Vec<String> {
+    let mut conn = raw_conn(db).await;
+    sqlx::query("SELECT decision_id FROM audit_log WHERE kind = 'decision' ORDER BY id")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+async fn a_durable_record_is_readable_once_it_resolved(backend: Backend) {
+    let (db, store) = open(backend).await;
+    let writer = store.audit_writer(AuditWriterOptions::default());
+    for i in 0..3 {
+        let mut record = decision(i, true);
+        record.latency_us = 0;
+        writer.record_durable(record).await.unwrap();
+        // Read over another connection: committed, not just queued.
+        let ids = decision_ids(&db).await;
+        assert_eq!(
+            ids.last().map(String::as_str),
+            Some(format!("d-{i}").as_str())
+        );
+        assert_eq!(ids.len() as u64, i + 1);
+    }
+    assert_eq!(writer.written_total(), 3);
+    assert_eq!(writer.commits_total(), 3);
+}
+
+async fn outcomes_set_the_latency_of_durable_rows(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let writer = store.audit_writer(AuditWriterOptions::default());
+    // More than one UPDATE statement's worth, with distinct and shared at_ms.
+    let records: Vec<DecisionRecord> = (0..40)
+        .map(|i| {
+            let mut r = decision(i, true);
+            r.at_ms = 1_700_000_000_000 + (i as i64 / 3);
+            r.latency_us = 0;
+            r
+        })
+        .collect();
+    let pending: Vec<_> = records
+        .iter()
+        .map(|r| writer.record_durable(r.clone()))
+        .collect();
+    for p in pending {
+        p.await.unwrap();
+    }
+    // Every other call ends; the rest (still running, or lost) stay at 0.
+    for (i, r) in records.iter().enumerate().filter(|(i, _)| i % 2 == 0) {
+        writer.record_outcome(DecisionOutcome::of(r, 1_000 + i as u64));
+    }
+    writer.flush().await;
+    assert_eq!(writer.outcomes_lost_total(), 0);
+    let page = store
+        .query_audit(&AuditQuery {
+            kind: Some(AuditKind::Decision),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.entries.len(), 40);
+    for e in &page.entries {
+        let d = e.decision.as_ref().unwrap();
+        let i: u64 = d.decision_id.trim_start_matches("d-").parse().unwrap();
+        let want = if i % 2 == 0 { 1_000 + i } else { 0 };
+        assert_eq!(d.latency_us, want, "{}", d.decision_id);
+    }
+}
+
+async fn concurrent_durable_records_share_transactions(backend: Backend) {
+    let (db, store) = open(backend).await;
+    let writer = store.audit_writer(AuditWriterOptions::default());
+    // A burst: queued together, committed together.
+    let burst: Vec<_> = (0..200)
+        .map(|i| writer.record_durable(decision(i, true)))
+        .collect();
+    for r in futures::future::join_all(burst).await {
+        r.unwrap();
+    }
+    assert_eq!(writer.written_total(), 200);
+    assert!(
+        writer.commits_total() <= 3,
+        "200 queued records took {} transactions",
+        writer.commits_total()
+    );
+    // 32 callers, each waiting for its record before the next one: the
+    // records queued while a batch commits share the next transaction.
+    let before = writer.commits_total();
+    let tasks: Vec<_> = (0..32u64)
+        .map(|t| {
+            let writer = writer.clone();
+            tokio::spawn(async move {
+                for i in 0..20u64 {
+                    writer
+                        .record_durable(decision(1_000 + t * 100 + i, true))
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let commits = writer.commits_total() - before;
+    assert_eq!(writer.written_total(), 200 + 640);
+    assert!(
+        commits <= 320,
+        "640 records from 32 concurrent callers took {commits} transactions"
+    );
+    assert_eq!(decision_ids(&db).await.len(), 840);
+}
+
+async fn a_refused_database_fails_durable_records(backend: Backend) {
+    let (db, store) = open(backend).await;
+    let writer = store.audit_writer(AuditWriterOptions::default());
+    writer.record_durable(decision(0, true)).await.unwrap();
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(db.url()).await.unwrap();
+    sqlx::query("ALTER TABLE audit_log RENAME TO audit_log_elsewhere")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let refused: Vec<_> = (1..=3)
+        .map(|i| writer.record_durable(decision(i, true)))
+        .collect();
+    for r in futures::future::join_all(refused).await {
+        match r {
+            Err(e @ StoreError::AuditUnavailable(_)) => {
+                assert_eq!(e.code(), "audit_unavailable");
+                assert!(!e.is_client_error());
+            }
+            other => panic!("expected audit_unavailable, got {other:?}"),
+        }
+    }
+    assert_eq!(writer.dropped_total(), 3);
+    // The writer is not stuck: once the database takes rows again, so does it.
+    sqlx::query("ALTER TABLE audit_log_elsewhere RENAME TO audit_log")
+        .execute(&pool)
+        .await
+        .unwrap();
+    writer.record_durable(decision(9, true)).await.unwrap();
+    assert_eq!(decision_ids(&db).await, ["d-0", "d-9"]);
+}
+
+async fn a_full_queue_refuses_durable_records_at_once(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let writer = store.audit_writer(AuditWriterOptions {
+        queue_capacity: 4,
+        max_batch: 4,
+        warn_every: Duration::from_secs(60),
+    });
+    let burst: Vec<_> = (0..100)
+        .map(|i| writer.record_durable(decision(i, true)))
+        .collect();
+    let results = futures::future::join_all(burst).await;
+    let refused = results
+        .iter()
+        .filter(|r| matches!(r, Err(StoreError::AuditUnavailable(_))))
+        .count();
+    assert!(refused > 0, "nothing refused");
+    assert_eq!(results.len() - refused, writer.written_total() as usize);
+    assert_eq!(refused as u64, writer.dropped_total());
+}
+
+/// The environment variable that turns [`crash_child`] into the child of
+/// [`kill9_mid_burst_loses_no_durable_record`]: the database URL.
+const CRASH_CHILD_ENV: &str = "WARDEN_AUDIT_CRASH_CHILD_URL";
+const DURABLE_LINE: &str = "durable ";
+
+/// Not a test of its own: with [`CRASH_CHILD_ENV`] set, this is the child
+/// process of the crash test (this test binary run again). 32 tasks record
+/// durably in a loop and print each decision id once its record resolved,
+/// until killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_child() {
+    let Ok(url) = std::env::var(CRASH_CHILD_ENV) else {
+        return;
+    };
+    let store = Store::open(&url, common::options()).await.unwrap();
+    let writer = store.audit_writer(AuditWriterOptions::default());
+    let tasks: Vec<_> = (0..32u64)
+        .map(|t| {
+            let writer = writer.clone();
+            tokio::spawn(async move {
+                for i in 0.. {
+                    let mut record = decision(i, true);
+                    record.decision_id = format!("crash-{t}-{i}");
+                    let id = record.decision_id.clone();
+                    writer.record_durable(record).await.unwrap();
+                    println!("{DURABLE_LINE}{id}");
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
+async fn kill9_mid_burst_loses_no_durable_record(backend: Backend) {
+    let (db, store) = open(backend).await;
+    drop(store);
+    let exe = std::env::current_exe().unwrap();
+    let url = db.url().to_owned();
+    let printed = tokio::task::spawn_blocking(move || {
+        let mut cmd = std::process::Command::new(exe);
+        cmd.args([
+            "--exact",
+            "crash_child",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env(CRASH_CHILD_ENV, url);
+        warden_testkit::kill9_after_lines(&mut cmd, DURABLE_LINE, 2_000, Duration::from_secs(60))
+    })
+    .await
+    .unwrap();
+    assert!(printed.len() >= 2_000);
+    let missing = warden_testkit::missing_decisions(db.url(), &printed).await;
+    assert!(
+        missing.is_empty(),
+        "{} of {} resolved durable records are not in the database: {:?}",
+        missing.len(),
+        printed.len(),
+        &missing[..missing.len().min(10)]
+    );
+}
+
 on_both_backends!(
     secrets_encrypted_and_redacted,
     audit_trail_and_queries,
     decision_writer_batches,
     full_queue_counts_drops,
-    a_batch_the_database_refuses_is_counted_as_lost
+    a_batch_the_database_refuses_is_counted_as_lost,
+    a_durable_record_is_readable_once_it_resolved,
+    outcomes_set_the_latency_of_durable_rows,
+    concurrent_durable_records_share_transactions,
+    a_refused_database_fails_durable_records,
+    a_full_queue_refuses_durable_records_at_once,
+    kill9_mid_burst_loses_no_durable_record
 );

@@ -302,6 +302,117 @@ impl Default for TempSqlite {
     }
 }
 
+/// Runs `cmd` with its stdout piped, waits until it has printed `after`
+/// complete lines starting with `prefix`, kills it with SIGKILL (no chance
+/// to flush or clean up: a crash), and returns every complete line with
+/// `prefix` it printed before it died, prefix removed. For crash tests: the
+/// child prints a line only once an effect is durable, and the caller then
+/// checks each one is.
+///
+/// # Panics
+/// If the child cannot be started, exits on its own before the kill, or
+/// does not print `after` lines within `timeout`.
+pub fn kill9_after_lines(
+    cmd: &mut Command,
+    prefix: &str,
+    after: usize,
+    timeout: std::time::Duration,
+) -> Vec<String> {
+    use std::io::BufRead;
+    use std::process::Stdio;
+
+    let mut child = match cmd.stdout(Stdio::piped()).spawn() {
+        Ok(c) => c,
+        Err(e) => panic!("cannot start {cmd:?}: {e}"),
+    };
+    let stdout = match child.stdout.take() {
+        Some(s) => s,
+        None => panic!("child stdout not piped"),
+    };
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        let mut stdout = std::io::BufReader::new(stdout);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match stdout.read_line(&mut line) {
+                // A line cut off by the kill was never printed.
+                Ok(0) | Err(_) => return,
+                Ok(_) if !line.ends_with('\n') => return,
+                Ok(_) => {
+                    if tx.send(line.trim_end().to_owned()).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + timeout;
+    let mut lines = Vec::new();
+    while lines.len() < after {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                if let Some(rest) = line.strip_prefix(prefix) {
+                    lines.push(rest.to_owned());
+                }
+            }
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "child printed {} of {after} {prefix:?} lines within {timeout:?} (or exited)",
+                    lines.len()
+                );
+            }
+        }
+    }
+    if let Ok(Some(status)) = child.try_wait() {
+        panic!("child exited on its own ({status}) before the kill");
+    }
+    // std's kill() is SIGKILL on Unix.
+    if let Err(e) = child.kill() {
+        panic!("cannot kill the child: {e}");
+    }
+    let _ = child.wait();
+    let _ = reader.join();
+    lines.extend(
+        rx.try_iter()
+            .filter_map(|l| l.strip_prefix(prefix).map(str::to_owned)),
+    );
+    lines
+}
+
+/// Of `ids`, those with no `decision` row in the audit log at `url`
+/// (`sqlite://…` or `postgres://…`), read over a fresh connection.
+///
+/// # Panics
+/// If the database cannot be read.
+pub async fn missing_decisions(url: &str, ids: &[String]) -> Vec<String> {
+    use sqlx::{AnyConnection, Row};
+    sqlx::any::install_default_drivers();
+    let mut conn = match AnyConnection::connect(url).await {
+        Ok(c) => c,
+        Err(e) => panic!("cannot connect to {url}: {e}"),
+    };
+    let rows = match sqlx::query("SELECT decision_id FROM audit_log WHERE kind = 'decision'")
+        .fetch_all(&mut conn)
+        .await
+    {
+        Ok(rows) => rows,
+        Err(e) => panic!("cannot read the audit log at {url}: {e}"),
+    };
+    let recorded: std::collections::HashSet<String> = rows
+        .iter()
+        .filter_map(|r| r.try_get::<Option<String>, _>(0).ok().flatten())
+        .collect();
+    let _ = conn.close().await;
+    ids.iter()
+        .filter(|id| !recorded.contains(*id))
+        .cloned()
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
