@@ -9,9 +9,9 @@ use std::time::Duration;
 use common::fixture::{self, Mode};
 use common::*;
 use serde_json::{json, Value};
-use warden_gateway::GatewayConfig;
+use warden_gateway::{BoxFuture, DecisionRecorder, GatewayConfig, GatewayError};
 use warden_policy::Snapshot;
-use warden_store::LivePolicy;
+use warden_store::{DecisionOutcome, DecisionRecord, LivePolicy};
 
 async fn one_server(config: GatewayConfig) -> (fixture::Fixture, Harness) {
     let fx = fixture::start(Mode::Normal, &["echo"]).await;
@@ -197,4 +197,54 @@ async fn sessions_are_capped_per_key_and_in_total() {
         ["files__echo"]
     );
     assert_eq!(h.gateway.live_sessions(), 5);
+}
+
+/// A database that refuses every write.
+struct RefusingAudit;
+
+impl DecisionRecorder for RefusingAudit {
+    fn record(&self, _record: DecisionRecord) {}
+    fn record_durable(
+        &self,
+        _record: DecisionRecord,
+    ) -> BoxFuture<'static, Result<(), GatewayError>> {
+        Box::pin(async { Err(GatewayError::AuditUnavailable("disk full".into())) })
+    }
+    fn record_outcome(&self, _outcome: DecisionOutcome) {}
+}
+
+#[tokio::test]
+async fn a_call_whose_decision_cannot_be_recorded_is_not_forwarded() {
+    let fx = fixture::start(Mode::Normal, &["echo"]).await;
+    let h = start_recording(
+        LivePolicy::new(Snapshot::build(rows(1, &["files"])).unwrap()),
+        vec![http_upstream(1, "files", &fx.url(), 5_000)],
+        GatewayConfig::default(),
+        Some(std::sync::Arc::new(RefusingAudit)),
+    )
+    .await;
+    let sid = h.initialize("/mcp", KEY_A).await;
+    let r = h
+        .rpc(
+            "/mcp",
+            KEY_A,
+            &sid,
+            3,
+            "tools/call",
+            json!({"name": "files__echo", "arguments": {}}),
+        )
+        .await;
+    assert_eq!(r["id"], 3);
+    assert_eq!(r["error"]["code"], -32004);
+    assert_eq!(r["error"]["data"]["reason"], "audit_unavailable");
+    assert!(r["error"]["data"]["decision_id"].is_string());
+    assert!(
+        fx.state.requests("tools/call").is_empty(),
+        "forwarded unaudited"
+    );
+    // Listing needs no record and still works.
+    assert_eq!(
+        h.list_tool_names("/mcp", KEY_A, &sid).await,
+        ["files__echo"]
+    );
 }

@@ -1108,8 +1108,15 @@ async fn a_client_that_goes_away_mid_call_is_audited_and_cancelled_upstream() {
         .expect("the allowed call's decision is recorded although nobody got the answer");
     assert!(record.allowed);
     assert_eq!(record.tool.as_deref(), Some("slow"));
+    // The decision was recorded before the call was forwarded; its latency
+    // follows as the outcome, measured until the client left.
+    let outcome = tokio::time::timeout(Duration::from_secs(3), h.outcomes.recv())
+        .await
+        .expect("an outcome")
+        .expect("outcome channel open");
+    assert_eq!(outcome.decision_id, record.decision_id);
     assert!(
-        record.latency_us >= 250_000,
+        outcome.latency_us >= 250_000,
         "latency runs until the client left"
     );
     // The upstream is told to stop working on it.

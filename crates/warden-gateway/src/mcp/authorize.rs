@@ -80,9 +80,12 @@ impl Ctx {
                 detail: "no connection configured".into(),
             }));
         };
-        let record = subject
-            .tool
-            .map(|_| self.decision_record(&decision_id, &subject, &verdict));
+        // Written before the call is forwarded; its latency follows as the
+        // outcome when the call ends.
+        let record = subject.tool.map(|_| DecisionRecord {
+            latency_us: 0,
+            ..self.decision_record(&decision_id, &subject, &verdict)
+        });
         Ok(Permit {
             decision_id,
             verdict,

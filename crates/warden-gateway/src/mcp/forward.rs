@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
-use warden_store::DecisionRecord;
+use warden_store::{DecisionOutcome, DecisionRecord};
 
 use super::authorize::{Permit, Subject};
 use super::dispatch::Ctx;
@@ -71,7 +71,7 @@ struct ExchangeGuard<'a> {
     call_no: Option<u64>,
     upstream: &'a Upstream,
     upstream_id: u64,
-    /// The allowed decision, with its latency filled in when recorded.
+    /// The allowed decision, already durable; its outcome is recorded on drop.
     record: Option<DecisionRecord>,
     request_started: Instant,
     upstream_done: bool,
@@ -97,18 +97,22 @@ impl Drop for ExchangeGuard<'_> {
             self.upstream
                 .cancel(self.upstream_id, "the client went away");
         }
-        if let Some(mut record) = self.record.take() {
-            record.latency_us = self.request_started.elapsed().as_micros() as u64;
+        if let Some(record) = self.record.take() {
+            // The decision itself was made durable before the call was
+            // forwarded; what is known only now follows, best effort.
+            let latency_us = self.request_started.elapsed().as_micros() as u64;
             tracing::debug!(
                 decision_id = %record.decision_id,
                 server = %record.server_slug,
                 tool = record.tool.as_deref().unwrap_or(""),
-                latency_us = record.latency_us,
+                latency_us,
                 revision = record.revision,
                 completed = self.upstream_done,
                 "tools/call allowed"
             );
-            self.shared.record(record);
+            self.shared
+                .recorder
+                .record_outcome(DecisionOutcome::of(&record, latency_us));
         }
     }
 }
@@ -197,6 +201,19 @@ impl Ctx {
             mut permit,
             finish,
         } = fwd;
+        // No call is forwarded before its decision is durable: a crash may
+        // lose nothing that reached an upstream.
+        if let Some(record) = &permit.record {
+            if let Err(e) = self.shared.recorder.record_durable(record.clone()).await {
+                tracing::error!(decision_id = %permit.decision_id, error = %e, "call refused: its decision could not be recorded");
+                return Some(
+                    Refusal::AuditUnavailable {
+                        decision_id: permit.decision_id,
+                    }
+                    .to_message(id),
+                );
+            }
+        }
         let upstream = Arc::clone(&permit.upstream);
         let upstream_id = upstream.next_request_id();
         let started = Instant::now();

@@ -264,13 +264,13 @@ impl Refusal {
 
     /// The JSON-RPC error message for request `id` (null before one is known).
     pub fn to_message(&self, id: Value) -> Value {
+        metrics::counter!("warden_gateway_refusals_total", "reason" => self.reason().to_owned())
+            .increment(1);
         jsonrpc::error(id, self.rpc_code(), self.message(), self.data())
     }
 
     /// The HTTP response, with the JSON-RPC error body.
     pub fn into_response(self, id: Value) -> Response {
-        metrics::counter!("warden_gateway_refusals_total", "reason" => self.reason().to_owned())
-            .increment(1);
         let mut resp = json_response(self.status(), self.to_message(id).to_string());
         if self.status() == StatusCode::UNAUTHORIZED {
             let challenge = if matches!(self, Refusal::KeyMissing) {

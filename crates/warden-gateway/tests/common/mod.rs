@@ -11,9 +11,11 @@ use std::time::Duration;
 use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use warden_gateway::{ChannelRecorder, Gateway, GatewayConfig, StaticUpstreams};
+use warden_gateway::{ChannelRecorder, DecisionRecorder, Gateway, GatewayConfig, StaticUpstreams};
 use warden_policy::*;
-use warden_store::{DecisionRecord, LivePolicy, Secret, Transport, UpstreamConfig};
+use warden_store::{
+    DecisionOutcome, DecisionRecord, LivePolicy, Secret, Transport, UpstreamConfig,
+};
 
 pub const KEY_A: &str = "key-alpha-secret";
 pub const KEY_B: &str = "key-beta-secret";
@@ -104,6 +106,8 @@ pub struct Harness {
     pub live: Arc<LivePolicy>,
     pub upstreams: Arc<StaticUpstreams>,
     pub decisions: tokio::sync::mpsc::UnboundedReceiver<DecisionRecord>,
+    /// Latencies of allowed calls, known once they ended.
+    pub outcomes: tokio::sync::mpsc::UnboundedReceiver<DecisionOutcome>,
     pub http: reqwest::Client,
 }
 
@@ -119,19 +123,26 @@ pub async fn start(rows: PolicyRows, upstreams: Vec<UpstreamConfig>) -> Harness 
 pub async fn start_with(
     live: Arc<LivePolicy>,
     upstreams: Vec<UpstreamConfig>,
+    config: GatewayConfig,
+) -> Harness {
+    start_recording(live, upstreams, config, None).await
+}
+
+/// Like [`start_with`], with decisions going to `recorder` instead of the
+/// harness's channels (which then stay empty).
+pub async fn start_recording(
+    live: Arc<LivePolicy>,
+    upstreams: Vec<UpstreamConfig>,
     mut config: GatewayConfig,
+    recorder: Option<Arc<dyn DecisionRecorder>>,
 ) -> Harness {
     config.upstream.max_response_bytes = 1024 * 1024;
     let source = StaticUpstreams::new(upstreams);
-    let (recorder, decisions) = ChannelRecorder::new();
-    let gateway = Gateway::start(
-        config,
-        Arc::clone(&live),
-        source.clone(),
-        Arc::new(recorder),
-    )
-    .await
-    .unwrap();
+    let (channel, decisions, outcomes) = ChannelRecorder::with_outcomes();
+    let recorder = recorder.unwrap_or_else(|| Arc::new(channel));
+    let gateway = Gateway::start(config, Arc::clone(&live), source.clone(), recorder)
+        .await
+        .unwrap();
     gateway.wait_upstreams_ready(Duration::from_secs(5)).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -145,6 +156,7 @@ pub async fn start_with(
         live,
         upstreams: source,
         decisions,
+        outcomes,
         http: reqwest::Client::new(),
     }
 }
