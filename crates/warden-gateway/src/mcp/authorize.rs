@@ -10,7 +10,7 @@ use warden_policy::Reason;
 use warden_store::DecisionRecord;
 
 use super::dispatch::Ctx;
-use super::refusal::Refusal;
+use super::refusal::{Denial, Refusal};
 use crate::error::GatewayError;
 use crate::gateway::{now_ms, upstream_for};
 use crate::upstream::Upstream;
@@ -119,13 +119,13 @@ impl Ctx {
         } else {
             None
         };
-        Refusal::Denied {
+        Refusal::Denied(Box::new(Denial {
             what: subject.what,
             name: subject.exposed.to_owned(),
             verdict,
             decision_id,
             upstream_detail,
-        }
+        }))
     }
 
     fn decision_record(

@@ -474,13 +474,22 @@ impl Ctx {
             return match allowed_upstream(&self.shared, &verdict) {
                 Some(upstream) if upstream.has_capability(capability) => {
                     let permit = Permit::listing(verdict, upstream, slug);
+                    // The list depends on who asks, whatever the upstream
+                    // says: no shared caches.
+                    let stateless = self.stateless;
+                    let finish: Finish = Box::new(move |result: &mut Value| {
+                        if let Some(obj) = result.as_object_mut().filter(|_| stateless) {
+                            obj.insert("ttlMs".into(), json!(0));
+                            obj.insert("cacheScope".into(), json!("private"));
+                        }
+                    });
                     Ok(self
                         .forward(Forward {
                             id,
                             method,
                             params: params.unwrap_or_else(|| json!({})),
                             permit,
-                            finish: Box::new(|_| {}),
+                            finish,
                         })
                         .await)
                 }

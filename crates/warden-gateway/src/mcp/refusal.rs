@@ -68,20 +68,24 @@ pub(crate) enum Refusal {
         max_bytes: usize,
     },
     /// The engine (or a toolset) denied a tool, prompt or resource.
-    Denied {
-        what: &'static str,
-        name: String,
-        verdict: Verdict,
-        decision_id: String,
-        /// Why a tool is unknown when its server is down: (server, detail).
-        upstream_detail: Option<(String, String)>,
-    },
+    Denied(Box<Denial>),
     /// The decision could not be made durable: the call is not forwarded.
     AuditUnavailable {
         decision_id: String,
     },
     Upstream(GatewayError),
     Cancelled,
+}
+
+/// A denied decision, as the caller is told it.
+#[derive(Debug)]
+pub(crate) struct Denial {
+    pub what: &'static str,
+    pub name: String,
+    pub verdict: Verdict,
+    pub decision_id: String,
+    /// Why a tool is unknown when its server is down: (server, detail).
+    pub upstream_detail: Option<(String, String)>,
 }
 
 impl Refusal {
@@ -113,7 +117,7 @@ impl Refusal {
             Refusal::MethodNotFound => "method_not_found",
             Refusal::InvalidParams(_) => "invalid_params",
             Refusal::FieldTooLong { .. } => "field_too_long",
-            Refusal::Denied { verdict, .. } => verdict.reason.unwrap_or("denied"),
+            Refusal::Denied(d) => d.verdict.reason.unwrap_or("denied"),
             Refusal::AuditUnavailable { .. } => "audit_unavailable",
             Refusal::Upstream(_) => "upstream_error",
             Refusal::Cancelled => "cancelled",
@@ -148,7 +152,7 @@ impl Refusal {
             Refusal::MethodNotFound
             | Refusal::InvalidParams(_)
             | Refusal::FieldTooLong { .. }
-            | Refusal::Denied { .. }
+            | Refusal::Denied(_)
             | Refusal::AuditUnavailable { .. }
             | Refusal::Upstream(_)
             | Refusal::Cancelled => StatusCode::OK,
@@ -160,7 +164,7 @@ impl Refusal {
             Refusal::PolicyStale => code::POLICY_STALE,
             Refusal::Parse => code::PARSE_ERROR,
             Refusal::MethodNotFound => code::METHOD_NOT_FOUND,
-            Refusal::InvalidParams(_) | Refusal::FieldTooLong { .. } | Refusal::Denied { .. } => {
+            Refusal::InvalidParams(_) | Refusal::FieldTooLong { .. } | Refusal::Denied(_) => {
                 code::INVALID_PARAMS
             }
             Refusal::AuditUnavailable { .. } => code::AUDIT_UNAVAILABLE,
@@ -208,16 +212,12 @@ impl Refusal {
             Refusal::FieldTooLong { field, max_bytes } => {
                 format!("{field} is longer than {max_bytes} bytes")
             }
-            Refusal::Denied {
-                what,
-                name,
-                upstream_detail,
-                ..
-            } => match upstream_detail {
-                None => format!("Unknown {what}: {name}"),
-                Some((server, detail)) => {
-                    format!("Unknown {what}: {name} (server {server} is unavailable: {detail})")
-                }
+            Refusal::Denied(d) => match &d.upstream_detail {
+                None => format!("Unknown {}: {}", d.what, d.name),
+                Some((server, detail)) => format!(
+                    "Unknown {}: {} (server {server} is unavailable: {detail})",
+                    d.what, d.name
+                ),
             },
             Refusal::AuditUnavailable { .. } => {
                 "the call was not forwarded: its decision could not be recorded".into()
@@ -238,18 +238,13 @@ impl Refusal {
             Refusal::FieldTooLong { field, max_bytes } => {
                 json!({"reason": reason, "field": field, "max_bytes": max_bytes})
             }
-            Refusal::Denied {
-                verdict,
-                decision_id,
-                upstream_detail,
-                ..
-            } => {
+            Refusal::Denied(d) => {
                 let mut data = json!({
                     "reason": reason,
-                    "decision_id": decision_id,
-                    "revision": verdict.revision,
+                    "decision_id": d.decision_id,
+                    "revision": d.verdict.revision,
                 });
-                if let Some((_, detail)) = upstream_detail {
+                if let Some((_, detail)) = &d.upstream_detail {
                     data["upstream"] = json!({"status": "unavailable", "detail": detail});
                 }
                 data
