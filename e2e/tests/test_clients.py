@@ -1,5 +1,6 @@
-"""Real MCP clients (Python SDK, Inspector CLI) and real MCP servers (FastMCP,
-server-everything over HTTP and stdio) through the real `warden` binary."""
+"""Real MCP clients (Python SDK 2.x in both protocol eras, Inspector CLI) and
+real MCP servers (the SDK's MCPServer, server-everything over HTTP and stdio)
+through the real `warden` binary."""
 
 from __future__ import annotations
 
@@ -10,12 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx
+import httpx2
 import pytest
-from mcp import ClientSession, McpError
-from mcp.client.streamable_http import streamablehttp_client
+from mcp import Client, MCPError
 
-from wardenkit import E2E_DIR, NODE_MODULES, Procs, RawMcp, Warden, node22, wait_for_tools
+from wardenkit import ERAS, E2E_DIR, NODE_MODULES, Procs, RawMcp, Warden, mcp_client, node22, wait_for_tools
 
 ORG = "acme"
 
@@ -30,11 +30,9 @@ def org_with_servers(warden: Warden, servers: dict[str, dict]) -> str:
     return admin.create_key(ORG, "e2e-client")
 
 
-async def with_session(url: str, key: str, body, **session_kwargs: Any) -> Any:
-    async with streamablehttp_client(url, headers={"Authorization": f"Bearer {key}"}) as (read, write, _):
-        async with ClientSession(read, write, **session_kwargs) as session:
-            await session.initialize()
-            return await body(session)
+async def with_session(url: str, key: str, body, mode: str = "legacy", **client_kwargs: Any) -> Any:
+    async with mcp_client(url, key, mode=mode, **client_kwargs) as client:
+        return await body(client)
 
 
 def run(coro_fn, *args: Any, **kwargs: Any) -> Any:
@@ -45,59 +43,83 @@ def tool_names(result) -> set[str]:
     return {t.name for t in result.tools}
 
 
-def test_python_sdk_lists_calls_and_gets_errors_through_warden(procs: Procs, warden: Warden) -> None:
+@pytest.mark.parametrize("mode", ERAS)
+def test_python_sdk_lists_calls_and_gets_errors_through_warden(procs: Procs, warden: Warden, mode: str) -> None:
     upstream = procs.py_upstream()
     key = org_with_servers(warden, {"py": {"type": "http", "url": upstream}})
     wait_for_tools(warden.mcp, key, {"py__echo"})
 
-    async def on_all(session: ClientSession) -> None:
+    async def on_all(session: Client) -> None:
+        assert session.protocol_version == ("2025-11-25" if mode == "legacy" else "2026-07-28")
         names = tool_names(await session.list_tools())
         assert {"py__echo", "py__add", "py__slow", "py__progress", "py__lossless", "py__fail"} <= names
         echoed = await session.call_tool("py__echo", {"text": "hello ✓"})
-        assert not echoed.isError
+        assert not echoed.is_error
         assert echoed.content[0].text == "hello ✓"
         added = await session.call_tool("py__add", {"a": 2, "b": 40})
-        assert added.structuredContent == {"result": 42}
+        assert added.structured_content == {"result": 42}
         failed = await session.call_tool("py__fail", {})
-        assert failed.isError
+        assert failed.is_error
         assert "fixture failure on purpose" in failed.content[0].text
-        with pytest.raises(McpError) as unknown:
+        with pytest.raises(MCPError) as unknown:
             await session.call_tool("py__no_such_tool", {})
         assert unknown.value.error.code == -32602
         assert "Unknown tool" in unknown.value.error.message
         assert unknown.value.error.data["reason"] == "tool_unknown"
-        with pytest.raises(McpError) as unknown_server:
+        with pytest.raises(MCPError) as unknown_server:
             await session.call_tool("nosuchserver__echo", {})
         assert unknown_server.value.error.code == -32602
 
-    run(with_session, warden.mcp, key, on_all)
+    run(with_session, warden.mcp, key, on_all, mode)
 
-    async def on_one(session: ClientSession) -> None:
+    async def on_one(session: Client) -> None:
         assert {"echo", "add", "slow", "progress", "lossless", "fail"} <= tool_names(await session.list_tools())
         assert (await session.call_tool("echo", {"text": "direct name"})).content[0].text == "direct name"
-        resources = await session.list_resources()
-        assert any(str(r.uri) == "fixture://greeting" for r in resources.resources)
+
+    run(with_session, warden.server_url("py"), key, on_one, mode)
+
+
+# Known defect (found by porting to SDK 2.x): on `/mcp/servers/{slug}` in the
+# 2026-07-28 era Warden passes a 2025-11-25 upstream's resources/list,
+# resources/templates/list and prompts/list results through without the
+# `ttlMs`/`cacheScope` fields that era requires, and the SDK rejects them.
+# (The merged `/mcp` lists add them.) Strict: this fails once it is fixed.
+ONE_SERVER_LISTS_DEFECT = pytest.mark.xfail(
+    strict=True, reason="one-server lists lack ttlMs/cacheScope in the 2026-07-28 era")
+
+
+@pytest.mark.parametrize("mode", ["legacy", pytest.param("auto", marks=ONE_SERVER_LISTS_DEFECT)])
+def test_resources_and_prompts_of_one_server(procs: Procs, warden: Warden, mode: str) -> None:
+    key = org_with_servers(warden, {"py": {"type": "http", "url": procs.py_upstream()}})
+    wait_for_tools(warden.server_url("py"), key, {"echo"})
+
+    async def on_one(session: Client) -> None:
         read = await session.read_resource("fixture://greeting")
         assert read.contents[0].text == "hello from the fixture"
         prompt = await session.get_prompt("greet", {"name": "Ada"})
         assert "Ada" in prompt.messages[0].content.text
+        resources = await session.list_resources()
+        assert any(str(r.uri) == "fixture://greeting" for r in resources.resources)
+        assert (await session.list_resource_templates()).resource_templates == []
+        assert [p.name for p in (await session.list_prompts()).prompts] == ["greet"]
 
-    run(with_session, warden.server_url("py"), key, on_one)
+    run(with_session, warden.server_url("py"), key, on_one, mode)
 
 
-def test_progress_notifications_reach_the_client_that_asked(procs: Procs, warden: Warden) -> None:
+@pytest.mark.parametrize("mode", ERAS)
+def test_progress_notifications_reach_the_client_that_asked(procs: Procs, warden: Warden, mode: str) -> None:
     key = org_with_servers(warden, {"py": {"type": "http", "url": procs.py_upstream()}})
     wait_for_tools(warden.mcp, key, {"py__progress"})
     seen: list[tuple[float, float | None, str | None]] = []
 
-    async def body(session: ClientSession) -> None:
+    async def body(session: Client) -> None:
         async def on_progress(progress: float, total: float | None, message: str | None) -> None:
             seen.append((progress, total, message))
 
         result = await session.call_tool("py__progress", {"steps": 4}, progress_callback=on_progress)
         assert result.content[0].text == "done 4"
 
-    run(with_session, warden.mcp, key, body)
+    run(with_session, warden.mcp, key, body, mode)
     assert [p for p, _, _ in seen] == [1, 2, 3, 4]
     assert seen[-1] == (4, 4, "step 4")
 
@@ -138,7 +160,7 @@ def test_missing_or_bad_key_is_401_with_www_authenticate(warden: Warden) -> None
             "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
     headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
     for extra in ({}, {"Authorization": "Bearer wk_not_a_real_key"}):
-        resp = httpx.post(warden.mcp, headers={**headers, **extra}, content=json.dumps(init), timeout=10)
+        resp = httpx2.post(warden.mcp, headers={**headers, **extra}, content=json.dumps(init), timeout=10)
         assert resp.status_code == 401, resp.text
         assert resp.headers.get("www-authenticate", "").lower().startswith("bearer")
 
@@ -155,7 +177,7 @@ def test_server_everything_over_streamable_http_and_stdio(procs: Procs, warden: 
     # answered `tools/list` (Node takes a moment to boot).
     wait_for_tools(warden.mcp, key, {"evhttp__echo", "evstdio__echo"}, timeout=30)
 
-    async def body(session: ClientSession) -> None:
+    async def body(session: Client) -> None:
         names = tool_names(await session.list_tools())
         for slug in ("evhttp", "evstdio"):
             assert f"{slug}__echo" in names and f"{slug}__get-sum" in names, names

@@ -7,10 +7,8 @@ import re
 import time
 
 import anyio
-from mcp import ClientSession
-from mcp.client.streamable_http import streamablehttp_client
 
-from wardenkit import Procs, free_port, new_secret_key, wait_until, warden_bin
+from wardenkit import Procs, free_port, mcp_client, new_secret_key, wait_until, warden_bin
 
 
 def test_demo_mode_prints_a_key_a_real_client_can_use(procs: Procs, tmp_path) -> None:
@@ -29,20 +27,18 @@ def test_demo_mode_prints_a_key_a_real_client_can_use(procs: Procs, tmp_path) ->
 
     async def body() -> None:
         url = f"http://127.0.0.1:{port}/mcp"
-        async with streamablehttp_client(url, headers={"Authorization": f"Bearer {key}"}) as (read, write, _):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                # The demo upstream's catalog arrives a moment after start-up.
-                with anyio.fail_after(20):
-                    while True:
-                        tools = [t.name for t in (await session.list_tools()).tools]
-                        if any(name.endswith("__echo") for name in tools):
-                            break
-                        await anyio.sleep(0.1)
-                echo = next(name for name in tools if name.endswith("__echo"))
-                result = await session.call_tool(echo, {"text": "hello demo"})
-                assert result.content[0].text == "hello demo"
-                add = next(name for name in tools if name.endswith("__add"))
-                assert (await session.call_tool(add, {"a": 40, "b": 2})).content[0].text == "42"
+        async with mcp_client(url, key) as session:
+            # The demo upstream's catalog arrives a moment after start-up.
+            with anyio.fail_after(20):
+                while True:
+                    tools = [t.name for t in (await session.list_tools()).tools]
+                    if any(name.endswith("__echo") for name in tools):
+                        break
+                    await anyio.sleep(0.1)
+            echo = next(name for name in tools if name.endswith("__echo"))
+            result = await session.call_tool(echo, {"text": "hello demo"})
+            assert result.content[0].text == "hello demo"
+            add = next(name for name in tools if name.endswith("__add"))
+            assert (await session.call_tool(add, {"a": 40, "b": 2})).content[0].text == "42"
 
     anyio.run(body)

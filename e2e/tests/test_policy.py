@@ -1,5 +1,6 @@
 """The end-to-end policy story and live revocation (issues 4 and 5), with the
-real Python MCP SDK client, the real `warden` binary and a real upstream."""
+real Python MCP SDK 2.x client (both protocol eras), the real `warden` binary
+and a real upstream."""
 
 from __future__ import annotations
 
@@ -7,13 +8,13 @@ import json
 import time
 
 import anyio
-import httpx
+import httpx2
 import mcp.types as types
 import pytest
-from mcp import ClientSession, McpError
-from mcp.client.streamable_http import streamablehttp_client
+from mcp import MCPError
+from mcp.client.subscriptions import ToolsListChanged
 
-from wardenkit import Admin, Procs, Warden, wait_for_tools, wait_until
+from wardenkit import ERAS, Admin, Procs, Warden, mcp_client, wait_for_tools, wait_until
 
 ORG = "acme"
 
@@ -35,7 +36,7 @@ def story_setup(warden: Warden, upstream: str) -> tuple[str, Admin]:
     return key, org_admin
 
 
-def denial_reason(err: McpError, *, call_time: bool = True) -> str:
+def denial_reason(err: MCPError, *, call_time: bool = True) -> str:
     """The reason code of a refused call; a call-time denial also names its decision."""
     assert err.error.code == -32602, err.error
     data = err.error.data or {}
@@ -49,60 +50,55 @@ def names(listing: types.ListToolsResult) -> set[str]:
     return {t.name for t in listing.tools}
 
 
-def test_org_admin_disable_is_in_force_for_the_very_next_request(procs: Procs, warden: Warden) -> None:
+@pytest.mark.parametrize("mode", ERAS)
+def test_org_admin_disable_is_in_force_for_the_very_next_request(procs: Procs, warden: Warden, mode: str) -> None:
     key, org_admin = story_setup(warden, procs.py_upstream())
 
     async def body() -> None:
-        headers = {"Authorization": f"Bearer {key}"}
-        async with streamablehttp_client(warden.mcp, headers=headers) as (read, write, _):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                # The agent's attachment narrows the org grant to echo + slow.
-                assert names(await session.list_tools()) == {"py__echo", "py__slow"}
-                assert (await session.call_tool("py__echo", {"text": "hi"})).content[0].text == "hi"
-                with pytest.raises(McpError) as narrowed:
-                    await session.call_tool("py__add", {"a": 1, "b": 2})
-                assert denial_reason(narrowed.value) == "not_granted_by_agent"
+        async with mcp_client(warden.mcp, key, mode=mode) as session:
+            # The agent's attachment narrows the org grant to echo + slow.
+            assert names(await session.list_tools()) == {"py__echo", "py__slow"}
+            assert (await session.call_tool("py__echo", {"text": "hi"})).content[0].text == "hi"
+            with pytest.raises(MCPError) as narrowed:
+                await session.call_tool("py__add", {"a": 1, "b": 2})
+            assert denial_reason(narrowed.value) == "not_granted_by_agent"
 
-                org_admin.set_grant_enabled(ORG, "py", False)
-                # Same session, very next request: gone from the list, refused on call.
-                assert names(await session.list_tools()) == set()
-                with pytest.raises(McpError) as refused:
-                    await session.call_tool("py__echo", {"text": "hi"})
-                assert denial_reason(refused.value) == "server_disabled_by_org"
+            org_admin.set_grant_enabled(ORG, "py", False)
+            # Same session, very next request: gone from the list, refused on call.
+            assert names(await session.list_tools()) == set()
+            with pytest.raises(MCPError) as refused:
+                await session.call_tool("py__echo", {"text": "hi"})
+            assert denial_reason(refused.value) == "server_disabled_by_org"
 
-                org_admin.set_grant_enabled(ORG, "py", True)
-                assert names(await session.list_tools()) == {"py__echo", "py__slow"}
-                assert (await session.call_tool("py__echo", {"text": "back"})).content[0].text == "back"
+            org_admin.set_grant_enabled(ORG, "py", True)
+            assert names(await session.list_tools()) == {"py__echo", "py__slow"}
+            assert (await session.call_tool("py__echo", {"text": "back"})).content[0].text == "back"
 
     anyio.run(body)
 
 
-def test_gateway_kill_switch_and_other_orgs_never_see_the_server(procs: Procs, warden: Warden) -> None:
+@pytest.mark.parametrize("mode", ERAS)
+def test_gateway_kill_switch_and_other_orgs_never_see_the_server(procs: Procs, warden: Warden, mode: str) -> None:
     key, _ = story_setup(warden, procs.py_upstream())
     platform = warden.admin
     platform.create_org("other")
     other_key = platform.create_key("other", "other-key")
 
     async def body() -> None:
-        async with streamablehttp_client(warden.mcp, headers={"Authorization": f"Bearer {other_key}"}) as (r, w, _):
-            async with ClientSession(r, w) as other:
-                await other.initialize()
-                assert names(await other.list_tools()) == set()
-                with pytest.raises(McpError) as refused:
-                    await other.call_tool("py__echo", {"text": "x"})
-                assert denial_reason(refused.value) == "server_not_granted_to_org"
+        async with mcp_client(warden.mcp, other_key, mode=mode) as other:
+            assert names(await other.list_tools()) == set()
+            with pytest.raises(MCPError) as refused:
+                await other.call_tool("py__echo", {"text": "x"})
+            assert denial_reason(refused.value) == "server_not_granted_to_org"
 
-        async with streamablehttp_client(warden.mcp, headers={"Authorization": f"Bearer {key}"}) as (r, w, _):
-            async with ClientSession(r, w) as session:
-                await session.initialize()
-                platform.set_server_enabled("py", False)
-                assert names(await session.list_tools()) == set()
-                with pytest.raises(McpError) as refused:
-                    await session.call_tool("py__echo", {"text": "x"})
-                assert denial_reason(refused.value) == "server_disabled"
-                platform.set_server_enabled("py", True)
-                assert names(await session.list_tools()) == {"py__echo", "py__slow"}
+        async with mcp_client(warden.mcp, key, mode=mode) as session:
+            platform.set_server_enabled("py", False)
+            assert names(await session.list_tools()) == set()
+            with pytest.raises(MCPError) as refused:
+                await session.call_tool("py__echo", {"text": "x"})
+            assert denial_reason(refused.value) == "server_disabled"
+            platform.set_server_enabled("py", True)
+            assert names(await session.list_tools()) == {"py__echo", "py__slow"}
 
     anyio.run(body)
 
@@ -114,58 +110,74 @@ def test_live_session_gets_list_changed_after_a_disable(procs: Procs, warden: Wa
         changed = anyio.Event()
 
         async def on_message(message) -> None:
-            if isinstance(message, types.ServerNotification) and isinstance(
-                    message.root, types.ToolListChangedNotification):
+            if isinstance(message, types.ToolListChangedNotification):
                 changed.set()
 
-        headers = {"Authorization": f"Bearer {key}"}
-        async with streamablehttp_client(warden.mcp, headers=headers) as (read, write, _):
-            async with ClientSession(read, write, message_handler=on_message) as session:
-                await session.initialize()
-                assert names(await session.list_tools()) == {"py__echo", "py__slow"}
-                # Give the client's GET stream a moment to attach.
-                await anyio.sleep(0.5)
-                await anyio.to_thread.run_sync(lambda: org_admin.set_grant_enabled(ORG, "py", False))
-                with anyio.fail_after(5):
-                    await changed.wait()
-                assert names(await session.list_tools()) == set()
+        # 2025-11-25 era: the notification arrives on the session's GET stream.
+        async with mcp_client(warden.mcp, key, message_handler=on_message) as session:
+            assert names(await session.list_tools()) == {"py__echo", "py__slow"}
+            # Give the client's GET stream a moment to attach.
+            await anyio.sleep(0.5)
+            await anyio.to_thread.run_sync(lambda: org_admin.set_grant_enabled(ORG, "py", False))
+            with anyio.fail_after(5):
+                await changed.wait()
+            assert names(await session.list_tools()) == set()
 
     anyio.run(body)
 
 
-def test_long_running_call_is_cut_off_by_a_disable(procs: Procs, warden: Warden) -> None:
+def test_listener_gets_list_changed_after_a_disable_2026_era(procs: Procs, warden: Warden) -> None:
+    key, org_admin = story_setup(warden, procs.py_upstream())
+
+    async def body() -> None:
+        # 2026-07-28 era: the notification arrives on a `subscriptions/listen` stream.
+        async with mcp_client(warden.mcp, key, mode="auto") as client:
+            assert client.protocol_version == "2026-07-28"
+            assert names(await client.list_tools()) == {"py__echo", "py__slow"}
+            async with client.listen(tools_list_changed=True) as events:
+                await anyio.to_thread.run_sync(lambda: org_admin.set_grant_enabled(ORG, "py", False))
+                received = []
+                with anyio.fail_after(5):
+                    async for event in events:
+                        received.append(event)
+                        break
+                assert received == [ToolsListChanged()], received
+            assert names(await client.list_tools()) == set()
+
+    anyio.run(body)
+
+
+@pytest.mark.parametrize("mode", ERAS)
+def test_long_running_call_is_cut_off_by_a_disable(procs: Procs, warden: Warden, mode: str) -> None:
     upstream = procs.py_upstream()
     key, org_admin = story_setup(warden, upstream)
     state_url = upstream.removesuffix("/mcp") + "/_state"
 
     async def body() -> None:
-        headers = {"Authorization": f"Bearer {key}"}
-        async with streamablehttp_client(warden.mcp, headers=headers) as (read, write, _):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                outcome: dict = {}
+        async with mcp_client(warden.mcp, key, mode=mode) as session:
+            outcome: dict = {}
 
-                async def long_call() -> None:
-                    started = time.monotonic()
-                    try:
-                        await session.call_tool("py__slow", {"seconds": 30, "tag": "cut-off"})
-                        outcome["result"] = "completed"
-                    except McpError as err:
-                        outcome["error"] = err
-                    outcome["seconds"] = time.monotonic() - started
+            async def long_call() -> None:
+                started = time.monotonic()
+                try:
+                    await session.call_tool("py__slow", {"seconds": 30, "tag": "cut-off"})
+                    outcome["result"] = "completed"
+                except MCPError as err:
+                    outcome["error"] = err
+                outcome["seconds"] = time.monotonic() - started
 
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(long_call)
-                    await anyio.to_thread.run_sync(lambda: wait_until(
-                        lambda: "cut-off" in httpx.get(state_url).json()["started"], 10, what="slow call upstream"))
-                    await anyio.to_thread.run_sync(lambda: org_admin.set_grant_enabled(ORG, "py", False))
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(long_call)
+                await anyio.to_thread.run_sync(lambda: wait_until(
+                    lambda: "cut-off" in httpx2.get(state_url).json()["started"], 10, what="slow call upstream"))
+                await anyio.to_thread.run_sync(lambda: org_admin.set_grant_enabled(ORG, "py", False))
 
-                assert "error" in outcome, outcome
-                assert denial_reason(outcome["error"], call_time=False) == "server_disabled_by_org"
-                assert outcome["seconds"] < 10
+            assert "error" in outcome, outcome
+            assert denial_reason(outcome["error"], call_time=False) == "server_disabled_by_org"
+            assert outcome["seconds"] < 10
         # The upstream was told to stop (notifications/cancelled).
         await anyio.to_thread.run_sync(lambda: wait_until(
-            lambda: "cut-off" in httpx.get(state_url).json()["cancelled"], 10, what="upstream cancellation"))
+            lambda: "cut-off" in httpx2.get(state_url).json()["cancelled"], 10, what="upstream cancellation"))
 
     anyio.run(body)
 
@@ -181,12 +193,9 @@ def test_client_credentials_never_go_upstream(procs: Procs, warden: Warden, tmp_
     wait_for_tools(warden.mcp, key, {"rec__echo"})
 
     async def body() -> None:
-        headers = {"Authorization": f"Bearer {key}", "X-Custom-Client": "client-header"}
-        async with streamablehttp_client(warden.mcp, headers=headers) as (read, write, _):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                assert "rec__echo" in names(await session.list_tools())
-                await session.call_tool("rec__echo", {"text": "payload"})
+        async with mcp_client(warden.mcp, key, headers={"X-Custom-Client": "client-header"}) as session:
+            assert "rec__echo" in names(await session.list_tools())
+            await session.call_tool("rec__echo", {"text": "payload"})
 
     anyio.run(body)
     records = [json.loads(line) for line in record.read_text().splitlines()]

@@ -1,5 +1,6 @@
 """Helpers for Warden's end-to-end tests: processes, the real `warden` binary,
-its admin REST API, a real PostgreSQL server, and MCP client sessions."""
+its admin REST API, a real PostgreSQL server, and MCP clients (the Python MCP
+SDK 2.x `Client`, and a hand-rolled one for exact wire checks)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, AsyncIterator, Iterator
 
-import httpx
+import httpx2
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 E2E_DIR = Path(__file__).resolve().parent.parent
 REPO = E2E_DIR.parent
@@ -204,10 +207,10 @@ class Admin:
 
     base: str
     token: str
-    client: httpx.Client = field(init=False)
+    client: httpx2.Client = field(init=False)
 
     def __post_init__(self) -> None:
-        self.client = httpx.Client(base_url=self.base + "/admin/v1", timeout=30,
+        self.client = httpx2.Client(base_url=self.base + "/admin/v1", timeout=30,
                                    headers={"Authorization": f"Bearer {self.token}"})
 
     def call(self, method: str, path: str, body: Any = None, *, expect: tuple[int, ...] = (200, 201),
@@ -307,8 +310,8 @@ class Warden:
         if not self.proc.alive():
             raise ProcessDied(f"{self.name} exited ({self.proc.popen.returncode}):\n{self.proc.log_tail()}")
         try:
-            return httpx.get(self.base + "/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
+            return httpx2.get(self.base + "/healthz", timeout=1).status_code == 200
+        except httpx2.HTTPError:
             return False
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
@@ -320,7 +323,7 @@ class Warden:
         self.start()
 
     def readyz(self) -> int:
-        return httpx.get(self.base + "/readyz", timeout=2).status_code
+        return httpx2.get(self.base + "/readyz", timeout=2).status_code
 
     @property
     def mcp(self) -> str:
@@ -395,6 +398,28 @@ class Postgres:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+# --- The Python MCP SDK ------------------------------------------------------------
+
+# `Client(mode=...)`: "legacy" is the 2025-11-25 era (initialize, Mcp-Session-Id,
+# GET stream); "auto" is the SDK's default, which finds 2026-07-28 on Warden
+# (server/discover, stateless, subscriptions/listen).
+ERAS = ("legacy", "auto")
+
+
+@contextlib.asynccontextmanager
+async def mcp_client(url: str, key: str, *, mode: str = "legacy", headers: dict[str, str] | None = None,
+                     **client_kwargs: Any) -> AsyncIterator[Client]:
+    """An SDK `Client` on `url` sending `Authorization: Bearer <key>` (plus
+    `headers`). The SDK takes headers through the httpx2 client it is given.
+    Its response cache is off: these tests list right after a policy change
+    and must see the gateway's answer, not a cached one."""
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}", **(headers or {})},
+                             timeout=httpx2.Timeout(30, read=300))
+    async with http, Client(streamable_http_client(url, http_client=http), mode=mode, cache=None,
+                            **client_kwargs) as client:
+        yield client
+
+
 # --- JSON-RPC over Streamable HTTP by hand (for exact wire checks) ----------------
 
 
@@ -409,7 +434,7 @@ class RawMcp:
         self.session: str | None = None
         self.next_id = 0
         self.last_session_header: str | None = None
-        self.http = httpx.Client(timeout=30)
+        self.http = httpx2.Client(timeout=30)
 
     def headers(self) -> dict[str, str]:
         h = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
@@ -420,7 +445,7 @@ class RawMcp:
             h["MCP-Protocol-Version"] = self.protocol
         return h
 
-    def post(self, message: dict) -> httpx.Response:
+    def post(self, message: dict) -> httpx2.Response:
         return self.http.post(self.url, headers=self.headers(), content=json.dumps(message))
 
     def request(self, method: str, params: dict | None = None) -> dict:
@@ -444,7 +469,7 @@ class RawMcp:
         self.http.close()
 
 
-def parse_reply(resp: httpx.Response, request_id: Any) -> dict:
+def parse_reply(resp: httpx2.Response, request_id: Any) -> dict:
     ctype = resp.headers.get("content-type", "")
     if ctype.startswith("text/event-stream"):
         for event in sse_events(resp.text):

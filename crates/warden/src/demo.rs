@@ -135,12 +135,18 @@ List the tools with curl:
     -H 'MCP-Protocol-Version: 2026-07-28' \
     -d '{{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{{}}}}'
 
-Or with the Python MCP SDK (pip install mcp):
-  from mcp import ClientSession
-  from mcp.client.streamable_http import streamablehttp_client
-  async with streamablehttp_client("http://{warden}/mcp", headers={{"Authorization": "Bearer {key}"}}) as (r, w, _):
-      async with ClientSession(r, w) as s:
-          await s.initialize(); print(await s.call_tool("demo__echo", {{"text": "hi"}}))
+Or with the Python MCP SDK 2.x (pip install "mcp>=2.3,<3"), as a script:
+  import asyncio
+  import httpx2
+  from mcp import Client
+  from mcp.client.streamable_http import streamable_http_client
+
+  async def main():
+      async with httpx2.AsyncClient(headers={{"Authorization": "Bearer {key}"}}) as http:
+          async with Client(streamable_http_client("http://{warden}/mcp", http_client=http)) as client:
+              print((await client.call_tool("demo__echo", {{"text": "hi"}})).content[0].text)
+
+  asyncio.run(main())
 "#,
             upstream = self.upstream
         ));
