@@ -19,7 +19,6 @@ from wardenkit import ERAS, E2E_DIR, NODE_MODULES, Procs, RawMcp, Warden, mcp_cl
 
 ORG = "acme"
 
-
 def org_with_servers(warden: Warden, servers: dict[str, dict]) -> str:
     """An org granted every tool of `servers` (slug -> transport); returns a key."""
     admin = warden.admin
@@ -29,19 +28,15 @@ def org_with_servers(warden: Warden, servers: dict[str, dict]) -> str:
         admin.grant(ORG, slug, "*")
     return admin.create_key(ORG, "e2e-client")
 
-
 async def with_session(url: str, key: str, body, mode: str = "legacy", **client_kwargs: Any) -> Any:
     async with mcp_client(url, key, mode=mode, **client_kwargs) as client:
         return await body(client)
 
-
 def run(coro_fn, *args: Any, **kwargs: Any) -> Any:
     return anyio.run(lambda: coro_fn(*args, **kwargs))
 
-
 def tool_names(result) -> set[str]:
     return {t.name for t in result.tools}
-
 
 @pytest.mark.parametrize("mode", ERAS)
 def test_python_sdk_lists_calls_and_gets_errors_through_warden(procs: Procs, warden: Warden, mode: str) -> None:
@@ -78,17 +73,7 @@ def test_python_sdk_lists_calls_and_gets_errors_through_warden(procs: Procs, war
 
     run(with_session, warden.server_url("py"), key, on_one, mode)
 
-
-# Known defect (found by porting to SDK 2.x): on `/mcp/servers/{slug}` in the
-# 2026-07-28 era Warden passes a 2025-11-25 upstream's resources/list,
-# resources/templates/list and prompts/list results through without the
-# `ttlMs`/`cacheScope` fields that era requires, and the SDK rejects them.
-# (The merged `/mcp` lists add them.) Strict: this fails once it is fixed.
-ONE_SERVER_LISTS_DEFECT = pytest.mark.xfail(
-    strict=True, reason="one-server lists lack ttlMs/cacheScope in the 2026-07-28 era")
-
-
-@pytest.mark.parametrize("mode", ["legacy", pytest.param("auto", marks=ONE_SERVER_LISTS_DEFECT)])
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
 def test_resources_and_prompts_of_one_server(procs: Procs, warden: Warden, mode: str) -> None:
     key = org_with_servers(warden, {"py": {"type": "http", "url": procs.py_upstream()}})
     wait_for_tools(warden.server_url("py"), key, {"echo"})
@@ -104,7 +89,6 @@ def test_resources_and_prompts_of_one_server(procs: Procs, warden: Warden, mode:
         assert [p.name for p in (await session.list_prompts()).prompts] == ["greet"]
 
     run(with_session, warden.server_url("py"), key, on_one, mode)
-
 
 @pytest.mark.parametrize("mode", ERAS)
 def test_progress_notifications_reach_the_client_that_asked(procs: Procs, warden: Warden, mode: str) -> None:
@@ -122,7 +106,6 @@ def test_progress_notifications_reach_the_client_that_asked(procs: Procs, warden
     run(with_session, warden.mcp, key, body, mode)
     assert [p for p, _, _ in seen] == [1, 2, 3, 4]
     assert seen[-1] == (4, 4, "step 4")
-
 
 def test_unknown_fields_pass_through_unchanged(procs: Procs, warden: Warden) -> None:
     upstream = procs.py_upstream()
@@ -154,7 +137,6 @@ def test_unknown_fields_pass_through_unchanged(procs: Procs, warden: Warden) -> 
     for tool in expected_tools:
         assert by_name[tool["name"]]["inputSchema"] == tool["inputSchema"]
 
-
 def test_missing_or_bad_key_is_401_with_www_authenticate(warden: Warden) -> None:
     init = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
             "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
@@ -163,7 +145,6 @@ def test_missing_or_bad_key_is_401_with_www_authenticate(warden: Warden) -> None
         resp = httpx2.post(warden.mcp, headers={**headers, **extra}, content=json.dumps(init), timeout=10)
         assert resp.status_code == 401, resp.text
         assert resp.headers.get("www-authenticate", "").lower().startswith("bearer")
-
 
 def test_server_everything_over_streamable_http_and_stdio(procs: Procs, warden: Warden) -> None:
     http_url = procs.everything_http_upstream()
@@ -188,13 +169,11 @@ def test_server_everything_over_streamable_http_and_stdio(procs: Procs, warden: 
 
     run(with_session, warden.mcp, key, body)
 
-
 def inspector(*args: str) -> subprocess.CompletedProcess:
     launcher = NODE_MODULES / "@modelcontextprotocol/inspector/clients/launcher/build/index.js"
     return subprocess.run([node22(), str(launcher), "--cli", *args], capture_output=True, text=True, timeout=120,
                           cwd=E2E_DIR, env={"PATH": f"{Path(node22()).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
                                             "HOME": str(E2E_DIR / ".deps"), "CI": "true"})
-
 
 def test_inspector_cli_lists_and_calls_with_a_key(procs: Procs, warden: Warden) -> None:
     key = org_with_servers(warden, {"py": {"type": "http", "url": procs.py_upstream()}})
