@@ -172,9 +172,11 @@ pub fn fingerprint(
         let Some(catalog) = catalog_of(sa.server) else {
             continue;
         };
-        sa.slug.hash(&mut h);
+        // The slug counts only with a tool it shows: a server entering or
+        // leaving access with none of its tools visible changes no list.
         for (name, digest) in catalog.names_with_digests() {
             if view.lists(sa, filter, name) {
+                sa.slug.hash(&mut h);
                 name.hash(&mut h);
                 digest.hash(&mut h);
             }

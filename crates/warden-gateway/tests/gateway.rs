@@ -9,7 +9,7 @@ use common::fixture::{self, Mode};
 use common::*;
 use serde_json::{json, Value};
 use warden_gateway::GatewayConfig;
-use warden_policy::{OrgId, ServerId, Snapshot, ToolFilter, ToolsetId, ToolsetRow};
+use warden_policy::{OrgId, Scope, ServerId, Snapshot, ToolFilter, ToolsetId, ToolsetRow};
 use warden_store::LivePolicy;
 
 async fn one_server() -> (fixture::Fixture, Harness) {
@@ -1293,4 +1293,35 @@ async fn upstream_cancellation(fx: &fixture::Fixture, within: Duration) -> (Valu
         fx.state.requests("tools/call")[0].1.clone(),
         fx.state.requests("notifications/cancelled")[0].1.clone(),
     )
+}
+
+#[tokio::test]
+async fn a_server_with_no_visible_tool_entering_access_tells_nobody() {
+    let fx1 = fixture::start(Mode::Normal, &["echo"]).await;
+    let fx2 = fixture::start(Mode::Normal, &["other_tool"]).await;
+    let h = start(
+        rows(1, &["files", "extra"]),
+        vec![
+            http_upstream(1, "files", &fx1.url(), 5_000),
+            http_upstream(2, "extra", &fx2.url(), 5_000),
+        ],
+    )
+    .await;
+    let sid_b = h.initialize("/mcp", KEY_B).await;
+    let mut stream_b = h.open_stream("/mcp", KEY_B, &sid_b).await;
+    // B's scope now names server 2 too, but only a tool it does not have.
+    let mut next = rows(2, &["files", "extra"]);
+    if let Scope::Grants(g) = &mut next.keys[1].scope {
+        g.servers
+            .insert(ServerId(2), ToolFilter::only(["no_such_tool"]));
+    }
+    h.install(next);
+    assert!(
+        stream_b.next(Duration::from_millis(500)).await.is_none(),
+        "B's list did not change and B must not be told"
+    );
+    assert_eq!(
+        h.list_tool_names("/mcp", KEY_B, &sid_b).await,
+        ["files__echo"]
+    );
 }
