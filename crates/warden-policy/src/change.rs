@@ -30,6 +30,8 @@ pub enum PolicyChange {
     DeleteAgent(AgentId),
     UpsertToolset(ToolsetRow),
     DeleteToolset(ToolsetId),
+    UpsertLimit(LimitRow),
+    DeleteLimit(LimitId),
     /// Several changes in one revision (e.g. a bootstrap file), in order.
     Batch(Vec<PolicyChange>),
 }
@@ -62,13 +64,15 @@ impl PolicyRows {
             UpsertTeam(r) => upsert(&mut self.teams, r, |o| o.id == r.id),
             DeleteTeam(id) => self.delete_team(*id),
             UpsertKey(r) => upsert(&mut self.keys, r, |o| o.id == r.id),
-            DeleteKey(id) => self.keys.retain(|k| k.id != *id),
+            DeleteKey(id) => self.delete_key(*id),
             UpsertEndUser(r) => upsert(&mut self.end_users, r, |o| o.id == r.id),
-            DeleteEndUser(id) => self.end_users.retain(|u| u.id != *id),
+            DeleteEndUser(id) => self.delete_end_user(*id),
             UpsertAgent(r) => upsert(&mut self.agents, r, |o| o.id == r.id),
             DeleteAgent(id) => self.delete_agent(*id),
             UpsertToolset(r) => upsert(&mut self.toolsets, r, |o| o.id == r.id),
             DeleteToolset(id) => self.delete_toolset(*id),
+            UpsertLimit(r) => upsert(&mut self.limits, r, |o| o.id == r.id),
+            DeleteLimit(id) => self.limits.retain(|l| l.id != *id),
             Batch(changes) => changes.iter().for_each(|c| self.apply(c)),
         }
     }
@@ -82,6 +86,7 @@ impl PolicyRows {
         self.teams.retain(|r| r.org != org);
         self.toolsets.retain(|r| r.org != org);
         self.org_grants.retain(|r| r.org != org);
+        self.limits.retain(|r| r.org != org);
         let owned: Vec<ServerId> = self
             .servers
             .iter()
@@ -182,6 +187,29 @@ mod tests {
                 slug: "read".into(),
                 servers: BTreeMap::from([(ServerId(1), ToolFilter::only(["get"]))]),
             }],
+            limits: vec![
+                limit(1, LimitLevel::Org, Some(1), None),
+                limit(2, LimitLevel::Team(TeamId(1)), None, None),
+                limit(3, LimitLevel::Key(KeyId(1)), Some(2), Some("get")),
+                limit(4, LimitLevel::EndUser(EndUserId(1)), Some(1), None),
+                limit(5, LimitLevel::Agent(AgentId(1)), None, None),
+            ],
+        }
+    }
+
+    fn limit(id: i64, level: LimitLevel, server: Option<i64>, tool: Option<&str>) -> LimitRow {
+        LimitRow {
+            id: LimitId(id),
+            org: OrgId(1),
+            level,
+            server: server.map(ServerId),
+            tool: tool.map(str::to_owned),
+            rate: Some(Rate {
+                requests: 10 * id as u32,
+                per: Window::Minute,
+                burst: 5,
+            }),
+            concurrency: (id % 2 == 0).then_some(id as u32),
         }
     }
 
@@ -228,6 +256,9 @@ mod tests {
                 slug: "ops".into(),
                 scope: Scope::Inherit,
             }),
+            PolicyChange::UpsertLimit(limit(6, LimitLevel::Org, Some(2), Some("put"))),
+            PolicyChange::UpsertLimit(limit(1, LimitLevel::Key(KeyId(1)), None, None)),
+            PolicyChange::DeleteLimit(LimitId(3)),
             PolicyChange::Batch(vec![
                 PolicyChange::UpsertServer(ServerRow {
                     id: ServerId(3),
@@ -283,6 +314,49 @@ mod tests {
         assert!(matches!(
             s.apply(1, &PolicyChange::Batch(vec![])),
             Err(PolicyError::RevisionOrder { .. })
+        ));
+        let bad_limits = [
+            (
+                limit(9, LimitLevel::Team(TeamId(7)), None, None),
+                "dangling_reference",
+            ),
+            (
+                limit(9, LimitLevel::Org, Some(99), None),
+                "dangling_reference",
+            ),
+            (limit(9, LimitLevel::Org, None, Some("get")), "bad_limit"),
+            (
+                LimitRow {
+                    rate: None,
+                    concurrency: None,
+                    ..limit(9, LimitLevel::Org, None, None)
+                },
+                "bad_limit",
+            ),
+            (
+                LimitRow {
+                    concurrency: Some(0),
+                    ..limit(9, LimitLevel::Org, None, None)
+                },
+                "bad_limit",
+            ),
+            (
+                LimitRow {
+                    org: OrgId(2),
+                    ..limit(1, LimitLevel::Org, None, None)
+                },
+                "immutable",
+            ),
+        ];
+        for (row, code) in bad_limits {
+            let e = s
+                .apply(2, &PolicyChange::UpsertLimit(row.clone()))
+                .unwrap_err();
+            assert_eq!(e.code(), code, "{row:?}: {e}");
+        }
+        assert!(matches!(
+            s.apply(2, &PolicyChange::DeleteLimit(LimitId(99))),
+            Err(PolicyError::NotFound { .. })
         ));
         // A failed batch leaves nothing half-applied: the caller keeps `s`.
         let half = PolicyChange::Batch(vec![PolicyChange::DeleteKey(KeyId(1)), dangling]);

@@ -34,6 +34,8 @@ pub enum PolicyError {
         id: i64,
         context: String,
     },
+    #[error("limit {id}: {why}")]
+    BadLimit { id: i64, why: String },
     // Refusals of a request's principal formed from its key and the
     // identities it asserts (HTTP 401/403), never ignored:
     #[error("unknown key")]
@@ -64,6 +66,7 @@ impl PolicyError {
             PolicyError::Immutable { .. } => "immutable",
             PolicyError::RevisionOrder { .. } => "revision_order",
             PolicyError::Dangling { .. } => "dangling_reference",
+            PolicyError::BadLimit { .. } => "bad_limit",
         }
     }
 }

@@ -14,6 +14,7 @@ mod change;
 mod decision;
 mod error;
 mod filter;
+mod limits;
 mod model;
 mod picker;
 mod slug;
@@ -26,9 +27,12 @@ pub use decision::{
 };
 pub use error::PolicyError;
 pub use filter::ToolFilter;
+pub use limits::{AppliedLimit, ConcurrencyBound, EffectiveLimits, RateBound};
 pub use model::{
-    AgentId, AgentRow, EndUserId, EndUserRow, KeyId, KeyRow, OrgGrantRow, OrgId, OrgRow,
-    PolicyRows, Scope, ScopeGrants, ServerId, ServerRow, TeamId, TeamRow, ToolsetId, ToolsetRow,
+    AgentId, AgentRow, EndUserId, EndUserRow, KeyId, KeyRow, LimitId, LimitLevel, LimitRow,
+    OrgGrantRow, OrgId, OrgRow, PolicyRows, Rate, Scope, ScopeGrants, ServerId, ServerRow, TeamId,
+    TeamRow, ToolsetId, ToolsetRow, Window, LIMIT_MAX_BURST, LIMIT_MAX_CONCURRENCY,
+    LIMIT_MAX_REQUESTS, LIMIT_TOOL_MAX_LEN,
 };
 pub use picker::{Allowance, ScopeOffense, ScopeOwner};
 pub use slug::{validate_slug, SLUG_MAX_LEN};

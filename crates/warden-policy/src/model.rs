@@ -32,6 +32,8 @@ id_type!(
     EndUserId,
     AgentId,
     ToolsetId,
+    /// A quota or rate limit ([`LimitRow`]).
+    LimitId,
 );
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,6 +155,161 @@ pub struct ToolsetRow {
     pub servers: BTreeMap<ServerId, ToolFilter>,
 }
 
+/// Whom a limit holds for: the org as a whole, or one team, key, end user
+/// or agent of it. Each limit is one counter shared by every call it
+/// applies to (an org-level limit counts the whole org's calls).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum LimitLevel {
+    Org,
+    Team(TeamId),
+    Key(KeyId),
+    EndUser(EndUserId),
+    Agent(AgentId),
+}
+
+impl LimitLevel {
+    /// Stable snake_case name ("org", "team", "key", "end_user", "agent").
+    pub fn kind(self) -> &'static str {
+        match self {
+            LimitLevel::Org => "org",
+            LimitLevel::Team(_) => "team",
+            LimitLevel::Key(_) => "key",
+            LimitLevel::EndUser(_) => "end_user",
+            LimitLevel::Agent(_) => "agent",
+        }
+    }
+
+    /// The order levels are listed in: org, team, key, end user, agent.
+    pub fn rank(self) -> u8 {
+        match self {
+            LimitLevel::Org => 0,
+            LimitLevel::Team(_) => 1,
+            LimitLevel::Key(_) => 2,
+            LimitLevel::EndUser(_) => 3,
+            LimitLevel::Agent(_) => 4,
+        }
+    }
+}
+
+/// The period a [`Rate`] refills over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Window {
+    Minute,
+    Hour,
+}
+
+impl Window {
+    pub fn seconds(self) -> u64 {
+        match self {
+            Window::Minute => 60,
+            Window::Hour => 3600,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Window::Minute => "minute",
+            Window::Hour => "hour",
+        }
+    }
+}
+
+/// A token bucket: holds at most `burst` tokens, refills `requests` tokens
+/// per `per`, and each call takes one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Rate {
+    pub requests: u32,
+    pub per: Window,
+    pub burst: u32,
+}
+
+impl Rate {
+    /// Refill in tokens per second.
+    pub fn per_second(&self) -> f64 {
+        f64::from(self.requests) / self.per.seconds() as f64
+    }
+
+    /// Orders rates from tightest: fewer requests per second first (exact,
+    /// no floating point), then the smaller burst.
+    pub fn tightness_cmp(&self, other: &Rate) -> std::cmp::Ordering {
+        let a = u64::from(self.requests) * other.per.seconds();
+        let b = u64::from(other.requests) * self.per.seconds();
+        a.cmp(&b).then(self.burst.cmp(&other.burst))
+    }
+}
+
+/// Bounds on a limit's numbers (all must also be at least 1).
+pub const LIMIT_MAX_REQUESTS: u32 = 1_000_000;
+pub const LIMIT_MAX_BURST: u32 = 1_000_000;
+pub const LIMIT_MAX_CONCURRENCY: u32 = 100_000;
+/// The longest tool name a limit may name, in bytes.
+pub const LIMIT_TOOL_MAX_LEN: usize = 256;
+
+/// A quota on calls: a rate (token bucket) and/or a cap on calls in flight,
+/// for one holder ([`LimitLevel`]) on all servers, one server, or one tool
+/// of one server. Configuration only: it never allows or denies a call
+/// (that is [`crate::Snapshot::decide`]); the data plane enforces it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitRow {
+    pub id: LimitId,
+    pub org: OrgId,
+    pub level: LimitLevel,
+    /// `None`: every server (one counter across all of them).
+    pub server: Option<ServerId>,
+    /// `None`: every tool of `server`. Only with a server.
+    pub tool: Option<String>,
+    pub rate: Option<Rate>,
+    /// The most calls in flight at once.
+    pub concurrency: Option<u32>,
+}
+
+impl LimitRow {
+    /// The checks that need no other row: at least one of rate and
+    /// concurrency, positive and bounded numbers, a tool only with a server
+    /// and of a sane length. References are checked by the snapshot.
+    pub fn check_values(&self) -> Result<(), crate::PolicyError> {
+        let bad = |why: String| Err(crate::PolicyError::BadLimit { id: self.id.0, why });
+        if self.rate.is_none() && self.concurrency.is_none() {
+            return bad("needs a rate, a concurrency or both".into());
+        }
+        if let Some(rate) = &self.rate {
+            if !(1..=LIMIT_MAX_REQUESTS).contains(&rate.requests) {
+                return bad(format!(
+                    "rate.requests must be between 1 and {LIMIT_MAX_REQUESTS}"
+                ));
+            }
+            if !(1..=LIMIT_MAX_BURST).contains(&rate.burst) {
+                return bad(format!(
+                    "rate.burst must be between 1 and {LIMIT_MAX_BURST}"
+                ));
+            }
+        }
+        if let Some(c) = self.concurrency {
+            if !(1..=LIMIT_MAX_CONCURRENCY).contains(&c) {
+                return bad(format!(
+                    "concurrency must be between 1 and {LIMIT_MAX_CONCURRENCY}"
+                ));
+            }
+        }
+        if let Some(tool) = &self.tool {
+            if self.server.is_none() {
+                return bad("a tool needs a server".into());
+            }
+            if tool.is_empty() || tool.len() > LIMIT_TOOL_MAX_LEN {
+                return bad(format!("tool must be 1 to {LIMIT_TOOL_MAX_LEN} bytes long"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether this limit counts calls of `tool` on `server`.
+    pub fn covers(&self, server: ServerId, tool: &str) -> bool {
+        self.server.is_none_or(|s| s == server) && self.tool.as_deref().is_none_or(|t| t == tool)
+    }
+}
+
 /// Every policy row at one revision: the input of [`crate::Snapshot::build`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicyRows {
@@ -165,6 +322,8 @@ pub struct PolicyRows {
     pub end_users: Vec<EndUserRow>,
     pub agents: Vec<AgentRow>,
     pub toolsets: Vec<ToolsetRow>,
+    #[serde(default)]
+    pub limits: Vec<LimitRow>,
 }
 
 impl PolicyRows {
@@ -192,6 +351,7 @@ impl PolicyRows {
         for t in &mut self.toolsets {
             t.servers.remove(&server);
         }
+        self.prune_limits();
     }
 
     /// Deletes an org grant and every reference in that org to its server, so
@@ -209,6 +369,7 @@ impl PolicyRows {
         for t in self.toolsets.iter_mut().filter(|t| t.org == org) {
             t.servers.remove(&server);
         }
+        self.prune_limits();
     }
 
     /// Deletes a toolset and every scope's reference to it.
@@ -235,11 +396,50 @@ impl PolicyRows {
         for agent in agents {
             self.delete_agent(agent);
         }
+        self.prune_limits();
     }
 
     /// Deletes an agent and the keys bound to it.
     pub fn delete_agent(&mut self, agent: AgentId) {
         self.agents.retain(|a| a.id != agent);
         self.keys.retain(|k| k.agent != Some(agent));
+        self.prune_limits();
+    }
+
+    /// Deletes a key (and its limits).
+    pub fn delete_key(&mut self, key: KeyId) {
+        self.keys.retain(|k| k.id != key);
+        self.prune_limits();
+    }
+
+    /// Deletes an end user (and its limits).
+    pub fn delete_end_user(&mut self, end_user: EndUserId) {
+        self.end_users.retain(|u| u.id != end_user);
+        self.prune_limits();
+    }
+
+    /// The limit cascade, stated as what survives: a limit stays while its
+    /// org, its holder (in that org) and, if it names one, the org's grant
+    /// of its server all exist. Every `delete_*` ends with it.
+    fn prune_limits(&mut self) {
+        let orgs: BTreeSet<OrgId> = self.orgs.iter().map(|o| o.id).collect();
+        let grants: BTreeSet<(OrgId, ServerId)> =
+            self.org_grants.iter().map(|g| (g.org, g.server)).collect();
+        let teams: BTreeSet<(OrgId, TeamId)> = self.teams.iter().map(|r| (r.org, r.id)).collect();
+        let keys: BTreeSet<(OrgId, KeyId)> = self.keys.iter().map(|r| (r.org, r.id)).collect();
+        let users: BTreeSet<(OrgId, EndUserId)> =
+            self.end_users.iter().map(|r| (r.org, r.id)).collect();
+        let agents: BTreeSet<(OrgId, AgentId)> =
+            self.agents.iter().map(|r| (r.org, r.id)).collect();
+        self.limits.retain(|l| {
+            let holder = match l.level {
+                LimitLevel::Org => orgs.contains(&l.org),
+                LimitLevel::Team(id) => teams.contains(&(l.org, id)),
+                LimitLevel::Key(id) => keys.contains(&(l.org, id)),
+                LimitLevel::EndUser(id) => users.contains(&(l.org, id)),
+                LimitLevel::Agent(id) => agents.contains(&(l.org, id)),
+            };
+            holder && l.server.is_none_or(|s| grants.contains(&(l.org, s)))
+        });
     }
 }

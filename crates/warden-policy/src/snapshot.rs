@@ -42,6 +42,12 @@ pub struct Snapshot {
     pub(crate) agent_by_slug: PMap<(OrgId, String), AgentId>,
     pub(crate) toolsets: PMap<ToolsetId, Arc<ToolsetRow>>,
     pub(crate) toolset_by_slug: PMap<(OrgId, String), ToolsetId>,
+    pub(crate) limits: PMap<LimitId, Arc<LimitRow>>,
+    /// (org, holder) -> the holder's limits: what [`Snapshot::limits_for`]
+    /// looks up, one entry per level of the principal.
+    pub(crate) limits_by_holder: PMap<(OrgId, LimitLevel), PMap<LimitId, Arc<LimitRow>>>,
+    /// org -> ids of its limits, for the org-wide cascades.
+    pub(crate) limits_by_org: PMap<OrgId, imbl::HashSet<LimitId>>,
 }
 
 /// Whether a row may replace an existing one with the same id.
@@ -53,7 +59,7 @@ pub(crate) enum Put {
     Upsert,
 }
 
-fn dangling(from: String, kind: &'static str, id: i64, org: OrgId) -> PolicyError {
+pub(crate) fn dangling(from: String, kind: &'static str, id: i64, org: OrgId) -> PolicyError {
     PolicyError::Dangling {
         from,
         kind,
@@ -71,7 +77,7 @@ fn duplicate(kind: &'static str, name: &str, scope: String) -> PolicyError {
 }
 
 /// Checks that `existing` (the row being replaced, if any) allows the put.
-fn check_put<R>(
+pub(crate) fn check_put<R>(
     existing: Option<&Arc<R>>,
     put: Put,
     kind: &'static str,
@@ -124,6 +130,9 @@ impl Snapshot {
         for r in rows.keys {
             s.put_key(r, Put::New)?;
         }
+        for r in rows.limits {
+            s.put_limit(r, Put::New)?;
+        }
         Ok(s)
     }
 
@@ -167,6 +176,8 @@ impl Snapshot {
             DeleteAgent(id) => self.remove_agent(*id),
             UpsertToolset(r) => self.put_toolset(r.clone(), Put::Upsert),
             DeleteToolset(id) => self.remove_toolset(*id),
+            UpsertLimit(r) => self.put_limit(r.clone(), Put::Upsert),
+            DeleteLimit(id) => self.remove_limit(*id).map(|_| ()),
             Batch(changes) => changes.iter().try_for_each(|c| self.apply_in_place(c)),
         }
     }
@@ -198,12 +209,17 @@ impl Snapshot {
             end_users: sorted(&self.end_users),
             agents: sorted(&self.agents),
             toolsets: sorted(&self.toolsets),
+            limits: sorted(&self.limits),
         }
     }
 
     // ----- validated puts, shared by build and apply -----
 
-    fn require_org(&self, from: impl FnOnce() -> String, org: OrgId) -> Result<(), PolicyError> {
+    pub(crate) fn require_org(
+        &self,
+        from: impl FnOnce() -> String,
+        org: OrgId,
+    ) -> Result<(), PolicyError> {
         if self.orgs.contains_key(&org) {
             Ok(())
         } else {
@@ -216,7 +232,12 @@ impl Snapshot {
         }
     }
 
-    fn require_granted(&self, from: &str, org: OrgId, server: ServerId) -> Result<(), PolicyError> {
+    pub(crate) fn require_granted(
+        &self,
+        from: &str,
+        org: OrgId,
+        server: ServerId,
+    ) -> Result<(), PolicyError> {
         if self.org_grant(org, server).is_some() {
             Ok(())
         } else {
@@ -229,7 +250,12 @@ impl Snapshot {
         }
     }
 
-    fn require_team(&self, from: &str, org: OrgId, team: TeamId) -> Result<(), PolicyError> {
+    pub(crate) fn require_team(
+        &self,
+        from: &str,
+        org: OrgId,
+        team: TeamId,
+    ) -> Result<(), PolicyError> {
         match self.teams.get(&team) {
             Some(t) if t.org == org => Ok(()),
             _ => Err(dangling(from.to_owned(), "team", team.0, org)),
@@ -496,7 +522,7 @@ impl Snapshot {
 
     // ----- cascading removes, mirroring PolicyRows::delete_* -----
 
-    fn not_found(kind: &'static str, id: i64) -> PolicyError {
+    pub(crate) fn not_found(kind: &'static str, id: i64) -> PolicyError {
         PolicyError::NotFound { kind, id }
     }
 
@@ -562,6 +588,7 @@ impl Snapshot {
         if removed.is_none() {
             return Err(Self::not_found("org grant for server", server.0));
         }
+        self.remove_limits_on_server(org, server);
         self.edit_scopes(
             Some(org),
             |g| g.servers.contains_key(&server),
@@ -592,6 +619,7 @@ impl Snapshot {
             if let Some(g) = self.org_grants.get_mut(&org) {
                 g.remove(&id);
             }
+            self.remove_limits_on_server(org, id);
         }
         self.edit_scopes(
             None,
@@ -626,6 +654,7 @@ impl Snapshot {
             .remove(&id)
             .ok_or_else(|| Self::not_found("key", id.0))?;
         self.key_by_digest.remove(&k.token_digest);
+        self.remove_limits_of((k.org, LimitLevel::Key(id)));
         Ok(())
     }
 
@@ -636,6 +665,7 @@ impl Snapshot {
             .ok_or_else(|| Self::not_found("end user", id.0))?;
         self.end_user_by_external_id
             .remove(&(u.org, u.external_id.clone()));
+        self.remove_limits_of((u.org, LimitLevel::EndUser(id)));
         Ok(())
     }
 
@@ -645,6 +675,7 @@ impl Snapshot {
             .remove(&id)
             .ok_or_else(|| Self::not_found("agent", id.0))?;
         self.agent_by_slug.remove(&(a.org, a.slug.clone()));
+        self.remove_limits_of((a.org, LimitLevel::Agent(id)));
         let bound: Vec<KeyId> = self
             .keys
             .iter()
@@ -663,6 +694,7 @@ impl Snapshot {
             .remove(&id)
             .ok_or_else(|| Self::not_found("team", id.0))?;
         self.team_by_slug.remove(&(t.org, t.slug.clone()));
+        self.remove_limits_of((t.org, LimitLevel::Team(id)));
         let keys: Vec<KeyId> = self
             .keys
             .iter()
@@ -690,6 +722,9 @@ impl Snapshot {
             .remove(&id)
             .ok_or_else(|| Self::not_found("org", id.0))?;
         self.org_by_slug.remove(&org.slug);
+        for l in self.limits_by_org.remove(&id).into_iter().flatten() {
+            self.remove_limit(l)?;
+        }
         macro_rules! ids_in_org {
             ($map:expr) => {
                 $map.iter()
@@ -879,7 +914,7 @@ impl Snapshot {
     }
 
     /// How many rows of each kind, for logs and metrics.
-    pub fn counts(&self) -> [(&'static str, usize); 8] {
+    pub fn counts(&self) -> [(&'static str, usize); 9] {
         [
             ("orgs", self.orgs.len()),
             ("servers", self.servers.len()),
@@ -892,6 +927,7 @@ impl Snapshot {
             ("end_users", self.end_users.len()),
             ("agents", self.agents.len()),
             ("toolsets", self.toolsets.len()),
+            ("limits", self.limits.len()),
         ]
     }
 

@@ -22,7 +22,7 @@ struct ChangeSpec {
 
 fn change_spec() -> impl Strategy<Value = ChangeSpec> {
     (
-        0u8..18,
+        0u8..21,
         any::<u8>(),
         any::<u8>(),
         any::<bool>(),
@@ -51,6 +51,41 @@ fn some_scope(rows: &PolicyRows, c: &ChangeSpec) -> Scope {
         }),
         _ => Scope::Inherit,
     }
+}
+
+/// A limit on some holder of some org (possibly another org's holder or an
+/// ungranted server: invalid changes are part of the test).
+fn some_limit(rows: &PolicyRows, c: &ChangeSpec) -> Option<LimitRow> {
+    let org = nth(&rows.orgs, c.b)?.id;
+    let level = match c.a % 5 {
+        0 => LimitLevel::Org,
+        1 => LimitLevel::Team(nth(&rows.teams, c.b / 5)?.id),
+        2 => LimitLevel::Key(nth(&rows.keys, c.b / 5)?.id),
+        3 => LimitLevel::EndUser(nth(&rows.end_users, c.b / 5)?.id),
+        _ => LimitLevel::Agent(nth(&rows.agents, c.b / 5)?.id),
+    };
+    let server = if c.flag {
+        None
+    } else {
+        Some(nth(&rows.servers, c.a / 5)?.id)
+    };
+    Some(LimitRow {
+        id: LimitId(800 + i64::from(c.a % 8)),
+        org,
+        level,
+        server,
+        tool: server.and(tool_names().nth(usize::from(c.b) % 4).map(str::to_owned)),
+        rate: (c.a % 3 != 0).then_some(Rate {
+            requests: 1 + u32::from(c.b),
+            per: if c.b % 2 == 0 {
+                Window::Minute
+            } else {
+                Window::Hour
+            },
+            burst: 1 + u32::from(c.a % 7),
+        }),
+        concurrency: (c.a % 3 != 1).then_some(1 + u32::from(c.b % 4)),
+    })
 }
 
 /// Turns a spec into a concrete change against the current rows.
@@ -132,6 +167,8 @@ fn resolve(rows: &PolicyRows, c: &ChangeSpec) -> Option<PolicyChange> {
         14 => DeleteKey(nth(&rows.keys, c.a)?.id),
         15 => DeleteEndUser(nth(&rows.end_users, c.a)?.id),
         16 => DeleteOrg(nth(&rows.orgs, c.a)?.id),
+        18 | 19 => UpsertLimit(some_limit(rows, c)?),
+        20 => DeleteLimit(nth(&rows.limits, c.a)?.id),
         _ => {
             let o = nth(&rows.orgs, c.a)?;
             UpsertOrg(OrgRow {
@@ -175,6 +212,19 @@ proptest! {
                     );
                     prop_assert_eq!(applied.revision(), revision);
                     prop_assert_eq!(applied.counts(), built.counts());
+                    let mut want = next_rows.limits.clone();
+                    want.sort_by_key(|l| l.id);
+                    prop_assert_eq!(applied.to_rows().limits, want);
+                    for p in &principals {
+                        for server in &next_rows.servers {
+                            for tool in tool_names() {
+                                prop_assert_eq!(
+                                    applied.limits_for(p, server.id, tool),
+                                    built.limits_for(p, server.id, tool)
+                                );
+                            }
+                        }
+                    }
                     prop_assert!(Snapshot::build(applied.to_rows()).is_ok());
                     rows = next_rows;
                     snapshot = applied;

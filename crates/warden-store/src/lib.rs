@@ -14,6 +14,7 @@ mod crypto;
 mod db;
 mod entities;
 mod error;
+mod limits;
 mod live;
 mod migrate;
 mod store;
@@ -30,6 +31,7 @@ pub use crypto::{generate_secret_key, load_or_create_key_file, parse_secret_key}
 pub use db::{redact_url, Backend};
 pub use entities::*;
 pub use error::{Result, StoreError};
+pub use limits::{Limit, LimitPatch, NewLimit};
 pub use live::LivePolicy;
 pub use store::{Store, StoreOptions, POLICY_CHANNEL};
 pub use sync::ReplicaInfo;

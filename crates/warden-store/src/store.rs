@@ -676,5 +676,6 @@ pub(crate) async fn load_rows_in(conn: &mut AnyConnection) -> Result<PolicyRows>
         end_users,
         agents,
         toolsets,
+        limits: crate::limits::load_limits(conn).await?,
     })
 }

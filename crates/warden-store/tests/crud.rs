@@ -953,3 +953,204 @@ on_both_backends!(
     cascades,
     bad_input_writes_nothing
 );
+
+fn per_minute(requests: u32, burst: u32) -> Option<warden_policy::Rate> {
+    Some(warden_policy::Rate {
+        requests,
+        per: warden_policy::Window::Minute,
+        burst,
+    })
+}
+
+async fn limits(backend: Backend) {
+    use warden_policy::{LimitLevel, PolicyError};
+    let (_db, store) = open(backend).await;
+    let f = fixture(&store).await;
+    let team = store
+        .create_team(
+            ACTOR,
+            NewTeam {
+                org: f.org,
+                slug: "eng".into(),
+                name: String::new(),
+                scope: None,
+            },
+        )
+        .await
+        .unwrap()
+        .value;
+    let mut new_key = NewKey::new(f.org, "ci");
+    new_key.team = Some(team.id);
+    let key = store.create_key(ACTOR, new_key).await.unwrap().value.key;
+    let other = create_org(&store, ACTOR, "globex").await.value.id;
+    let other_team = store
+        .create_team(
+            ACTOR,
+            NewTeam {
+                org: other,
+                slug: "eng".into(),
+                name: String::new(),
+                scope: None,
+            },
+        )
+        .await
+        .unwrap()
+        .value;
+
+    let new = |level, server, tool: Option<&str>, rate, concurrency| NewLimit {
+        org: f.org,
+        level,
+        server,
+        tool: tool.map(str::to_owned),
+        rate,
+        concurrency,
+    };
+    let org_wide = store
+        .create_limit(
+            ACTOR,
+            new(LimitLevel::Org, None, None, per_minute(600, 100), None),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.live().revision(), org_wide.revision);
+    let org_wide = org_wide.value;
+    let on_tool = store
+        .create_limit(
+            ACTOR,
+            new(
+                LimitLevel::Team(team.id),
+                Some(f.github),
+                Some("create_issue"),
+                per_minute(60, 10),
+                Some(4),
+            ),
+        )
+        .await
+        .unwrap()
+        .value;
+    let on_wiki = store
+        .create_limit(
+            ACTOR,
+            new(LimitLevel::Key(key.id), Some(f.wiki), None, None, Some(2)),
+        )
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(store.get_limit(on_tool.id).await.unwrap().unwrap(), on_tool);
+    assert_eq!(
+        store.list_limits(f.org, Page::all()).await.unwrap(),
+        vec![org_wide.clone(), on_tool.clone(), on_wiki.clone()]
+    );
+    assert!(store
+        .list_limits(other, Page::all())
+        .await
+        .unwrap()
+        .is_empty());
+    assert_live_matches_db(&store).await;
+
+    // The live snapshot answers limits_for with the new rows.
+    let live = store.live().snapshot();
+    let p = warden_policy::Principal {
+        key: key.id,
+        end_user: None,
+        agent: None,
+    };
+    let effective = live.limits_for(&p, f.github, "create_issue");
+    assert_eq!(effective.applicable.len(), 2);
+    assert_eq!(effective.rate.unwrap().limit, on_tool.id);
+    assert_eq!(effective.concurrency.unwrap().limit, on_tool.id);
+
+    // Patch: clear the rate, keep the rest.
+    let patched = store
+        .update_limit(
+            ACTOR,
+            on_tool.id,
+            LimitPatch {
+                rate: Some(None),
+                ..LimitPatch::default()
+            },
+        )
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(patched.rate, None);
+    assert_eq!(patched.concurrency, Some(4));
+    assert_eq!(patched.tool.as_deref(), Some("create_issue"));
+    assert_live_matches_db(&store).await;
+    let audit = store
+        .query_audit(&AuditQuery {
+            entity_kind: Some("limit".into()),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audit.entries.len(), 4, "three creates and an update");
+
+    // Bad input writes nothing.
+    let before = store.revision().await.unwrap();
+    let bad = [
+        new(LimitLevel::Org, None, Some("x"), per_minute(1, 1), None),
+        new(LimitLevel::Org, None, None, None, None),
+        new(LimitLevel::Org, None, None, per_minute(0, 1), None),
+        new(LimitLevel::Org, None, None, None, Some(0)),
+    ];
+    for b in bad {
+        let e = store.create_limit(ACTOR, b.clone()).await.unwrap_err();
+        assert!(
+            matches!(e, StoreError::Invalid(PolicyError::BadLimit { .. })),
+            "{b:?}: {e}"
+        );
+    }
+    let dangling = [
+        new(LimitLevel::Team(other_team.id), None, None, None, Some(1)),
+        new(
+            LimitLevel::Key(warden_policy::KeyId(999)),
+            None,
+            None,
+            None,
+            Some(1),
+        ),
+        NewLimit {
+            org: other,
+            ..new(LimitLevel::Org, Some(f.github), None, None, Some(1))
+        },
+    ];
+    for b in dangling {
+        let e = store.create_limit(ACTOR, b.clone()).await.unwrap_err();
+        assert!(matches!(e, StoreError::Dangling { .. }), "{b:?}: {e}");
+    }
+    let e = store
+        .update_limit(
+            ACTOR,
+            org_wide.id,
+            LimitPatch {
+                tool: Some(Some("x".into())),
+                ..LimitPatch::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Invalid(_)), "{e}");
+    assert_eq!(store.revision().await.unwrap(), before);
+
+    // Cascades: the grant takes the wiki limit, the team its tool limit.
+    store.delete_org_grant(ACTOR, f.org, f.wiki).await.unwrap();
+    assert!(store.get_limit(on_wiki.id).await.unwrap().is_none());
+    assert_live_matches_db(&store).await;
+    store.delete_team(ACTOR, team.id).await.unwrap();
+    assert!(store.get_limit(on_tool.id).await.unwrap().is_none());
+    assert_live_matches_db(&store).await;
+    store.delete_limit(ACTOR, org_wide.id).await.unwrap();
+    assert!(store
+        .list_limits(f.org, Page::all())
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(matches!(
+        store.delete_limit(ACTOR, org_wide.id).await.unwrap_err(),
+        StoreError::NotFound { .. }
+    ));
+    assert_live_matches_db(&store).await;
+}
+
+on_both_backends!(limits);
