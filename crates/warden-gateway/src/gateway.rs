@@ -12,6 +12,7 @@ use warden_policy::{Access, KeyId, Principal, Snapshot, ToolsetRow};
 use warden_store::{DecisionRecord, LivePolicy};
 
 use crate::jsonrpc;
+use crate::mcp::limits::Limiter;
 use crate::mcp::refusal::Refusal;
 use crate::registry::{GatewayCatalog, Registry};
 use crate::seams::{DecisionRecorder, UpstreamSource};
@@ -161,6 +162,8 @@ pub(crate) struct Shared {
     pub registry: Arc<Registry>,
     pub sessions: RwLock<HashMap<String, Arc<Session>>>,
     pub listeners: Mutex<HashMap<String, Arc<Session>>>,
+    /// The counters of rate and concurrency limits.
+    pub limiter: Arc<Limiter>,
     /// Live sessions plus listen streams per key, for the per-key cap.
     pub per_key: Mutex<HashMap<KeyId, usize>>,
     pub calls: Mutex<HashMap<u64, Arc<InflightCall>>>,

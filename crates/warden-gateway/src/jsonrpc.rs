@@ -18,6 +18,8 @@ pub mod code {
     pub const ACCESS_ENDED: i64 = -32003;
     /// A call was not forwarded because its decision could not be recorded.
     pub const AUDIT_UNAVAILABLE: i64 = -32004;
+    /// A rate or concurrency limit refused a permitted call.
+    pub const LIMITED: i64 = -32005;
     /// The client cancelled the request.
     pub const REQUEST_CANCELLED: i64 = -32800;
 }

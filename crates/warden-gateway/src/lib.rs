@@ -152,6 +152,9 @@ pub struct GatewayConfig {
     pub max_sessions_per_key: usize,
     /// Live sessions (and listen streams) in total.
     pub max_sessions_total: usize,
+    /// How many live replicas share each rate and concurrency limit (kept
+    /// current by the store's replica heartbeats); none: this one alone.
+    pub live_replicas: Option<Arc<AtomicUsize>>,
     pub upstream: UpstreamLimits,
 }
 
@@ -167,6 +170,7 @@ impl Default for GatewayConfig {
             session_idle_timeout: Duration::from_secs(3600),
             max_sessions_per_key: 1_000,
             max_sessions_total: 100_000,
+            live_replicas: None,
             upstream: UpstreamLimits::default(),
         }
     }
@@ -200,6 +204,7 @@ impl Gateway {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let registry = Arc::new(Registry::new(config.upstream.clone(), events_tx));
         registry.apply(configs);
+        let limiter = Arc::new(mcp::limits::Limiter::new(config.live_replicas.clone()));
         let shared = Arc::new(Shared {
             config,
             live,
@@ -209,6 +214,7 @@ impl Gateway {
             sessions: RwLock::new(Default::default()),
             listeners: Mutex::new(Default::default()),
             per_key: Mutex::new(Default::default()),
+            limiter,
             calls: Mutex::new(Default::default()),
             next_call: AtomicU64::new(1),
             draining: AtomicBool::new(false),

@@ -15,6 +15,7 @@ use warden_policy::{Access, Principal, Snapshot};
 
 use super::authorize::{Permit, Subject};
 use super::forward::{Finish, Forward};
+use super::limits::LimitPermit;
 use super::message::{bounded, MAX_NAME_BYTES, MAX_URI_BYTES};
 use super::refusal::{json_response, Refusal};
 use super::stream::{sse_bounded, ListenerGuard};
@@ -308,6 +309,7 @@ impl Ctx {
             slug: &slug,
             tool: Some(&tool),
         })?;
+        let limit = self.limit(&permit)?;
         params["name"] = Value::String(tool);
         let decision_id = permit.decision_id.clone();
         let revision = permit.verdict.revision;
@@ -326,6 +328,7 @@ impl Ctx {
                 method: "tools/call",
                 params,
                 permit,
+                limit,
                 finish,
             })
             .await)
@@ -358,6 +361,7 @@ impl Ctx {
                 method: "prompts/get",
                 params,
                 permit,
+                limit: LimitPermit::none(),
                 finish: Box::new(|_| {}),
             })
             .await)
@@ -412,6 +416,7 @@ impl Ctx {
                 method,
                 params,
                 permit,
+                limit: LimitPermit::none(),
                 finish,
             })
             .await)
@@ -461,6 +466,7 @@ impl Ctx {
                 method: "completion/complete",
                 params,
                 permit,
+                limit: LimitPermit::none(),
                 finish: Box::new(|_| {}),
             })
             .await)
@@ -489,6 +495,7 @@ impl Ctx {
                             method,
                             params: params.unwrap_or_else(|| json!({})),
                             permit,
+                            limit: LimitPermit::none(),
                             finish,
                         })
                         .await)

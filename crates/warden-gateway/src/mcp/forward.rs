@@ -13,6 +13,7 @@ use warden_store::{DecisionOutcome, DecisionRecord};
 
 use super::authorize::{Permit, Subject};
 use super::dispatch::Ctx;
+use super::limits::LimitPermit;
 use super::refusal::{json_response, Refusal};
 use super::stream::{sse_unbounded, sse_unbounded_after};
 use crate::error::GatewayError;
@@ -34,6 +35,8 @@ pub(crate) struct Forward {
     pub method: &'static str,
     pub params: Value,
     pub permit: Permit,
+    /// Places held in concurrency limits, given back when the call ends.
+    pub limit: LimitPermit,
     pub finish: Finish,
 }
 
@@ -75,6 +78,7 @@ struct ExchangeGuard<'a> {
     record: Option<DecisionRecord>,
     request_started: Instant,
     upstream_done: bool,
+    _limit: LimitPermit,
 }
 
 impl ExchangeGuard<'_> {
@@ -199,6 +203,7 @@ impl Ctx {
             method,
             params,
             mut permit,
+            limit,
             finish,
         } = fwd;
         // No call is forwarded before its decision is durable: a crash may
@@ -229,6 +234,7 @@ impl Ctx {
             record: permit.record.take(),
             request_started: self.started,
             upstream_done: false,
+            _limit: limit,
         };
         let outcome = match upstream
             .start_request(upstream_id, method, Some(params), sink)

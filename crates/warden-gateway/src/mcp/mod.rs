@@ -11,17 +11,20 @@
 //! 4. **authorize** ([`authorize`]): the engine's verdict for the named
 //!    tool/prompt/resource → a `Permit` owning its decision id, metric and
 //!    audit record, or a denial;
-//! 5. **forward** ([`forward`]): the request to its upstream under the
+//! 5. **limits** ([`limits`]): the permitted call counted against every
+//!    rate and concurrency limit that applies, or refused by one;
+//! 6. **forward** ([`forward`]): the request to its upstream under the
 //!    permit, the answer back as JSON or SSE ([`stream`]).
 //!
 //! Every refusal on the way is a [`refusal::Refusal`], which alone knows
-//! its reason code, HTTP status and JSON-RPC body. Per-caller limits belong
-//! between authorize and forward; tracing wraps the pipeline.
+//! its reason code, HTTP status and JSON-RPC body. Tracing wraps the
+//! pipeline.
 
 mod admission;
 mod authorize;
 mod dispatch;
 mod forward;
+pub(crate) mod limits;
 mod message;
 pub(crate) mod refusal;
 mod stream;

@@ -10,6 +10,7 @@ use axum::response::Response;
 use serde_json::{json, Value};
 use warden_policy::{PolicyError, Reason};
 
+use super::limits::LimitHit;
 use crate::error::GatewayError;
 use crate::jsonrpc::{self, code};
 use crate::view::Verdict;
@@ -69,6 +70,9 @@ pub(crate) enum Refusal {
     },
     /// The engine (or a toolset) denied a tool, prompt or resource.
     Denied(Box<Denial>),
+    /// A rate or concurrency limit refused a call the decision permitted
+    /// (with the call's decision id).
+    Limited(Box<(LimitHit, String)>),
     /// The decision could not be made durable: the call is not forwarded.
     AuditUnavailable {
         decision_id: String,
@@ -118,6 +122,8 @@ impl Refusal {
             Refusal::InvalidParams(_) => "invalid_params",
             Refusal::FieldTooLong { .. } => "field_too_long",
             Refusal::Denied(d) => d.verdict.reason.unwrap_or("denied"),
+            Refusal::Limited(l) if l.0.per.is_some() => "rate_limited",
+            Refusal::Limited(_) => "concurrency_limited",
             Refusal::AuditUnavailable { .. } => "audit_unavailable",
             Refusal::Upstream(_) => "upstream_error",
             Refusal::Cancelled => "cancelled",
@@ -153,6 +159,7 @@ impl Refusal {
             | Refusal::InvalidParams(_)
             | Refusal::FieldTooLong { .. }
             | Refusal::Denied(_)
+            | Refusal::Limited(_)
             | Refusal::AuditUnavailable { .. }
             | Refusal::Upstream(_)
             | Refusal::Cancelled => StatusCode::OK,
@@ -168,6 +175,7 @@ impl Refusal {
                 code::INVALID_PARAMS
             }
             Refusal::AuditUnavailable { .. } => code::AUDIT_UNAVAILABLE,
+            Refusal::Limited(_) => code::LIMITED,
             Refusal::Upstream(_) => code::UPSTREAM_ERROR,
             Refusal::Cancelled => code::REQUEST_CANCELLED,
             _ => code::INVALID_REQUEST,
@@ -219,6 +227,19 @@ impl Refusal {
                     d.what, d.name
                 ),
             },
+            Refusal::Limited(l) => match l.0.per {
+                Some(per) => format!(
+                    "rate limit reached ({} per {per}, {} level); retry in {} ms",
+                    l.0.max,
+                    l.0.level.kind(),
+                    l.0.retry_after_ms
+                ),
+                None => format!(
+                    "concurrency limit reached ({} in flight, {} level)",
+                    l.0.max,
+                    l.0.level.kind()
+                ),
+            },
             Refusal::AuditUnavailable { .. } => {
                 "the call was not forwarded: its decision could not be recorded".into()
             }
@@ -248,6 +269,24 @@ impl Refusal {
                     data["upstream"] = json!({"status": "unavailable", "detail": detail});
                 }
                 data
+            }
+            Refusal::Limited(l) => {
+                let (hit, decision_id) = &**l;
+                let mut limit = json!({
+                    "id": hit.limit.0,
+                    "level": hit.level.kind(),
+                    "max": hit.max,
+                    "replica_share": hit.share,
+                });
+                if let Some(per) = hit.per {
+                    limit["per"] = json!(per);
+                }
+                json!({
+                    "reason": reason,
+                    "limit": limit,
+                    "retry_after_ms": hit.retry_after_ms,
+                    "decision_id": decision_id,
+                })
             }
             Refusal::AuditUnavailable { decision_id } => {
                 json!({"reason": reason, "decision_id": decision_id})
