@@ -86,6 +86,9 @@ pub(crate) struct Inner {
     pub(crate) options: StoreOptions,
     pub(crate) replica_id: String,
     pub(crate) started_at_ms: i64,
+    /// Replicas with a recent heartbeat, this one included (at least 1):
+    /// how many share each rate and concurrency limit.
+    pub(crate) live_replicas: Arc<std::sync::atomic::AtomicUsize>,
     /// Wakes the sync task (a notification arrived or a reconnect happened).
     pub(crate) sync_wake: Arc<Notify>,
     pub(crate) tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -138,6 +141,7 @@ impl Store {
                 options,
                 replica_id: uuid_like(),
                 started_at_ms: db::now_ms(),
+                live_replicas: Arc::new(std::sync::atomic::AtomicUsize::new(1)),
                 sync_wake: Arc::new(Notify::new()),
                 tasks: Mutex::new(Vec::new()),
             }),

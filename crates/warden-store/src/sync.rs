@@ -4,6 +4,7 @@
 //! a gap or error), and poll the revision as a backstop, confirming the
 //! snapshot is current each time (bounded staleness).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,6 +49,10 @@ pub(crate) async fn start(store: &Store) -> Result<()> {
         inner.replica_id.clone(),
         inner.started_at_ms,
         inner.options.heartbeat_interval,
+        (
+            Arc::clone(&inner.live_replicas),
+            inner.options.replica_live_within,
+        ),
     )));
     if inner.backend == Backend::Postgres {
         tasks.push(tokio::spawn(listen_task(
@@ -92,6 +97,7 @@ async fn heartbeat_task(
     id: String,
     started_at_ms: i64,
     interval: Duration,
+    (live_replicas, live_within): (Arc<AtomicUsize>, Duration),
 ) {
     let mut revisions = live.subscribe();
     let mut tick = tokio::time::interval(interval);
@@ -109,6 +115,15 @@ async fn heartbeat_task(
             tracing::warn!(error = %e, "replica heartbeat failed");
             continue;
         }
+        match count_live(&pool, live_within).await {
+            Ok(n) => {
+                if live_replicas.swap(n, Ordering::Relaxed) != n {
+                    tracing::info!(replicas = n, "live replicas changed; limits re-shared");
+                }
+                metrics::gauge!("warden_live_replicas").set(n as f64);
+            }
+            Err(e) => tracing::debug!(error = %e, "could not count live replicas"),
+        }
         beats += 1;
         if beats % 600 == 1 {
             let cutoff = db::now_ms() - FORGET_REPLICAS_AFTER_MS;
@@ -118,6 +133,17 @@ async fn heartbeat_task(
                 .await;
         }
     }
+}
+
+/// Replicas whose heartbeat is within `live_within`, at least 1 (this one).
+async fn count_live(pool: &AnyPool, live_within: Duration) -> Result<usize> {
+    let live_after = db::now_ms() - live_within.as_millis() as i64;
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM replicas WHERE heartbeat_at_ms >= $1")
+        .bind(live_after)
+        .fetch_one(pool)
+        .await?;
+    let n = row.int("n")?;
+    Ok(usize::try_from(n).unwrap_or(1).max(1))
 }
 
 /// LISTENs for new revisions and wakes the sync task; after every
@@ -270,6 +296,12 @@ where
 }
 
 impl Store {
+    /// How many live replicas share each limit, kept current by this
+    /// replica's heartbeat (1 until others appear).
+    pub fn live_replicas(&self) -> Arc<AtomicUsize> {
+        Arc::clone(&self.inner.live_replicas)
+    }
+
     /// Every replica that reported a heartbeat, most recent first.
     pub async fn list_replicas(&self) -> Result<Vec<ReplicaInfo>> {
         let live_after = db::now_ms() - self.inner.options.replica_live_within.as_millis() as i64;

@@ -56,6 +56,7 @@ pub async fn run(config: Config, demo: bool) -> Result<(), WardenError> {
         session_idle_timeout: Duration::from_secs(config.session_idle_timeout_secs),
         max_sessions_per_key: config.max_sessions_per_key,
         max_sessions_total: config.max_sessions_total,
+        live_replicas: Some(store.live_replicas()),
         upstream: UpstreamLimits {
             catalog_refresh: Duration::from_secs(config.catalog_refresh_secs),
             ..UpstreamLimits::default()
