@@ -31,6 +31,8 @@ pub trait UpstreamSource: Send + Sync + 'static {
 ///   refuse the call. The record is queued when this is called.
 /// - `record_outcome` applies what is known only when the call ended (its
 ///   latency) to the row `record_durable` wrote; never blocks; best effort.
+///   A decision recorded durably is not `record`ed again when its call
+///   ends (that would write a second row): its end goes here.
 pub trait DecisionRecorder: Send + Sync + 'static {
     fn record(&self, record: DecisionRecord);
     fn record_durable(
