@@ -47,6 +47,18 @@ pub struct Config {
     pub session_idle_timeout_secs: u64,
     /// `pretty` or `json` logs.
     pub log_format: LogFormat,
+
+    // Front door limits (`listen.rs`).
+    /// A connection that has not sent a complete request head this long
+    /// after it opened (or after its previous response) is closed.
+    pub header_read_timeout_ms: u64,
+    /// A connection with no request in flight (no call running, no open
+    /// stream) for this long is closed.
+    pub idle_connection_timeout_secs: u64,
+    /// At most this many client connections at once (capped below the
+    /// process's file-descriptor limit). When full, a new connection takes
+    /// the place of the oldest one with nothing in flight.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -71,6 +83,9 @@ impl Default for Config {
             shutdown_grace_ms: 10_000,
             session_idle_timeout_secs: 3_600,
             log_format: LogFormat::Pretty,
+            header_read_timeout_ms: 10_000,
+            idle_connection_timeout_secs: 60,
+            max_connections: 10_000,
         }
     }
 }
@@ -187,6 +202,35 @@ impl Config {
                 }
             };
         }
+        self.apply_front_door_env()
+    }
+
+    fn apply_front_door_env(&mut self) -> Result<(), WardenError> {
+        if let Some(v) = parse_env("WARDEN_HEADER_READ_TIMEOUT_MS")? {
+            self.header_read_timeout_ms = v;
+        }
+        if let Some(v) = parse_env("WARDEN_IDLE_CONNECTION_TIMEOUT_SECS")? {
+            self.idle_connection_timeout_secs = v;
+        }
+        if let Some(v) = parse_env("WARDEN_MAX_CONNECTIONS")? {
+            self.max_connections = v;
+        }
+        Ok(())
+    }
+
+    fn validate_front_door(&self) -> Result<(), WardenError> {
+        for (name, value) in [
+            ("header_read_timeout_ms", self.header_read_timeout_ms),
+            (
+                "idle_connection_timeout_secs",
+                self.idle_connection_timeout_secs,
+            ),
+            ("max_connections", self.max_connections as u64),
+        ] {
+            if value == 0 {
+                return Err(WardenError::Config(format!("{name} must be > 0")));
+            }
+        }
         Ok(())
     }
 
@@ -208,7 +252,7 @@ impl Config {
         if self.max_staleness_ms == 0 {
             return Err(WardenError::Config("max_staleness_ms must be > 0".into()));
         }
-        Ok(())
+        self.validate_front_door()
     }
 
     pub fn max_staleness(&self) -> Duration {

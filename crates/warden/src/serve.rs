@@ -103,20 +103,12 @@ pub async fn run(config: Config, demo: bool) -> Result<(), WardenError> {
 
     let grace = Duration::from_millis(config.shutdown_grace_ms);
     let drain_gateway = gateway.clone();
-    // TCP_NODELAY: an SSE reply is several small writes; with Nagle the
-    // last one waits for the client's delayed ACK (~40 ms per call).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            tracing::info!("shutting down: draining in-flight calls");
-            drain_gateway.shutdown(grace).await;
-        })
-        .await?;
+    crate::listen::serve(listener, app, front_door_limits(&config), async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: draining in-flight calls");
+        drain_gateway.shutdown(grace).await;
+    })
+    .await;
     audit.flush().await;
     if let Err(e) = store.shutdown().await {
         tracing::warn!(error = %e, "store shutdown");
@@ -127,6 +119,27 @@ pub async fn run(config: Config, demo: bool) -> Result<(), WardenError> {
         "stopped"
     );
     Ok(())
+}
+
+/// The configured front door limits, with `max_connections` kept below
+/// the file-descriptor limit (raised to its hard maximum first).
+fn front_door_limits(config: &Config) -> crate::listen::FrontDoorLimits {
+    let mut max_connections = config.max_connections;
+    if let Some(fd_room) = crate::listen::raise_fd_limit() {
+        if fd_room < max_connections {
+            tracing::warn!(
+                configured = max_connections,
+                capped = fd_room,
+                "max_connections capped below the file-descriptor limit (RLIMIT_NOFILE)"
+            );
+            max_connections = fd_room;
+        }
+    }
+    crate::listen::FrontDoorLimits {
+        header_read_timeout: Duration::from_millis(config.header_read_timeout_ms),
+        idle_timeout: Duration::from_secs(config.idle_connection_timeout_secs),
+        max_connections,
+    }
 }
 
 #[derive(Clone)]
