@@ -171,3 +171,51 @@ async fn over_max_connections_the_oldest_idle_ones_make_room() {
     );
     assert!(evicted >= 350.0, "evictions counted: {evicted}\n{m}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_close_but_a_long_call_is_not_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = start_demo(
+        &dir,
+        &[
+            ("WARDEN_IDLE_CONNECTION_TIMEOUT_SECS", "1"),
+            ("WARDEN_HEADER_READ_TIMEOUT_MS", "60000"),
+        ],
+    );
+    let key = w.demo_key.clone().expect("demo key printed");
+    let client = reqwest::Client::new();
+    echo_until_ready(&client, &w.base, &key).await;
+
+    // A keep-alive connection that answered one request and then idles,
+    // and one that never sends anything: both closed after ~1 s.
+    let mut used = TcpStream::connect(("127.0.0.1", w.port)).await.unwrap();
+    used.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let n = used.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    let silent = TcpStream::connect(("127.0.0.1", w.port)).await.unwrap();
+
+    // A call that runs three times the idle timeout completes.
+    let started = Instant::now();
+    let call = mcp(
+        &client,
+        &w.base,
+        &key,
+        json!({"jsonrpc":"2.0","id":9,"method":"tools/call",
+               "params":{"name":"demo__sleep","arguments":{"ms":3000}}}),
+    )
+    .await;
+    assert!(call.get("result").is_some(), "{call}");
+    assert!(started.elapsed() >= Duration::from_secs(3));
+
+    let closed = count_closed(vec![used, silent], Instant::now() + Duration::from_secs(5)).await;
+    assert_eq!(closed, 2);
+    let m = metrics(&w.base).await;
+    let idle = metric(
+        &m,
+        "warden_http_connections_closed_total{reason=\"idle_timeout\"}",
+    );
+    assert!(idle >= 2.0, "idle closes counted: {idle}\n{m}");
+}
