@@ -49,11 +49,11 @@ pub struct Config {
     pub log_format: LogFormat,
 
     // Front door limits (`listen.rs`).
-    /// A connection that has not sent a complete request head this long
-    /// after it opened (or after its previous response) is closed.
+    /// A connection that started sending a request head and has not
+    /// finished it this long after its first byte is closed.
     pub header_read_timeout_ms: u64,
     /// A connection with no request in flight (no call running, no open
-    /// stream) for this long is closed.
+    /// stream) and no request head arriving for this long is closed.
     pub idle_connection_timeout_secs: u64,
     /// At most this many client connections at once (capped below the
     /// process's file-descriptor limit). When full, a new connection takes

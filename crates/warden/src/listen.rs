@@ -1,8 +1,17 @@
 //! The front door's accept loop: hyper's HTTP/1 server over the axum app,
-//! with the limits `axum::serve` does not have. A client that opens a
-//! connection and never finishes its request headers is closed after
-//! `header_read_timeout`; a connection with no request in flight for
-//! `idle_timeout` is closed; at most `max_connections` are open at once.
+//! with the limits `axum::serve` does not have. A client that has started
+//! sending a request head and not finished it within `header_read_timeout`
+//! is closed; a connection with no request in flight and no request head
+//! started for `idle_timeout` (a keep-alive connection between requests, or
+//! one that never sent a byte) is closed; at most `max_connections` are
+//! open at once.
+//!
+//! The header timeout is kept here rather than by hyper's
+//! `header_read_timeout`, whose timer also runs while a keep-alive
+//! connection waits for its next request: it would close every idle
+//! keep-alive connection after the (short) header timeout and leave the
+//! idle timeout nothing to do. Here the header clock starts with the first
+//! byte of a request head, read through [`Watched`].
 //!
 //! A connection "with a request in flight" is one whose request is being
 //! handled or whose response body (an SSE stream, a long upstream call) is
@@ -86,9 +95,23 @@ struct ConnShared {
     in_flight: AtomicUsize,
     /// Milliseconds since `epoch` at which `in_flight` last became 0.
     idle_since_ms: AtomicU64,
+    /// Milliseconds since `epoch` at which bytes of a request head were
+    /// first read with nothing in flight; `NO_HEAD` when none is arriving.
+    head_since_ms: AtomicU64,
+    /// Told when a request head starts arriving (its clock starts).
+    head_started: Notify,
     /// Told to close at once (evicted to make room).
     evict: Notify,
     epoch: Instant,
+}
+
+const NO_HEAD: u64 = u64::MAX;
+
+/// Why a connection's watcher closes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expiry {
+    HeaderTimeout,
+    IdleTimeout,
 }
 
 impl ConnShared {
@@ -96,6 +119,8 @@ impl ConnShared {
         ConnShared {
             in_flight: AtomicUsize::new(0),
             idle_since_ms: AtomicU64::new(ms_since(epoch)),
+            head_since_ms: AtomicU64::new(NO_HEAD),
+            head_started: Notify::new(),
             evict: Notify::new(),
             epoch,
         }
@@ -103,18 +128,95 @@ impl ConnShared {
 
     fn begin(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
+        // The head is complete: its clock stops.
+        self.head_since_ms.store(NO_HEAD, Ordering::Release);
         InFlight(Arc::clone(self))
+    }
+
+    /// Bytes arrived from the client. With nothing in flight they are the
+    /// start of a request head (bytes read while a request is in flight are
+    /// its body, or a pipelined request that the idle clock bounds).
+    fn bytes_read(&self) {
+        if self.is_idle() && self.head_since_ms.load(Ordering::Acquire) == NO_HEAD {
+            self.head_since_ms
+                .store(ms_since(self.epoch), Ordering::Release);
+            self.head_started.notify_one();
+        }
+    }
+
+    /// When this connection expires if nothing changes, and why; `None`
+    /// while a request is in flight.
+    fn deadline(
+        &self,
+        header_timeout: Duration,
+        idle_timeout: Duration,
+    ) -> Option<(Instant, Expiry)> {
+        if !self.is_idle() {
+            return None;
+        }
+        let at = |ms: u64| self.epoch + Duration::from_millis(ms);
+        match self.head_since_ms.load(Ordering::Acquire) {
+            NO_HEAD => Some((
+                at(self.idle_since_ms.load(Ordering::Acquire)) + idle_timeout,
+                Expiry::IdleTimeout,
+            )),
+            head => Some((at(head) + header_timeout, Expiry::HeaderTimeout)),
+        }
     }
 
     fn is_idle(&self) -> bool {
         self.in_flight.load(Ordering::Acquire) == 0
     }
+}
 
-    /// When this connection, if it stays idle, reaches `idle_timeout`.
-    fn idle_deadline(&self, idle_timeout: Duration) -> Instant {
-        self.epoch
-            + Duration::from_millis(self.idle_since_ms.load(Ordering::Acquire))
-            + idle_timeout
+/// The client's socket, telling its connection when bytes arrive.
+struct Watched {
+    tcp: tokio::net::TcpStream,
+    conn: Arc<ConnShared>,
+}
+
+impl tokio::io::AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.tcp).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.conn.bytes_read();
+        }
+        polled
+    }
+}
+
+impl tokio::io::AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.tcp).poll_write(cx, data)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tcp.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_shutdown(cx)
     }
 }
 
@@ -268,9 +370,11 @@ pub async fn serve(
 ) {
     let registry = Arc::new(Registry::new(limits.max_connections));
     let mut builder = http1::Builder::new();
+    // The header timeout is ours (`drive`); hyper's would also cut idle
+    // keep-alive connections (see the module doc).
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
+        .header_read_timeout(None)
         .keep_alive(true);
     let builder = Arc::new(builder);
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -326,8 +430,12 @@ pub async fn serve(
         let registry = Arc::clone(&registry);
         let stop = stop_rx.clone();
         tasks.spawn(async move {
-            let conn = builder.serve_connection(TokioIo::new(tcp), service);
-            drive(conn, &shared, limits.idle_timeout, stop).await;
+            let io = Watched {
+                tcp,
+                conn: Arc::clone(&shared),
+            };
+            let conn = builder.serve_connection(TokioIo::new(io), service);
+            drive(conn, &shared, limits, stop).await;
             registry.remove(id);
             metrics::gauge!("warden_http_connections_open").set(registry.len() as f64);
         });
@@ -338,48 +446,56 @@ pub async fn serve(
     while tasks.join_next().await.is_some() {}
 }
 
-/// Runs one connection until it ends, is evicted, idles out, or (after
-/// shutdown) finishes its last request.
+/// Runs one connection until it ends, is evicted, times out (header or
+/// idle), or (after shutdown) finishes its last request.
 async fn drive(
-    conn: http1::Connection<TokioIo<tokio::net::TcpStream>, Tracked>,
+    conn: http1::Connection<TokioIo<Watched>, Tracked>,
     shared: &ConnShared,
-    idle_timeout: Duration,
+    limits: FrontDoorLimits,
     mut stop: watch::Receiver<bool>,
 ) {
+    let (header_timeout, idle_timeout) = (limits.header_read_timeout, limits.idle_timeout);
     tokio::pin!(conn);
-    let idle = tokio::time::sleep_until(shared.idle_deadline(idle_timeout).into());
-    tokio::pin!(idle);
+    let first = shared
+        .deadline(header_timeout, idle_timeout)
+        .map_or_else(Instant::now, |(at, _)| at);
+    let timer = tokio::time::sleep_until(first.into());
+    tokio::pin!(timer);
     let mut stopping = false;
     loop {
         tokio::select! {
             result = conn.as_mut() => {
                 if let Err(e) = result {
-                    if e.is_timeout() {
-                        metrics::counter!("warden_http_connections_closed_total", "reason" => "header_timeout")
-                            .increment(1);
-                    } else {
-                        tracing::debug!(error = %e, "connection ended with an error");
-                    }
+                    tracing::debug!(error = %e, "connection ended with an error");
                 }
                 return;
             }
             () = shared.evict.notified() => return,
-            () = &mut idle => {
-                if shared.is_idle() && Instant::now() >= shared.idle_deadline(idle_timeout) {
-                    // Nothing in flight: closing loses no response.
-                    metrics::counter!("warden_http_connections_closed_total", "reason" => "idle_timeout")
-                        .increment(1);
-                    return;
+            () = shared.head_started.notified() => {
+                if let Some((at, _)) = shared.deadline(header_timeout, idle_timeout) {
+                    timer.as_mut().reset(at.into());
                 }
-                // Idle for less long than the timeout: look again when it
-                // would reach it. Busy: an idle period starting later ends
-                // after now + idle_timeout, so look no sooner than that.
-                let next = if shared.is_idle() {
-                    shared.idle_deadline(idle_timeout)
-                } else {
-                    Instant::now() + idle_timeout
-                };
-                idle.as_mut().reset(next.into());
+            }
+            () = &mut timer => {
+                let now = Instant::now();
+                match shared.deadline(header_timeout, idle_timeout) {
+                    Some((at, why)) if now >= at => {
+                        // Nothing in flight: closing loses no response.
+                        let reason = match why {
+                            Expiry::HeaderTimeout => "header_timeout",
+                            Expiry::IdleTimeout => "idle_timeout",
+                        };
+                        metrics::counter!("warden_http_connections_closed_total", "reason" => reason)
+                            .increment(1);
+                        return;
+                    }
+                    Some((at, _)) => timer.as_mut().reset(at.into()),
+                    // Busy: once idle again, neither clock can run out
+                    // sooner than the shorter timeout from now.
+                    None => timer
+                        .as_mut()
+                        .reset((now + header_timeout.min(idle_timeout)).into()),
+                }
             }
             changed = stop.changed(), if !stopping => {
                 stopping = true;
@@ -439,6 +555,23 @@ mod tests {
             .values()
             .any(|c| Arc::ptr_eq(c, &conn_b)));
         drop((busy_a, busy_c));
+    }
+
+    #[test]
+    fn the_header_clock_runs_only_while_a_head_arrives_with_nothing_in_flight() {
+        let (h, i) = (Duration::from_secs(10), Duration::from_secs(60));
+        let shared = Arc::new(ConnShared::new(Instant::now()));
+        assert_eq!(shared.deadline(h, i).unwrap().1, Expiry::IdleTimeout);
+        shared.bytes_read();
+        let (at, why) = shared.deadline(h, i).unwrap();
+        assert_eq!(why, Expiry::HeaderTimeout);
+        assert!(at <= Instant::now() + h);
+        let guard = shared.begin();
+        assert!(shared.deadline(h, i).is_none());
+        // Body bytes of the request in flight start no header clock.
+        shared.bytes_read();
+        drop(guard);
+        assert_eq!(shared.deadline(h, i).unwrap().1, Expiry::IdleTimeout);
     }
 
     #[test]

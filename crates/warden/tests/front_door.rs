@@ -60,6 +60,21 @@ async fn healthz(client: &reqwest::Client, base: &str) -> u16 {
         .unwrap_or(0)
 }
 
+/// `GET /healthz` on an open keep-alive connection: answered 200?
+async fn get_healthz_on(s: &mut TcpStream) -> bool {
+    if s.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .is_err()
+    {
+        return false;
+    }
+    let mut buf = [0u8; 512];
+    match tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await {
+        Ok(Ok(n)) => buf[..n].starts_with(b"HTTP/1.1 200"),
+        _ => false,
+    }
+}
+
 async fn metrics(base: &str) -> String {
     reqwest::get(format!("{base}/metrics"))
         .await
@@ -82,8 +97,14 @@ async fn half_open_connections_are_closed_after_the_header_timeout() {
     let client = reqwest::Client::new();
     echo_until_ready(&client, &w.base, &key).await;
 
+    // A keep-alive connection between two requests is idle, not slow: the
+    // header timeout does not apply to it.
+    let mut keep = TcpStream::connect(("127.0.0.1", w.port)).await.unwrap();
+    assert!(get_healthz_on(&mut keep).await);
+
     let started = Instant::now();
     let stalled = half_open(w.port, 1500).await;
+    let opened = started.elapsed();
 
     // Meanwhile the gateway answers: health, and an authenticated call on
     // a new connection.
@@ -100,9 +121,17 @@ async fn half_open_connections_are_closed_after_the_header_timeout() {
         closed, 1500,
         "half-open connections left open after {took:?}"
     );
-    eprintln!("1500 half-open connections closed within {took:?} (header timeout 1.5 s)");
+    eprintln!(
+        "1500 half-open connections opened in {opened:?}, all closed {took:?} after the first (header timeout 1.5 s)"
+    );
 
     assert_eq!(healthz(&client, &w.base).await, 200);
+    // Well past the header timeout for the keep-alive connection too.
+    tokio::time::sleep(Duration::from_millis(3500).saturating_sub(started.elapsed())).await;
+    assert!(
+        get_healthz_on(&mut keep).await,
+        "an idle keep-alive connection was closed by the header timeout"
+    );
     let m = metrics(&w.base).await;
     let timed_out = metric(
         &m,
@@ -189,12 +218,7 @@ async fn idle_connections_close_but_a_long_call_is_not_cut() {
     // A keep-alive connection that answered one request and then idles,
     // and one that never sends anything: both closed after ~1 s.
     let mut used = TcpStream::connect(("127.0.0.1", w.port)).await.unwrap();
-    used.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        .await
-        .unwrap();
-    let mut buf = [0u8; 512];
-    let n = used.read(&mut buf).await.unwrap();
-    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    assert!(get_healthz_on(&mut used).await);
     let silent = TcpStream::connect(("127.0.0.1", w.port)).await.unwrap();
 
     // A call that runs three times the idle timeout completes.
