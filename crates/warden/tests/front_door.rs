@@ -243,3 +243,44 @@ async fn idle_connections_close_but_a_long_call_is_not_cut() {
     );
     assert!(idle >= 2.0, "idle closes counted: {idle}\n{m}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_every_connection_is_busy_new_ones_are_refused_and_the_busy_ones_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = start_demo(&dir, &[("WARDEN_MAX_CONNECTIONS", "3")]);
+    let key = w.demo_key.clone().expect("demo key printed");
+    echo_until_ready(&reqwest::Client::new(), &w.base, &key).await;
+
+    // Three authenticated clients, each with a call in flight for 3 s on
+    // its own connection: the cap is reached by busy connections.
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..3 {
+        let (base, key) = (w.base.clone(), key.clone());
+        calls.spawn(async move {
+            let body = json!({"jsonrpc":"2.0","id":i,"method":"tools/call",
+                              "params":{"name":"demo__sleep","arguments":{"ms":3000}}});
+            mcp(&reqwest::Client::new(), &base, &key, body).await
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+
+    // New connections are accepted and closed at once.
+    let mut extra = Vec::new();
+    for _ in 0..20 {
+        extra.push(TcpStream::connect(("127.0.0.1", w.port)).await.unwrap());
+    }
+    let closed = count_closed(extra, Instant::now() + Duration::from_secs(1)).await;
+    assert_eq!(closed, 20, "excess connections were not refused");
+
+    // The busy clients were not disturbed.
+    while let Some(call) = calls.join_next().await {
+        let call = call.unwrap();
+        assert!(call.get("result").is_some(), "{call}");
+    }
+    assert_eq!(healthz(&reqwest::Client::new(), &w.base).await, 200);
+    let refused = metric(
+        &metrics(&w.base).await,
+        "warden_http_connections_refused_total",
+    );
+    assert!(refused >= 20.0, "refusals counted: {refused}");
+}
