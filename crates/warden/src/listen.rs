@@ -38,7 +38,7 @@ use bytes::Bytes;
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 
@@ -371,11 +371,8 @@ pub async fn serve(
     let registry = Arc::new(Registry::new(limits.max_connections));
     let mut builder = http1::Builder::new();
     // The header timeout is ours (`drive`); hyper's would also cut idle
-    // keep-alive connections (see the module doc).
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(None)
-        .keep_alive(true);
+    // keep-alive connections (see the module doc), so it has no timer.
+    builder.header_read_timeout(None).keep_alive(true);
     let builder = Arc::new(builder);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
