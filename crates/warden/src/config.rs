@@ -275,6 +275,30 @@ mod tests {
     }
 
     #[test]
+    fn front_door_settings() {
+        let c = Config::default();
+        assert_eq!(
+            (
+                c.header_read_timeout_ms,
+                c.idle_connection_timeout_secs,
+                c.max_connections
+            ),
+            (10_000, 60, 10_000)
+        );
+        let c: Config = toml::from_str(
+            "header_read_timeout_ms = 500\nidle_connection_timeout_secs = 5\nmax_connections = 64",
+        )
+        .unwrap();
+        assert_eq!(c.max_connections, 64);
+        assert!(c.validate().is_ok());
+        let zero = Config {
+            max_connections: 0,
+            ..Config::default()
+        };
+        assert!(zero.validate().is_err());
+    }
+
+    #[test]
     fn database_url_is_checked() {
         let c = Config {
             database_url: "mysql://x".into(),

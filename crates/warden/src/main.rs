@@ -155,6 +155,17 @@ mod tests {
             }
         }
         assert!(long_options(&cmd).iter().all(|l| l != "token"));
+        // Adding the options leaves each group's own help line alone.
+        let about = |name: &str| {
+            cmd.find_subcommand(name)
+                .and_then(|c| c.get_about())
+                .map(ToString::to_string)
+        };
+        assert_eq!(about("org").as_deref(), Some("Organizations"));
+        assert_eq!(
+            about("key").as_deref(),
+            Some("Keys clients authenticate with")
+        );
         for argv in [
             "warden key list acme --json --url http://x:1 --token t",
             "warden key --json list acme",

@@ -17,10 +17,11 @@ use crate::error::WardenError;
 /// Default admin API address, also the default of `--url`.
 pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
 
-/// Connection options of the admin subcommands (only of them: `serve` and
-/// `migrate` do not take them). `global` within each admin group, so they
-/// go before or after the group's subcommand (`warden key --json list acme`,
-/// `warden key list acme --json`).
+// Connection options of the admin subcommands (only of them: `serve` and
+// `migrate` do not take them). `global` within each admin group, so they
+// go before or after the group's subcommand (`warden key --json list acme`,
+// `warden key list acme --json`). A plain comment: a doc comment here would
+// become the `about` of every group it is added to.
 #[derive(Debug, Clone, Args)]
 pub struct AdminConnection {
     /// Base URL of a Warden admin API.
