@@ -18,27 +18,45 @@ WARMUP="${WARMUP:-2s}"
 SESSIONS="${SESSIONS:-10000}"
 BIN="$CARGO_TARGET_DIR/release"
 WORK="$(mktemp -d /tmp/warden-bench.XXXXXX)"
+# Every background process runs under `setsid`, leading its own process
+# group, and is recorded in PIDS by the main shell (never inside a command
+# substitution, whose variables are lost). On any exit (end, error, Ctrl-C,
+# SIGTERM) cleanup stops each group, waits, and SIGKILLs what is left after
+# 5 s.
 PIDS=()
 
 cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  trap - EXIT INT TERM
+  if ((${#PIDS[@]})); then
+    local pid
+    for pid in "${PIDS[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true; done
+    setsid bash -c 'sleep 5; for g in "$@"; do kill -KILL -- "-$g" 2>/dev/null; done' _ "${PIDS[@]}" &
+    local watchdog=$!
+    wait "${PIDS[@]}" 2>/dev/null || true
+    kill -- "-$watchdog" 2>/dev/null || true
+    wait "$watchdog" 2>/dev/null || true
+  fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 echo "==> building release binaries" >&2
 cargo build --release --locked -p warden -p warden-loadgen >&2
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# Start a process that prints `LISTENING <port>`; echo the port.
-start_listening() {
-  local log="$1"; shift
-  "$@" >"$log" 2>&1 &
-  PIDS+=($!)
+# Start a process that prints `LISTENING <port>`; store the port in VAR.
+start_listening() { # VAR LOG CMD...
+  local var="$1" log="$2"; shift 2
+  setsid "$@" >"$log" 2>&1 &
+  PIDS+=("$!")
   for _ in $(seq 1 200); do
-    if grep -q '^LISTENING ' "$log"; then awk '/^LISTENING /{print $2; exit}' "$log"; return 0; fi
+    if grep -q '^LISTENING ' "$log"; then
+      printf -v "$var" '%s' "$(awk '/^LISTENING /{print $2; exit}' "$log")"
+      return 0
+    fi
     sleep 0.05
   done
   echo "did not start: $*" >&2; cat "$log" >&2; return 1
@@ -52,7 +70,7 @@ WARDEN="http://127.0.0.1:$WARDEN_PORT"
 start_warden() {
   WARDEN_ADMIN_TOKEN="$ADMIN_TOKEN" WARDEN_SECRET_KEY="$SECRET_KEY" RUST_LOG="${RUST_LOG:-warn}" \
     WARDEN_MAX_SESSIONS_PER_KEY="$((SESSIONS + 1000))" \
-    "$BIN/warden" serve --listen "127.0.0.1:$WARDEN_PORT" --database-url "sqlite://$WORK/warden.db" \
+    setsid "$BIN/warden" serve --listen "127.0.0.1:$WARDEN_PORT" --database-url "sqlite://$WORK/warden.db" \
     >"$WORK/warden.log" 2>&1 &
   WARDEN_PID=$!
   PIDS+=("$WARDEN_PID")
@@ -72,7 +90,7 @@ json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 loadgen() { "$BIN/warden-loadgen" --warmup "$WARMUP" --json "$@"; }
 
 echo "==> starting demo upstream and warden" >&2
-UP_PORT="$(start_listening "$WORK/upstream.log" "$BIN/warden-demo-upstream" --listen 127.0.0.1:0)"
+start_listening UP_PORT "$WORK/upstream.log" "$BIN/warden-demo-upstream" --listen 127.0.0.1:0
 UPSTREAM="http://127.0.0.1:$UP_PORT/mcp"
 start_warden
 
@@ -91,7 +109,7 @@ for c in 1 32; do
 done
 
 echo "==> tools/list with 100 servers x 50 tools" >&2
-BIG_PORT="$(start_listening "$WORK/upstream-big.log" "$BIN/warden-demo-upstream" --listen 127.0.0.1:0 --extra-tools 46)"
+start_listening BIG_PORT "$WORK/upstream-big.log" "$BIN/warden-demo-upstream" --listen 127.0.0.1:0 --extra-tools 46
 admin POST /orgs '{"slug":"catalog"}' >/dev/null
 for i in $(seq -w 0 99); do
   admin POST /servers "{\"slug\":\"s$i\",\"transport\":{\"type\":\"http\",\"url\":\"http://127.0.0.1:$BIG_PORT/mcp\"}}" >/dev/null
@@ -133,7 +151,7 @@ EOF
 echo "==> RSS with $SESSIONS idle sessions" >&2
 rss_kib() { awk '/^VmRSS:/{print $2}' "/proc/$WARDEN_PID/status"; }
 RSS_BEFORE="$(rss_kib)"
-"$BIN/warden-loadgen" --url "$WARDEN/mcp" --token "$KEY" --open-sessions "$SESSIONS" -c 64 --hold 600s \
+setsid "$BIN/warden-loadgen" --url "$WARDEN/mcp" --token "$KEY" --open-sessions "$SESSIONS" -c 64 --hold 600s \
   >"$WORK/sessions.out" 2>"$WORK/sessions.err" &
 HOLDER=$!
 PIDS+=("$HOLDER")
@@ -145,7 +163,7 @@ done
 sleep 2
 RSS_AFTER="$(rss_kib)"
 OPENED="$(awk '/^OPENED /{print $2}' "$WORK/sessions.out")"
-kill "$HOLDER" 2>/dev/null || true
+kill -- "-$HOLDER" 2>/dev/null || true
 
 python3 - "$RSS_BEFORE" "$RSS_AFTER" "${OPENED:-0}" "$LIST_COUNT" \
   "${R[direct_1]}" "${R[warden_1]}" "${R[direct_32]}" "${R[warden_32]}" "${R[list]}" <<'EOF'

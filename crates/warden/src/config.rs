@@ -51,6 +51,18 @@ pub struct Config {
     pub max_sessions_total: usize,
     /// `pretty` or `json` logs.
     pub log_format: LogFormat,
+
+    // Front door limits (`listen.rs`).
+    /// A connection that started sending a request head and has not
+    /// finished it this long after its first byte is closed.
+    pub header_read_timeout_ms: u64,
+    /// A connection with no request in flight (no call running, no open
+    /// stream) and no request head arriving for this long is closed.
+    pub idle_connection_timeout_secs: u64,
+    /// At most this many client connections at once (capped below the
+    /// process's file-descriptor limit). When full, a new connection takes
+    /// the place of the oldest one with nothing in flight.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -77,6 +89,9 @@ impl Default for Config {
             max_sessions_per_key: 1_000,
             max_sessions_total: 100_000,
             log_format: LogFormat::Pretty,
+            header_read_timeout_ms: 10_000,
+            idle_connection_timeout_secs: 60,
+            max_connections: 10_000,
         }
     }
 }
@@ -199,6 +214,35 @@ impl Config {
                 }
             };
         }
+        self.apply_front_door_env()
+    }
+
+    fn apply_front_door_env(&mut self) -> Result<(), WardenError> {
+        if let Some(v) = parse_env("WARDEN_HEADER_READ_TIMEOUT_MS")? {
+            self.header_read_timeout_ms = v;
+        }
+        if let Some(v) = parse_env("WARDEN_IDLE_CONNECTION_TIMEOUT_SECS")? {
+            self.idle_connection_timeout_secs = v;
+        }
+        if let Some(v) = parse_env("WARDEN_MAX_CONNECTIONS")? {
+            self.max_connections = v;
+        }
+        Ok(())
+    }
+
+    fn validate_front_door(&self) -> Result<(), WardenError> {
+        for (name, value) in [
+            ("header_read_timeout_ms", self.header_read_timeout_ms),
+            (
+                "idle_connection_timeout_secs",
+                self.idle_connection_timeout_secs,
+            ),
+            ("max_connections", self.max_connections as u64),
+        ] {
+            if value == 0 {
+                return Err(WardenError::Config(format!("{name} must be > 0")));
+            }
+        }
         Ok(())
     }
 
@@ -225,7 +269,7 @@ impl Config {
         if self.max_staleness_ms == 0 {
             return Err(WardenError::Config("max_staleness_ms must be > 0".into()));
         }
-        Ok(())
+        self.validate_front_door()
     }
 
     pub fn max_staleness(&self) -> Duration {
@@ -245,6 +289,30 @@ mod tests {
         assert_eq!(c.max_staleness_ms, 100);
         assert_eq!(c.database_url, "sqlite://warden.db");
         assert!(toml::from_str::<Config>("lisen = \"x\"").is_err());
+    }
+
+    #[test]
+    fn front_door_settings() {
+        let c = Config::default();
+        assert_eq!(
+            (
+                c.header_read_timeout_ms,
+                c.idle_connection_timeout_secs,
+                c.max_connections
+            ),
+            (10_000, 60, 10_000)
+        );
+        let c: Config = toml::from_str(
+            "header_read_timeout_ms = 500\nidle_connection_timeout_secs = 5\nmax_connections = 64",
+        )
+        .unwrap();
+        assert_eq!(c.max_connections, 64);
+        assert!(c.validate().is_ok());
+        let zero = Config {
+            max_connections: 0,
+            ..Config::default()
+        };
+        assert!(zero.validate().is_err());
     }
 
     #[test]

@@ -1,12 +1,17 @@
 //! `warden serve --demo`: an embedded demo upstream MCP server on a loopback
-//! port, a `demo` org that owns it with every tool granted, and a fresh key
+//! port, a `demo` org that owns it with every tool granted, and a key
 //! printed once, so a new user can connect a real MCP client at once.
+//!
+//! The seed is created once: a restart only points the demo server at the
+//! new upstream port. It never re-enables a server or grant an admin
+//! switched off, never widens a narrowed grant, and never mints another key
+//! (the key's secret was printed on the start that created it).
 
 use std::net::SocketAddr;
 
 use warden_policy::ToolFilter;
 use warden_store::{
-    NewKey, NewOrg, NewServer, OrgGrant, OrgGrantPatch, Secret, ServerPatch, Store, Transport,
+    NewKey, NewOrg, NewServer, Org, OrgGrant, Page, Secret, ServerPatch, Store, Transport,
 };
 
 use crate::error::WardenError;
@@ -14,15 +19,28 @@ use crate::error::WardenError;
 const ACTOR: &str = "warden-demo";
 const ORG: &str = "demo";
 const SERVER: &str = "demo";
+/// The demo key's name (earlier versions named theirs `demo-<ms>`).
+const KEY: &str = "demo";
 
 pub struct DemoUpstream {
     pub upstream: SocketAddr,
-    pub key: Secret,
+    pub key: DemoKey,
+}
+
+pub enum DemoKey {
+    /// Created on this start: the secret, shown only now.
+    Created(Secret),
+    /// Created on an earlier start: its id and prefix (the secret is not
+    /// stored).
+    Existing { id: i64, prefix: String },
+    /// The demo server existed but no demo key does (an admin deleted it).
+    None,
 }
 
 /// Starts the demo upstream and makes sure the demo policy points at it.
-/// Idempotent across restarts: the org, server and grant are reused (the
-/// server's URL follows the new port); each start adds one new key.
+/// The org, server, grant and key are created only when the demo server
+/// does not exist yet; afterwards only the server's URL follows the new
+/// port (an admin's changes to the demo are left as they are).
 pub async fn start(store: &Store) -> Result<DemoUpstream, WardenError> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
     let upstream = listener.local_addr()?;
@@ -31,7 +49,9 @@ pub async fn start(store: &Store) -> Result<DemoUpstream, WardenError> {
             tracing::error!(error = %e, "demo upstream stopped");
         }
     });
-    let url = format!("http://{upstream}/mcp");
+    let transport = Transport::Http {
+        url: format!("http://{upstream}/mcp"),
+    };
 
     let org = match store.get_org_by_slug(ORG).await? {
         Some(org) => org,
@@ -48,86 +68,94 @@ pub async fn start(store: &Store) -> Result<DemoUpstream, WardenError> {
                 .value
         }
     };
-    let transport = Transport::Http { url };
-    let server = match store.find_server_for_org(org.id, SERVER).await? {
-        Some(server) => {
-            store
-                .update_server(
-                    ACTOR,
-                    server.id,
-                    ServerPatch {
-                        transport: Some(transport),
-                        enabled: Some(true),
-                        ..ServerPatch::default()
-                    },
-                )
-                .await?
-                .value
-        }
-        None => {
-            store
-                .create_server(
-                    ACTOR,
-                    NewServer {
-                        name: "Warden demo upstream".into(),
-                        ..NewServer::new(SERVER, Some(org.id), transport)
-                    },
-                )
-                .await?
-                .value
-        }
-    };
-    match store.get_org_grant(org.id, server.id).await? {
-        Some(_) => {
-            store
-                .update_org_grant(
-                    ACTOR,
-                    org.id,
-                    server.id,
-                    OrgGrantPatch {
-                        enabled: Some(true),
-                        filter: Some(ToolFilter::All),
-                    },
-                )
-                .await?;
-        }
-        None => {
-            store
-                .create_org_grant(
-                    ACTOR,
-                    OrgGrant {
-                        org: org.id,
-                        server: server.id,
-                        enabled: true,
-                        filter: ToolFilter::All,
-                    },
-                )
-                .await?;
-        }
+    if let Some(server) = store.find_server_for_org(org.id, SERVER).await? {
+        // Only the port moved; enabled, grant and keys stay as admins left them.
+        store
+            .update_server(
+                ACTOR,
+                server.id,
+                ServerPatch {
+                    transport: Some(transport),
+                    ..ServerPatch::default()
+                },
+            )
+            .await?;
+        let key = existing_key(store, &org).await?.unwrap_or(DemoKey::None);
+        return Ok(DemoUpstream { upstream, key });
     }
-    let created = store
-        .create_key(ACTOR, NewKey::new(org.id, format!("demo-{}", now_ms())))
-        .await?;
-    Ok(DemoUpstream {
-        upstream,
-        key: created.value.token,
-    })
+    let server = store
+        .create_server(
+            ACTOR,
+            NewServer {
+                name: "Warden demo upstream".into(),
+                ..NewServer::new(SERVER, Some(org.id), transport)
+            },
+        )
+        .await?
+        .value;
+    if store.get_org_grant(org.id, server.id).await?.is_none() {
+        store
+            .create_org_grant(
+                ACTOR,
+                OrgGrant {
+                    org: org.id,
+                    server: server.id,
+                    enabled: true,
+                    filter: ToolFilter::All,
+                },
+            )
+            .await?;
+    }
+    let key = match existing_key(store, &org).await? {
+        Some(key) => key,
+        None => DemoKey::Created(
+            store
+                .create_key(ACTOR, NewKey::new(org.id, KEY))
+                .await?
+                .value
+                .token,
+        ),
+    };
+    Ok(DemoUpstream { upstream, key })
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+/// The demo key made on an earlier start, if it is still there.
+async fn existing_key(store: &Store, org: &Org) -> Result<Option<DemoKey>, WardenError> {
+    let keys = store
+        .list_keys(org.id, Page::first(Page::MAX_LIMIT))
+        .await?;
+    Ok(keys
+        .iter()
+        .find(|k| k.name == KEY || k.name.starts_with("demo-"))
+        .map(|k| DemoKey::Existing {
+            id: k.id.0,
+            prefix: k.token_prefix.clone(),
+        }))
 }
 
 impl DemoUpstream {
     pub fn print_instructions(&self, warden: SocketAddr) {
-        let key = self.key.expose();
+        let (key, key_line) = match &self.key {
+            DemoKey::Created(secret) => (
+                secret.expose().to_owned(),
+                format!("{}   (shown only now)", secret.expose()),
+            ),
+            DemoKey::Existing { id, prefix } => (
+                "<demo key>".to_owned(),
+                format!(
+                    "created on the first --demo start (key id {id}, {prefix}...); its secret was shown then.\n                 A new one: warden key create demo <name>"
+                ),
+            ),
+            DemoKey::None => (
+                "<key>".to_owned(),
+                "none (deleted). A new one: warden key create demo <name>".to_owned(),
+            ),
+        };
         crate::serve::print_out(&format!(
             r#"
 Warden demo is running.
   MCP endpoint : http://{warden}/mcp          (demo upstream at http://{upstream}/mcp)
-  Demo key     : {key}   (shown only now; a new one is made on each --demo start)
+  Demo key     : {key_line}
 
 List the tools with curl:
   curl -s http://{warden}/mcp -H 'Authorization: Bearer {key}' \

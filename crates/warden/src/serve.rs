@@ -106,20 +106,12 @@ pub async fn run(config: Config, demo: bool) -> Result<(), WardenError> {
 
     let grace = Duration::from_millis(config.shutdown_grace_ms);
     let drain_gateway = gateway.clone();
-    // TCP_NODELAY: an SSE reply is several small writes; with Nagle the
-    // last one waits for the client's delayed ACK (~40 ms per call).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            tracing::info!("shutting down: draining in-flight calls");
-            drain_gateway.shutdown(grace).await;
-        })
-        .await?;
+    crate::listen::serve(listener, app, front_door_limits(&config), async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: draining in-flight calls");
+        drain_gateway.shutdown(grace).await;
+    })
+    .await;
     audit.flush().await;
     if let Err(e) = store.shutdown().await {
         tracing::warn!(error = %e, "store shutdown");
@@ -130,6 +122,27 @@ pub async fn run(config: Config, demo: bool) -> Result<(), WardenError> {
         "stopped"
     );
     Ok(())
+}
+
+/// The configured front door limits, with `max_connections` kept below
+/// the file-descriptor limit (raised to its hard maximum first).
+fn front_door_limits(config: &Config) -> crate::listen::FrontDoorLimits {
+    let mut max_connections = config.max_connections;
+    if let Some(fd_room) = crate::listen::raise_fd_limit() {
+        if fd_room < max_connections {
+            tracing::warn!(
+                configured = max_connections,
+                capped = fd_room,
+                "max_connections capped below the file-descriptor limit (RLIMIT_NOFILE)"
+            );
+            max_connections = fd_room;
+        }
+    }
+    crate::listen::FrontDoorLimits {
+        header_read_timeout: Duration::from_millis(config.header_read_timeout_ms),
+        idle_timeout: Duration::from_secs(config.idle_connection_timeout_secs),
+        max_connections,
+    }
 }
 
 #[derive(Clone)]
@@ -161,12 +174,21 @@ fn init_tracing(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(log_colours())
         .with_writer(std::io::stderr);
     // A second init (tests in one process) is harmless: keep the first.
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Pretty => builder.try_init(),
     };
+}
+
+/// Colour codes only for a person at a terminal: not in a log file or a
+/// pipe, and not with `NO_COLOR` set (<https://no-color.org>).
+fn log_colours() -> bool {
+    use std::io::IsTerminal;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    !no_color && std::io::stderr().is_terminal()
 }
 
 async fn shutdown_signal() {

@@ -17,7 +17,11 @@ use crate::error::WardenError;
 /// Default admin API address, also the default of `--url`.
 pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
 
-/// Connection options shared by every admin subcommand.
+// Connection options of the admin subcommands (only of them: `serve` and
+// `migrate` do not take them). `global` within each admin group, so they
+// go before or after the group's subcommand (`warden key --json list acme`,
+// `warden key list acme --json`). A plain comment: a doc comment here would
+// become the `about` of every group it is added to.
 #[derive(Debug, Clone, Args)]
 pub struct AdminConnection {
     /// Base URL of a Warden admin API.
@@ -34,6 +38,16 @@ pub struct AdminConnection {
     /// Print the API's raw JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
+}
+
+/// Adds the connection options to each admin subcommand of `cmd` (the
+/// top-level command, which has the [`AdminCommand`]s flattened into it).
+pub fn with_connection_args(mut cmd: clap::Command) -> clap::Command {
+    let admin = AdminCommand::augment_subcommands(clap::Command::new("admin"));
+    for name in admin.get_subcommands().map(|c| c.get_name().to_owned()) {
+        cmd = cmd.mut_subcommand(name, AdminConnection::augment_args);
+    }
+    cmd
 }
 
 /// Admin subcommands of the `warden` binary.
@@ -79,15 +93,25 @@ pub enum AdminCommand {
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum OrgCommand {
-    Create { slug: String },
+    /// Create an org.
+    Create {
+        /// The org's slug (lowercase words joined by hyphens).
+        slug: String,
+    },
+    /// List the orgs.
     List,
-    Delete { slug: String },
+    /// Delete an org and everything in it.
+    Delete {
+        /// The org's slug.
+        slug: String,
+    },
 }
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum ServerCommand {
-    /// Add a server reached over Streamable HTTP (`--url`) or stdio (`--command`).
+    /// Add a server reached over Streamable HTTP (`--upstream-url`) or stdio (`--command`).
     Add(ServerAddArgs),
+    /// List the global servers, or an org's own with --org.
     List {
         /// List the servers an org owns instead of the global ones.
         #[arg(long)]
@@ -97,11 +121,13 @@ pub enum ServerCommand {
     Enable(ServerRef),
     /// Switch a server off everywhere it is used.
     Disable(ServerRef),
+    /// Delete a server and every grant of it.
     Delete(ServerRef),
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct ServerRef {
+    /// The server's slug.
     pub slug: String,
     /// The org owning the server (omit for a global server).
     #[arg(long)]
@@ -110,6 +136,7 @@ pub struct ServerRef {
 
 #[derive(Debug, Clone, Args)]
 pub struct ServerAddArgs {
+    /// The new server's slug (lowercase words joined by hyphens).
     pub slug: String,
     /// Make the server owned by this org (visible only to it).
     #[arg(long)]
@@ -138,7 +165,9 @@ pub struct ServerAddArgs {
 pub enum GrantCommand {
     /// Create or replace the org's grant of a server.
     Set {
+        /// The org's slug.
         org: String,
+        /// The server's slug.
         server: String,
         /// Tool filter: `*`, `a,b` (only these) or `!c,d` (all but these).
         #[arg(long, default_value = "*")]
@@ -149,20 +178,28 @@ pub enum GrantCommand {
     },
     /// Switch the org's grant on.
     Enable {
+        /// The org's slug.
         org: String,
+        /// The server's slug.
         server: String,
     },
     /// Switch the org's grant off: nobody in the org can use the server.
     Disable {
+        /// The org's slug.
         org: String,
+        /// The server's slug.
         server: String,
     },
     /// Remove the grant and every reference to the server in the org.
     Remove {
+        /// The org's slug.
         org: String,
+        /// The server's slug.
         server: String,
     },
+    /// List an org's grants.
     List {
+        /// The org's slug.
         org: String,
     },
 }
@@ -171,24 +208,33 @@ pub enum GrantCommand {
 pub enum TeamCommand {
     /// Create a team (its scope starts as inherit).
     Create {
+        /// The org's slug.
         org: String,
+        /// The team's slug.
         slug: String,
         /// A label for people (default: the slug).
         #[arg(long)]
         name: Option<String>,
     },
+    /// List an org's teams.
     List {
+        /// The org's slug.
         org: String,
     },
     /// Change the team's label (the slug stays).
     Rename {
+        /// The org's slug.
         org: String,
+        /// The team's slug.
         slug: String,
+        /// The new label for people.
         name: String,
     },
     /// Delete a team with its keys and agents.
     Delete {
+        /// The org's slug.
         org: String,
+        /// The team's slug.
         slug: String,
     },
 }
@@ -197,26 +243,36 @@ pub enum TeamCommand {
 pub enum AgentCommand {
     /// Create an agent. New agents start with an empty scope.
     Create {
+        /// The org's slug.
         org: String,
+        /// The agent's slug.
         slug: String,
+        /// Put the agent in this team (its slug).
         #[arg(long)]
         team: Option<String>,
         /// A label for people (default: the slug).
         #[arg(long)]
         name: Option<String>,
     },
+    /// List an org's agents.
     List {
+        /// The org's slug.
         org: String,
     },
     /// Change the agent's label (the slug stays).
     Rename {
+        /// The org's slug.
         org: String,
+        /// The agent's slug.
         slug: String,
+        /// The new label for people.
         name: String,
     },
     /// Delete an agent and the keys bound to it.
     Delete {
+        /// The org's slug.
         org: String,
+        /// The agent's slug.
         slug: String,
     },
 }
@@ -226,6 +282,7 @@ pub enum EndUserCommand {
     /// Create an end user (its scope starts as inherit; set one with
     /// `scope set ORG end-user ID ...`).
     Create {
+        /// The org's slug.
         org: String,
         /// The id the service key asserts (`X-Warden-End-User`).
         external_id: String,
@@ -233,17 +290,25 @@ pub enum EndUserCommand {
         #[arg(long)]
         name: Option<String>,
     },
+    /// List an org's end users.
     List {
+        /// The org's slug.
         org: String,
     },
     /// Change the end user's label (the external id stays).
     Rename {
+        /// The org's slug.
         org: String,
+        /// The end user's external id.
         external_id: String,
+        /// The new label for people.
         name: String,
     },
+    /// Delete an end user.
     Delete {
+        /// The org's slug.
         org: String,
+        /// The end user's external id.
         external_id: String,
     },
 }
@@ -252,7 +317,9 @@ pub enum EndUserCommand {
 pub enum ToolsetCommand {
     /// Create a toolset; its servers must lie within the org's grants.
     Create {
+        /// The org's slug.
         org: String,
+        /// The toolset's slug.
         slug: String,
         /// A label for people (default: the slug).
         #[arg(long)]
@@ -261,12 +328,16 @@ pub enum ToolsetCommand {
         #[arg(long = "server")]
         servers: Vec<String>,
     },
+    /// List an org's toolsets.
     List {
+        /// The org's slug.
         org: String,
     },
     /// Change a toolset's label and/or replace its servers, in one write.
     Update {
+        /// The org's slug.
         org: String,
+        /// The toolset's slug.
         slug: String,
         /// A new label for people.
         #[arg(long)]
@@ -280,7 +351,9 @@ pub enum ToolsetCommand {
     },
     /// Delete a toolset and every scope's reference to it.
     Delete {
+        /// The org's slug.
         org: String,
+        /// The toolset's slug.
         slug: String,
     },
 }
@@ -289,6 +362,7 @@ pub enum ToolsetCommand {
 pub enum AdminTokenCommand {
     /// List the platform admin tokens, or an org's with --org.
     List {
+        /// List this org's admin tokens instead of the platform ones.
         #[arg(long)]
         org: Option<String>,
     },
@@ -302,6 +376,7 @@ pub enum AdminTokenCommand {
     },
     /// Revoke an admin token (the last platform token cannot be).
     Delete {
+        /// The admin token's id (see `admin-token list`).
         id: i64,
         /// The org of an org admin token.
         #[arg(long)]
@@ -313,24 +388,34 @@ pub enum AdminTokenCommand {
 pub enum KeyCommand {
     /// Create a key; its secret is printed once and never again.
     Create(KeyCreateArgs),
+    /// List an org's keys (never their secrets).
     List {
+        /// The org's slug.
         org: String,
     },
+    /// Revoke a key: it stops working at once and stays listed.
     Revoke {
+        /// The org's slug.
         org: String,
+        /// The key's id (see `key list`).
         id: i64,
     },
+    /// Delete a key.
     Delete {
+        /// The org's slug.
         org: String,
+        /// The key's id (see `key list`).
         id: i64,
     },
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct KeyCreateArgs {
+    /// The org's slug.
     pub org: String,
     /// The key's name, unique in the org.
     pub name: String,
+    /// Put the key in this team (its slug).
     #[arg(long)]
     pub team: Option<String>,
     /// Bind the key to this agent.
@@ -359,7 +444,9 @@ pub enum ScopeOwnerKind {
 pub enum ScopeCommand {
     /// Show a scope.
     Get {
+        /// The org's slug.
         org: String,
+        /// What owns the scope.
         #[arg(value_enum)]
         kind: ScopeOwnerKind,
         /// Slug of the team/agent, id of the key, external id of the end user.
@@ -368,11 +455,14 @@ pub enum ScopeCommand {
     /// Replace a scope: `--inherit`, or `--server slug[=filter]` / `--toolset slug` entries
     /// (no entries at all means an empty scope that admits nothing).
     Set {
+        /// The org's slug.
         org: String,
+        /// What owns the scope.
         #[arg(value_enum)]
         kind: ScopeOwnerKind,
         /// Slug of the team/agent, id of the key, external id of the end user.
         owner: String,
+        /// Inherit the parent level's access (instead of entries).
         #[arg(long, conflicts_with_all = ["servers", "toolsets"])]
         inherit: bool,
         /// `slug` (all tools), `slug=a,b` or `slug=!c`. Repeatable.
@@ -386,27 +476,35 @@ pub enum ScopeCommand {
 
 #[derive(Debug, Clone, Args)]
 pub struct ExplainArgs {
+    /// The org's slug.
     pub org: String,
     /// Key id.
     #[arg(long)]
     pub key: i64,
+    /// The server's slug.
     #[arg(long)]
     pub server: String,
+    /// The tool's name as the upstream names it.
     #[arg(long)]
     pub tool: String,
+    /// Acting for this end user (external id).
     #[arg(long)]
     pub end_user: Option<String>,
+    /// Acting as this agent (slug).
     #[arg(long)]
     pub agent: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct AccessArgs {
+    /// The org's slug.
     pub org: String,
     /// Key id.
     pub key: i64,
+    /// Acting for this end user (external id).
     #[arg(long)]
     pub end_user: Option<String>,
+    /// Acting as this agent (slug).
     #[arg(long)]
     pub agent: Option<String>,
 }
@@ -432,6 +530,7 @@ pub struct AuditArgs {
     /// Entries before this time (RFC 3339).
     #[arg(long)]
     pub until: Option<String>,
+    /// At most this many entries per page.
     #[arg(long, default_value_t = 50)]
     pub limit: u32,
     /// Continue after this cursor (from a previous page).
@@ -539,7 +638,7 @@ fn body_of(fields: &[(&str, Option<Value>)]) -> Value {
     Value::Object(map)
 }
 
-/// Entry point for `main.rs`: runs one admin subcommand with the global
+/// Entry point for `main.rs`: runs one admin subcommand with its
 /// connection options.
 pub async fn run_with(cmd: AdminCommand, conn: &AdminConnection) -> Result<(), WardenError> {
     let token = conn.token.as_deref().ok_or(WardenError::MissingToken)?;
@@ -1211,11 +1310,9 @@ mod unit_tests {
         use clap::CommandFactory;
         #[derive(clap::Parser)]
         struct Cli {
-            #[command(flatten)]
-            conn: AdminConnection,
             #[command(subcommand)]
             cmd: AdminCommand,
         }
-        Cli::command().debug_assert();
+        with_connection_args(Cli::command()).debug_assert();
     }
 }
