@@ -3,52 +3,23 @@
 //! mid-burst, and every decision id a client received must be in the
 //! SQLite file it left behind.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use sqlx::{ConnectOptions, Row};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::start_demo;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_answered_call_survives_kill_9_in_the_audit_log() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("warden.db");
-    let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
-        .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
-        .arg("--database-url")
-        .arg(format!("sqlite://{}", db.display()))
-        .env_remove("WARDEN_ADMIN_TOKEN")
-        .env_remove("WARDEN_SECRET_KEY")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut key = None;
-    for line in stdout.by_ref() {
-        let line = line.unwrap();
-        if let Some(rest) = line.trim().strip_prefix("Demo key     : ") {
-            key = rest.split_whitespace().next().map(str::to_owned);
-        }
-        if line.contains("Or with the Python MCP SDK") {
-            break;
-        }
-    }
-    std::thread::spawn(move || stdout.for_each(drop));
-    let key = key.expect("demo key printed");
-    let url = format!("http://127.0.0.1:{port}/mcp");
+    let mut warden = start_demo(&dir, &[]);
+    let key = warden.demo_key.clone().expect("demo key printed");
+    let url = format!("{}/mcp", warden.base);
     let client = reqwest::Client::new();
 
     let call = move |id: u64| {
@@ -95,8 +66,8 @@ async fn every_answered_call_survives_kill_9_in_the_audit_log() {
         }));
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    warden.child.kill().unwrap(); // SIGKILL
+    warden.child.wait().unwrap();
     for w in workers {
         let _ = tokio::time::timeout(Duration::from_secs(10), w).await;
     }
