@@ -15,8 +15,10 @@ use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use crate::db::Backend;
 
 /// (version, description, SQL with placeholders), in order.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "policy", include_str!("../migrations/0001_policy.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "policy", include_str!("../migrations/0001_policy.sql")),
+    (2, "egress", include_str!("../migrations/0002_egress.sql")),
+];
 
 fn substitute(sql: &str, backend: Backend) -> String {
     let id = match backend {

@@ -58,6 +58,9 @@ pub async fn start(store: &Store) -> Result<DemoUpstream, WardenError> {
                     ServerPatch {
                         transport: Some(transport),
                         enabled: Some(true),
+                        // Warden's own demo upstream on loopback: the
+                        // platform set it, so no egress restriction.
+                        egress_restricted: Some(false),
                         ..ServerPatch::default()
                     },
                 )

@@ -868,6 +868,7 @@ mod tests {
             transport: Transport::Http { url: refused_url() },
             secret_headers: BTreeMap::new(),
             timeout_ms: 1_000,
+            egress_restricted: false,
             config_revision: 1,
         };
         let limits = UpstreamLimits {
@@ -900,6 +901,7 @@ mod tests {
             transport: Transport::Http { url: refused_url() },
             secret_headers: BTreeMap::new(),
             timeout_ms: 1_000,
+            egress_restricted: false,
             config_revision: 1,
         };
         let (events, _rx) = mpsc::unbounded_channel();
@@ -945,6 +947,7 @@ mod tests {
             transport: Transport::Http { url: refused_url() },
             secret_headers: BTreeMap::new(),
             timeout_ms: 1_000,
+            egress_restricted: false,
             config_revision: 1,
         };
         let limits = UpstreamLimits {
