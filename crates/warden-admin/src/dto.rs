@@ -165,6 +165,10 @@ pub struct ServerView {
     /// Names of the secret headers; their values are write-only.
     pub secret_header_names: Vec<String>,
     pub timeout_ms: u64,
+    /// The URL was set by an org admin: the gateway connects only to
+    /// addresses the platform's egress policy allows. A platform admin
+    /// setting the URL clears it.
+    pub egress_restricted: bool,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -15,6 +15,16 @@ pub enum AdminError {
     Unauthorized,
     #[error("this operation needs a platform admin token")]
     PlatformAdminRequired,
+    /// A stdio server runs a command as Warden's own user: only the
+    /// platform may create one, turn a server into one, or change one.
+    #[error("only a platform admin may create or change a stdio server")]
+    StdioRequiresPlatformAdmin,
+    /// The platform's `stdio_allowed_commands` does not list the command.
+    #[error("stdio command {command:?} is not in the platform's stdio_allowed_commands")]
+    StdioCommandNotAllowed { command: String },
+    /// An org admin's upstream URL is outside the platform's egress policy.
+    #[error("upstream URL refused: {reason}")]
+    UpstreamUrlForbidden { reason: warden_store::EgressDenied },
     /// Also what an org admin gets for another org's objects: existence
     /// never leaks across orgs.
     #[error("{kind} {name:?} not found")]
@@ -105,6 +115,9 @@ impl AdminError {
         match self {
             AdminError::Unauthorized => "unauthorized",
             AdminError::PlatformAdminRequired => "platform_admin_required",
+            AdminError::StdioRequiresPlatformAdmin => "stdio_requires_platform_admin",
+            AdminError::StdioCommandNotAllowed { .. } => "stdio_command_not_allowed",
+            AdminError::UpstreamUrlForbidden { .. } => "upstream_url_forbidden",
             AdminError::NotFound { .. } => "not_found",
             AdminError::MethodNotAllowed { .. } => "method_not_allowed",
             AdminError::Duplicate { .. } => "duplicate",
@@ -129,7 +142,10 @@ impl AdminError {
     pub fn status(&self) -> StatusCode {
         match self {
             AdminError::Unauthorized => StatusCode::UNAUTHORIZED,
-            AdminError::PlatformAdminRequired => StatusCode::FORBIDDEN,
+            AdminError::PlatformAdminRequired
+            | AdminError::StdioRequiresPlatformAdmin
+            | AdminError::StdioCommandNotAllowed { .. }
+            | AdminError::UpstreamUrlForbidden { .. } => StatusCode::FORBIDDEN,
             AdminError::NotFound { .. } => StatusCode::NOT_FOUND,
             AdminError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             AdminError::Duplicate { .. } | AdminError::Conflict { .. } => StatusCode::CONFLICT,
@@ -160,6 +176,12 @@ impl AdminError {
             }
             AdminError::BodyTooLarge { limit } => json!({ "limit_bytes": limit }),
             AdminError::Invalid { field, .. } => json!({ "field": field }),
+            AdminError::StdioCommandNotAllowed { command } => {
+                json!({ "field": "transport.command", "command": command })
+            }
+            AdminError::UpstreamUrlForbidden { reason } => {
+                json!({ "field": "transport.url", "reason": reason.code() })
+            }
             AdminError::BeyondParent { offenses } => json!({ "offenses": offenses }),
             AdminError::PropagationTimeout {
                 revision,

@@ -8,23 +8,29 @@ use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
 use crate::error::AdminError;
+use crate::validate::Validate;
 
 /// Largest request body accepted, in bytes.
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
-/// A JSON body. Request DTOs deny unknown fields, so typos are errors.
+/// A JSON body. Request DTOs deny unknown fields, so typos are errors,
+/// and check their own fields ([`Validate`]: one length rule for names and
+/// bounds on every other free-text field) before any handler sees them.
 pub struct ApiJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for ApiJson<T>
 where
     S: Send + Sync,
-    T: DeserializeOwned,
+    T: DeserializeOwned + Validate,
 {
     type Rejection = AdminError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Ok(axum::Json(value)) => {
+                value.validate()?;
+                Ok(ApiJson(value))
+            }
             Err(rejection) => Err(json_rejection(rejection)),
         }
     }

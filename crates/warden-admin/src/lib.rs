@@ -41,6 +41,7 @@ mod openapi;
 mod ops;
 mod routes;
 mod state;
+mod validate;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use warden_policy::{Catalog, Snapshot};
-use warden_store::{LivePolicy, Store, StoreError};
+use warden_store::{LivePolicy, Store, StoreError, UpstreamPolicy};
 
 use crate::auth::{Admin, Role};
 use crate::dto::{WaitFor, WriteParams};
@@ -19,6 +19,7 @@ pub struct AdminState {
 struct Inner {
     store: Store,
     catalog: Arc<dyn Catalog + Send + Sync>,
+    upstream_policy: UpstreamPolicy,
 }
 
 /// Default wait for `?wait=propagated` without `timeout_ms`.
@@ -30,9 +31,29 @@ impl AdminState {
     /// `catalog` is the gateway's view of each server's current tools, used
     /// by explain (the `tool_unknown` check) and to list tools in pickers.
     pub fn new(store: Store, catalog: Arc<dyn Catalog + Send + Sync>) -> Self {
+        Self::with_upstream_policy(store, catalog, UpstreamPolicy::default())
+    }
+
+    /// As [`new`](Self::new), with the platform's rules for upstreams: the
+    /// egress policy org admins' URLs must keep to, and the stdio command
+    /// allow-list (the default: strictest egress, any stdio command for
+    /// platform admins).
+    pub fn with_upstream_policy(
+        store: Store,
+        catalog: Arc<dyn Catalog + Send + Sync>,
+        upstream_policy: UpstreamPolicy,
+    ) -> Self {
         AdminState {
-            inner: Arc::new(Inner { store, catalog }),
+            inner: Arc::new(Inner {
+                store,
+                catalog,
+                upstream_policy,
+            }),
         }
+    }
+
+    pub fn upstream_policy(&self) -> &UpstreamPolicy {
+        &self.inner.upstream_policy
     }
 
     pub fn store(&self) -> &Store {

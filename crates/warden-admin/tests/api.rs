@@ -646,7 +646,7 @@ async fn org_admins_see_only_their_org(backend: Backend) {
     let own = as_acme(
         Method::POST,
         "/admin/v1/orgs/acme/servers",
-        Some(json!({ "slug": "own", "transport": { "type": "http", "url": "http://127.0.0.1:9/own" } })),
+        Some(json!({ "slug": "own", "transport": { "type": "http", "url": "http://192.0.2.10:9/own" } })),
     )
     .await;
     assert_eq!(own.status, 201, "{}", own.body);

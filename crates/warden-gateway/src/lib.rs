@@ -82,7 +82,12 @@
 //! first and falls back to the stateless `server/discover` if `initialize`
 //! is refused. Client ids and progress tokens are rewritten and restored;
 //! secret headers are added by Warden (environment variables for stdio); the
-//! client's `Authorization` and other headers are never forwarded. Tool
+//! client's `Authorization` and other headers are never forwarded. An
+//! upstream whose URL an org admin set (`egress_restricted`) is reached only
+//! at addresses the platform's egress policy allows, checked on every
+//! connection ([`UpstreamLimits::policy`]); no redirect is ever followed; a
+//! stdio child gets none of Warden's environment but `PATH`, `HOME`,
+//! `LANG`, `LC_ALL`, `TZ`, `TMPDIR`, and runs only an allowed command. Tool
 //! catalogs are cached, refreshed on `notifications/tools/list_changed` and
 //! on an interval. `logging/setLevel` is answered locally, since one
 //! upstream connection serves many clients. Not implemented: SSE resumption

@@ -29,6 +29,7 @@ fn stdio_upstream() -> UpstreamConfig {
         },
         secret_headers,
         timeout_ms: 5_000,
+        egress_restricted: false,
         config_revision: 1,
     }
 }

@@ -431,8 +431,8 @@ impl Store {
         let revision = w.revision as i64;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO servers (slug, owner_org, name, transport, secret_headers, enabled, \
-             timeout_ms, config_revision, created_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+             timeout_ms, config_revision, created_at_ms, egress_restricted) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
         )
         .bind(new.slug.clone())
         .bind(opt_id(new.owner_org.map(|o| o.0)))
@@ -443,6 +443,7 @@ impl Store {
         .bind(timeout)
         .bind(revision)
         .bind(db::now_ms())
+        .bind(i64::from(new.egress_restricted))
         .fetch_one(w.conn())
         .await
         .map_err(constraint("server", &new.slug))?;
@@ -480,13 +481,15 @@ impl Store {
                 name: slug,
             });
         }
+        let egress_restricted = patch.egress_restricted.unwrap_or(before.egress_restricted);
         let reconnect = patch.slug.as_ref().is_some_and(|s| *s != before.slug)
             || patch
                 .transport
                 .as_ref()
                 .is_some_and(|t| *t != before.transport)
             || secrets.is_some()
-            || patch.timeout_ms.is_some_and(|t| t != before.timeout_ms);
+            || patch.timeout_ms.is_some_and(|t| t != before.timeout_ms)
+            || egress_restricted != before.egress_restricted;
         let config_revision = if reconnect {
             w.revision
         } else {
@@ -494,7 +497,7 @@ impl Store {
         };
         let mut q = sqlx::query(
             "UPDATE servers SET slug = $1, name = $2, transport = $3, enabled = $4, timeout_ms = $5, \
-             config_revision = $6 WHERE id = $7",
+             config_revision = $6, egress_restricted = $7 WHERE id = $8",
         )
         .bind(slug.clone())
         .bind(patch.name.unwrap_or_else(|| before.name.clone()))
@@ -502,6 +505,7 @@ impl Store {
         .bind(i64::from(patch.enabled.unwrap_or(before.enabled)))
         .bind(timeout.unwrap_or(before.timeout_ms as i64))
         .bind(config_revision as i64)
+        .bind(i64::from(egress_restricted))
         .bind(id.0);
         q.execute(w.conn())
             .await
@@ -578,6 +582,7 @@ impl Store {
             transport: r.json("transport")?,
             secret_headers,
             timeout_ms: r.int("timeout_ms")? as u64,
+            egress_restricted: r.flag("egress_restricted")?,
             config_revision: r.int("config_revision")? as u64,
         })
     }

@@ -93,6 +93,9 @@ pub struct Server {
     pub timeout_ms: u64,
     pub config_revision: u64,
     pub created_at_ms: i64,
+    /// The URL was set by an org admin: the gateway reaches it only within
+    /// the platform's egress policy.
+    pub egress_restricted: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -109,6 +112,9 @@ pub struct NewServer {
     pub enabled: bool,
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// Set when an org admin sets the URL (see [`Server::egress_restricted`]).
+    #[serde(default)]
+    pub egress_restricted: bool,
 }
 
 fn default_true() -> bool {
@@ -132,6 +138,7 @@ impl NewServer {
             secret_headers: BTreeMap::new(),
             enabled: true,
             timeout_ms: DEFAULT_TIMEOUT_MS,
+            egress_restricted: false,
         }
     }
 }
@@ -145,6 +152,8 @@ pub struct ServerPatch {
     pub secret_headers: Option<BTreeMap<String, Secret>>,
     pub enabled: Option<bool>,
     pub timeout_ms: Option<u64>,
+    /// Who set the URL: an org admin (`true`) or the platform (`false`).
+    pub egress_restricted: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

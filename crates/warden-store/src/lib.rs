@@ -12,6 +12,7 @@ mod audit;
 mod crud;
 mod crypto;
 mod db;
+mod egress;
 mod entities;
 mod error;
 mod limits;
@@ -29,6 +30,7 @@ pub use audit::{
 pub use crud::{token_digest, ADMIN_TOKEN_PREFIX, KEY_TOKEN_PREFIX};
 pub use crypto::{generate_secret_key, load_or_create_key_file, parse_secret_key};
 pub use db::{redact_url, Backend};
+pub use egress::{forbidden_range, EgressDenied, EgressPolicy, UpstreamPolicy, UrlTarget};
 pub use entities::*;
 pub use error::{Result, StoreError};
 pub use limits::{Limit, LimitPatch, NewLimit};

@@ -17,6 +17,7 @@ use crate::db::Backend;
 /// (version, description, SQL with placeholders), in order.
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "policy", include_str!("../migrations/0001_policy.sql")),
+    (2, "egress", include_str!("../migrations/0002_egress.sql")),
     (3, "limits", include_str!("../migrations/0003_limits.sql")),
 ];
 

@@ -282,7 +282,8 @@ impl Stored for Org {
 impl Decoded for Server {
     const TABLE: &'static str = "servers";
     const COLUMNS: &'static str = "id, slug, owner_org, name, transport, secret_headers, \
-                                   enabled, timeout_ms, config_revision, created_at_ms";
+                                   enabled, timeout_ms, config_revision, created_at_ms, \
+                                   egress_restricted";
 
     async fn from_row(_: &mut AnyConnection, r: &AnyRow) -> Result<Self> {
         let secrets: BTreeMap<String, String> = r.json("secret_headers")?;
@@ -297,6 +298,7 @@ impl Decoded for Server {
             timeout_ms: r.int("timeout_ms")? as u64,
             config_revision: r.int("config_revision")? as u64,
             created_at_ms: r.int("created_at_ms")?,
+            egress_restricted: r.flag("egress_restricted")?,
         })
     }
 }

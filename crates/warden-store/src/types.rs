@@ -70,6 +70,9 @@ pub struct UpstreamConfig {
     /// environment variables). Decrypted.
     pub secret_headers: BTreeMap<String, Secret>,
     pub timeout_ms: u64,
+    /// The URL was set by an org admin: connect only within the platform's
+    /// egress policy ([`crate::EgressPolicy`]).
+    pub egress_restricted: bool,
     /// The revision at which this server's connection settings last changed:
     /// the gateway reconnects when it moves.
     pub config_revision: u64,

@@ -63,6 +63,25 @@ pub struct Config {
     /// process's file-descriptor limit). When full, a new connection takes
     /// the place of the oldest one with nothing in flight.
     pub max_connections: usize,
+    /// What upstreams whose URL an org admin set may reach.
+    pub egress: EgressConfig,
+    /// If set, the only commands a stdio server may run (checked when any
+    /// admin writes one, and before every spawn). Unset: any command, and
+    /// only platform admins create stdio servers.
+    pub stdio_allowed_commands: Option<Vec<String>>,
+}
+
+/// `[egress]`: exceptions to the default refusal of loopback, private,
+/// link-local (metadata), CGNAT, multicast and reserved addresses for
+/// upstreams whose URL an org admin set.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EgressConfig {
+    /// Host names (`mcp.internal`, or `*.corp.example`) whose addresses
+    /// are not checked.
+    pub allow_hosts: Vec<String>,
+    /// Address ranges allowed anyway (`10.20.0.0/16`, `fd12::/16`).
+    pub allow_cidrs: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -92,6 +111,8 @@ impl Default for Config {
             header_read_timeout_ms: 10_000,
             idle_connection_timeout_secs: 60,
             max_connections: 10_000,
+            egress: EgressConfig::default(),
+            stdio_allowed_commands: None,
         }
     }
 }
@@ -203,6 +224,7 @@ impl Config {
         if let Some(v) = parse_env("WARDEN_MAX_SESSIONS_TOTAL")? {
             self.max_sessions_total = v;
         }
+        self.apply_security_env();
         if let Some(v) = env_var("WARDEN_LOG_FORMAT") {
             self.log_format = match v.as_str() {
                 "json" => LogFormat::Json,
@@ -269,11 +291,52 @@ impl Config {
         if self.max_staleness_ms == 0 {
             return Err(WardenError::Config("max_staleness_ms must be > 0".into()));
         }
+        self.upstream_policy()?;
         self.validate_front_door()
     }
 
     pub fn max_staleness(&self) -> Duration {
         Duration::from_millis(self.max_staleness_ms)
+    }
+}
+
+// ------------------------------------------------- tenants and egress
+
+/// A comma-separated list, without blanks.
+fn env_list(name: &str) -> Option<Vec<String>> {
+    env_var(name).map(|v| {
+        v.split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect()
+    })
+}
+
+impl Config {
+    /// `WARDEN_EGRESS_ALLOW_HOSTS`, `WARDEN_EGRESS_ALLOW_CIDRS`,
+    /// `WARDEN_STDIO_ALLOWED_COMMANDS` (comma-separated).
+    fn apply_security_env(&mut self) {
+        if let Some(v) = env_list("WARDEN_EGRESS_ALLOW_HOSTS") {
+            self.egress.allow_hosts = v;
+        }
+        if let Some(v) = env_list("WARDEN_EGRESS_ALLOW_CIDRS") {
+            self.egress.allow_cidrs = v;
+        }
+        if let Some(v) = env_list("WARDEN_STDIO_ALLOWED_COMMANDS") {
+            self.stdio_allowed_commands = Some(v);
+        }
+    }
+
+    /// The platform's rules for upstreams, shared by the admin API and the
+    /// gateway.
+    pub fn upstream_policy(&self) -> Result<warden_store::UpstreamPolicy, WardenError> {
+        let egress =
+            warden_store::EgressPolicy::new(&self.egress.allow_hosts, &self.egress.allow_cidrs)
+                .map_err(|e| WardenError::Config(e.to_string()))?;
+        Ok(warden_store::UpstreamPolicy {
+            egress,
+            stdio_allowed_commands: self.stdio_allowed_commands.clone(),
+        })
     }
 }
 
@@ -313,6 +376,22 @@ mod tests {
             ..Config::default()
         };
         assert!(zero.validate().is_err());
+    }
+
+    #[test]
+    fn egress_and_stdio_settings() {
+        let c: Config = toml::from_str(
+            "stdio_allowed_commands = [\"npx\"]\n[egress]\nallow_hosts = [\"mcp.internal\"]\nallow_cidrs = [\"10.20.0.0/16\"]",
+        )
+        .unwrap();
+        let p = c.upstream_policy().unwrap();
+        assert!(p.egress.host_allowed("mcp.internal"));
+        assert!(p.egress.check_ip("10.20.0.1".parse().unwrap()).is_ok());
+        assert!(p.egress.check_ip("10.21.0.1".parse().unwrap()).is_err());
+        assert!(p.stdio_command_allowed("npx") && !p.stdio_command_allowed("sh"));
+        let bad: Config = toml::from_str("[egress]\nallow_cidrs = [\"nope\"]").unwrap();
+        assert!(bad.validate().is_err());
+        assert!(toml::from_str::<Config>("[egress]\nallow = []").is_err());
     }
 
     #[test]

@@ -76,6 +76,9 @@ pub async fn start(store: &Store) -> Result<DemoUpstream, WardenError> {
                 server.id,
                 ServerPatch {
                     transport: Some(transport),
+                    // Warden's own demo upstream on loopback: the
+                    // platform set it, so no egress restriction.
+                    egress_restricted: Some(false),
                     ..ServerPatch::default()
                 },
             )

@@ -42,6 +42,9 @@ pub async fn run(config: Config, demo: bool) -> Result<(), WardenError> {
 
     ensure_platform_token(&store, config.admin_token.as_deref()).await?;
 
+    // The platform's rules for tenants' upstreams (egress, stdio commands):
+    // the admin API checks writes against them, the gateway connections.
+    let upstream_policy = config.upstream_policy()?;
     let audit = store.audit_writer(AuditWriterOptions::default());
     // A gateway on loopback is a local server: refuse other Host names
     // (DNS rebinding), as the MCP transport spec asks.
@@ -59,6 +62,7 @@ pub async fn run(config: Config, demo: bool) -> Result<(), WardenError> {
         live_replicas: Some(store.live_replicas()),
         upstream: UpstreamLimits {
             catalog_refresh: Duration::from_secs(config.catalog_refresh_secs),
+            policy: Arc::new(upstream_policy.clone()),
             ..UpstreamLimits::default()
         },
         ..GatewayConfig::default()
@@ -72,7 +76,11 @@ pub async fn run(config: Config, demo: bool) -> Result<(), WardenError> {
     .await
     .map_err(|e| WardenError::Config(format!("gateway: {e}")))?;
 
-    let admin_state = warden_admin::AdminState::new(store.clone(), Arc::new(gateway.catalog()));
+    let admin_state = warden_admin::AdminState::with_upstream_policy(
+        store.clone(),
+        Arc::new(gateway.catalog()),
+        upstream_policy,
+    );
     if let Some(path) = &config.bootstrap {
         apply_bootstrap(&admin_state, path).await?;
     }

@@ -219,6 +219,15 @@ impl Run<'_> {
             .await
             .map_err(|x| self.s.error(x))?;
         let transport = transport_of(&e.transport);
+        // The file is the platform's: no egress restriction, but the stdio
+        // allow-list holds for it too.
+        if let Transport::Stdio { command, .. } = &transport {
+            if !self.s.upstream_policy().stdio_command_allowed(command) {
+                return Err(AdminError::StdioCommandNotAllowed {
+                    command: command.clone(),
+                });
+            }
+        }
         let secret_headers = match &e.secret_headers {
             Some(headers) => {
                 let mut values = BTreeMap::new();
@@ -263,6 +272,7 @@ impl Run<'_> {
                     transport: (server.transport != transport).then_some(transport),
                     enabled: e.enabled.filter(|v| *v != server.enabled),
                     timeout_ms: e.timeout_ms.filter(|v| *v != server.timeout_ms),
+                    egress_restricted: server.egress_restricted.then_some(false),
                     ..Default::default()
                 };
                 if patch != ServerPatch::default() {

@@ -236,11 +236,8 @@ fn new_name(
     name: Option<String>,
     current: &str,
 ) -> Result<Option<String>, AdminError> {
+    crate::validate::opt_name(field, name.as_ref())?;
     match name {
-        Some(n) if n.trim().is_empty() || n.len() > 256 => Err(AdminError::invalid(
-            field,
-            format!("{field} must be 1 to 256 bytes and not blank"),
-        )),
         Some(n) if n == current => Ok(None),
         other => Ok(other),
     }
@@ -511,12 +508,7 @@ pub async fn create_end_user(
     body: CreateEndUser,
 ) -> Result<Written<EndUserView>, AdminError> {
     let org = s.org(admin, org).await?;
-    if body.external_id.trim().is_empty() || body.external_id.len() > 256 {
-        return Err(AdminError::invalid(
-            "external_id",
-            "external_id must be 1 to 256 bytes and not blank",
-        ));
-    }
+    crate::validate::name("external_id", &body.external_id)?;
     let new = NewEndUser {
         org: org.id,
         external_id: body.external_id,
@@ -827,14 +819,7 @@ pub async fn patch_key(
             "a key bound to an agent cannot assert another agent",
         ));
     }
-    if let Some(name) = &body.name {
-        if name.trim().is_empty() || name.len() > 256 {
-            return Err(AdminError::invalid(
-                "name",
-                "name must be 1 to 256 bytes and not blank",
-            ));
-        }
-    }
+    crate::validate::opt_name("name", body.name.as_ref())?;
     let patch = KeyPatch {
         name: body.name,
         revoked: None,

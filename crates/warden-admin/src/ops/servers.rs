@@ -2,7 +2,12 @@
 //!
 //! Global servers and what an org is granted of them are the platform's to
 //! give: an org admin may switch a grant of a global server on or off and
-//! narrow its filter, never widen it. An org's own servers are the org's.
+//! narrow its filter, never widen it. An org's own servers are the org's,
+//! within the platform's rules for upstreams: a stdio server runs a command
+//! as Warden's user, so only a platform admin creates or changes one (and
+//! only with a command in `stdio_allowed_commands`, when that is set); a URL
+//! an org admin sets must keep to the egress policy, now and (the server
+//! row is marked `egress_restricted`) at every connection.
 
 use std::collections::BTreeMap;
 
@@ -51,6 +56,43 @@ fn check_transport(spec: &TransportSpec) -> Result<(), AdminError> {
     Ok(())
 }
 
+/// May `admin` reach an upstream this way? Stdio: platform admins only,
+/// and only allowed commands. HTTP from an org admin: the URL must keep to
+/// the platform's egress policy for every address its host resolves to now.
+async fn check_upstream_rules(
+    s: &AdminState,
+    admin: &Admin,
+    spec: &TransportSpec,
+) -> Result<(), AdminError> {
+    match spec {
+        TransportSpec::Stdio { command, .. } => {
+            if !admin.is_platform() {
+                return Err(AdminError::StdioRequiresPlatformAdmin);
+            }
+            if !s.upstream_policy().stdio_command_allowed(command) {
+                return Err(AdminError::StdioCommandNotAllowed {
+                    command: command.clone(),
+                });
+            }
+        }
+        TransportSpec::Http { url } if !admin.is_platform() => {
+            s.upstream_policy()
+                .egress
+                .check_url_resolved(url)
+                .await
+                .map_err(|reason| AdminError::UpstreamUrlForbidden { reason })?;
+        }
+        TransportSpec::Http { .. } => {}
+    }
+    Ok(())
+}
+
+/// Whether the gateway must keep `spec`, written by `admin`, to the
+/// egress policy: an HTTP URL an org admin set.
+fn egress_restricted(admin: &Admin, spec: &TransportSpec) -> bool {
+    !admin.is_platform() && matches!(spec, TransportSpec::Http { .. })
+}
+
 fn secrets(headers: BTreeMap<String, String>) -> BTreeMap<String, Secret> {
     headers
         .into_iter()
@@ -67,6 +109,7 @@ pub(crate) fn server_view(s: &AdminState, server: &Server) -> ServerView {
         transport: transport_view(&server.transport),
         secret_header_names: server.secret_header_names.clone(),
         timeout_ms: server.timeout_ms,
+        egress_restricted: server.egress_restricted,
     }
 }
 
@@ -145,7 +188,10 @@ pub async fn create_server(
         }
     };
     check_transport(&body.transport)?;
+    check_upstream_rules(s, admin, &body.transport).await?;
+    let restricted = egress_restricted(admin, &body.transport);
     let mut new = NewServer::new(body.slug, owner_org, transport_from(body.transport));
+    new.egress_restricted = restricted;
     new.name = body.name.unwrap_or_default();
     new.secret_headers = secrets(body.secret_headers);
     new.enabled = body.enabled;
@@ -171,12 +217,24 @@ pub async fn patch_server(
     body: PatchServer,
 ) -> Result<Written<ServerView>, AdminError> {
     let server = s.owned_server(admin, org, slug).await?;
+    // A stdio server's command, arguments and environment (its secret
+    // headers) are the platform's; an org admin may rename, enable or
+    // disable it, and change its timeout.
+    let changes_how_it_runs = body.transport.is_some() || body.secret_headers.is_some();
+    if matches!(server.transport, Transport::Stdio { .. })
+        && changes_how_it_runs
+        && !admin.is_platform()
+    {
+        return Err(AdminError::StdioRequiresPlatformAdmin);
+    }
     if let Some(t) = &body.transport {
         check_transport(t)?;
+        check_upstream_rules(s, admin, t).await?;
     }
     let patch = ServerPatch {
         slug: None,
         name: body.name,
+        egress_restricted: body.transport.as_ref().map(|t| egress_restricted(admin, t)),
         transport: body.transport.map(transport_from),
         secret_headers: body.secret_headers.map(secrets),
         enabled: body.enabled,

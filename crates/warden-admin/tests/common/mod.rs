@@ -10,7 +10,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use warden_admin::AdminState;
 use warden_policy::ServerId;
-use warden_store::{Secret, Store, StoreOptions};
+use warden_store::{Secret, Store, StoreOptions, UpstreamPolicy};
 use warden_testkit::{TempPostgres, TempSqlite};
 
 pub const PLATFORM_TOKEN: &str = "platform-admin-token-for-tests";
@@ -87,6 +87,11 @@ impl Reply {
 
 impl Harness {
     pub async fn start(backend: Backend) -> Harness {
+        Self::start_with_policy(backend, UpstreamPolicy::default()).await
+    }
+
+    /// A harness whose admin API keeps to `policy` (egress, stdio commands).
+    pub async fn start_with_policy(backend: Backend, policy: UpstreamPolicy) -> Harness {
         let db = match backend {
             Backend::Sqlite => Db::Sqlite(TempSqlite::new()),
             Backend::Postgres => Db::Postgres(TempPostgres::start().await),
@@ -103,7 +108,7 @@ impl Harness {
             .await
             .unwrap();
         let catalog = Arc::new(TestCatalog::default());
-        let state = AdminState::new(store.clone(), catalog.clone());
+        let state = AdminState::with_upstream_policy(store.clone(), catalog.clone(), policy);
         let app = warden_admin::router(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

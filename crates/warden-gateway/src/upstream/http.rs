@@ -1,5 +1,6 @@
 //! Upstream over MCP Streamable HTTP (both protocol eras).
 
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -7,7 +8,7 @@ use arc_swap::ArcSwapOption;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE};
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
-use warden_store::UpstreamConfig;
+use warden_store::{UpstreamConfig, UpstreamPolicy};
 
 use super::{SseParser, Upstream};
 use crate::error::GatewayError;
@@ -24,10 +25,52 @@ pub(crate) struct HttpLink {
     secret_headers: HeaderMap,
     session: ArcSwapOption<String>,
     listener: Mutex<Option<JoinHandle<()>>>,
+    /// Why this upstream may not be reached at all (an org admin's URL
+    /// outside the egress policy: scheme, userinfo, or an IP literal in a
+    /// forbidden range, which the DNS resolver never sees).
+    refused: Option<String>,
+}
+
+/// DNS for an upstream whose URL an org admin set: only the addresses the
+/// platform's egress policy allows, checked on every connection (a name
+/// rebound to an internal address after the write-time check is refused).
+struct EgressResolver {
+    policy: Arc<UpstreamPolicy>,
+}
+
+impl reqwest::dns::Resolve for EgressResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = Arc::clone(&self.policy);
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if policy.egress.host_allowed(&host) {
+                return Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs);
+            }
+            let mut refusal = None;
+            let allowed: Vec<SocketAddr> = addrs
+                .into_iter()
+                .filter(|a| match policy.egress.check_ip(a.ip()) {
+                    Ok(()) => true,
+                    Err(why) => {
+                        refusal.get_or_insert(why);
+                        false
+                    }
+                })
+                .collect();
+            if allowed.is_empty() {
+                let why = refusal.map_or_else(|| "no addresses".to_owned(), |r| r.to_string());
+                let e = std::io::Error::other(format!("egress refused for {host:?}: {why}"));
+                return Err(Box::new(e) as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
 }
 
 impl HttpLink {
-    pub fn new(url: String, config: &UpstreamConfig) -> Self {
+    pub fn new(url: String, config: &UpstreamConfig, policy: &Arc<UpstreamPolicy>) -> Self {
         let mut secret_headers = HeaderMap::new();
         for (name, value) in &config.secret_headers {
             let parsed = (
@@ -44,12 +87,34 @@ impl HttpLink {
                 }
             }
         }
-        let client = reqwest::Client::builder()
+        // Never follow redirects: a redirect could lead anywhere, past the
+        // egress policy. A 3xx is an upstream error like any other status.
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_millis(config.timeout_ms.clamp(100, 10_000)))
             .pool_max_idle_per_host(64)
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
+            .redirect(reqwest::redirect::Policy::none());
+        let mut refused = None;
+        if config.egress_restricted {
+            if let Err(why) = policy.egress.check_url(&url) {
+                tracing::warn!(server = %config.slug, reason = why.code(), "upstream URL refused by the egress policy");
+                refused = Some(format!("upstream URL refused by the egress policy: {why}"));
+            }
+            // Connect straight to the checked addresses, never via a proxy.
+            builder = builder.no_proxy().dns_resolver(Arc::new(EgressResolver {
+                policy: Arc::clone(policy),
+            }));
+        }
+        let client = match builder.build() {
+            Ok(client) => client,
+            Err(e) => {
+                // Without our settings (redirects, resolver) the client must
+                // not be used at all.
+                refused.get_or_insert(format!("cannot build the HTTP client: {e}"));
+                reqwest::Client::new()
+            }
+        };
         HttpLink {
+            refused,
             client,
             parsed_url: reqwest::Url::parse(&url).ok(),
             url,
@@ -144,6 +209,10 @@ impl HttpLink {
         msg: &Value,
         via: Option<u64>,
     ) -> Result<(), GatewayError> {
+        if let Some(why) = &self.refused {
+            up.mark_failed(why);
+            return Err(up.unavailable(why.clone()));
+        }
         let had_session = self.session.load().is_some();
         let resp = self
             .builder(up, reqwest::Method::POST, Some(msg))
@@ -210,6 +279,9 @@ impl HttpLink {
     /// `list_changed`): the GET stream (2025-11-25) or `subscriptions/listen`
     /// (2026-07-28).
     pub fn start_listener(&self, up: &Arc<Upstream>) {
+        if self.refused.is_some() {
+            return;
+        }
         let weak = Arc::downgrade(up);
         let handle = tokio::spawn(async move {
             let mut backoff = Duration::from_millis(500);

@@ -21,7 +21,7 @@ use arc_swap::{ArcSwap, ArcSwapOption};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 use warden_policy::ServerId;
-use warden_store::{Transport, UpstreamConfig};
+use warden_store::{Transport, UpstreamConfig, UpstreamPolicy};
 
 use crate::error::GatewayError;
 use crate::jsonrpc::{self, Kind};
@@ -46,6 +46,9 @@ pub struct UpstreamLimits {
     pub catalog_refresh: Duration,
     /// Longest wait between reconnection attempts to a failed upstream.
     pub max_backoff: Duration,
+    /// The platform's rules: the egress policy for upstreams whose URL an
+    /// org admin set (`egress_restricted`), and the stdio command allow-list.
+    pub policy: Arc<UpstreamPolicy>,
 }
 
 impl Default for UpstreamLimits {
@@ -54,6 +57,7 @@ impl Default for UpstreamLimits {
             max_response_bytes: 16 * 1024 * 1024,
             catalog_refresh: Duration::from_secs(300),
             max_backoff: Duration::from_secs(30),
+            policy: Arc::default(),
         }
     }
 }
@@ -221,7 +225,9 @@ impl Upstream {
         seed: Option<Arc<ToolCatalog>>,
     ) -> Arc<Upstream> {
         let link = match &config.transport {
-            Transport::Http { url } => Link::Http(http::HttpLink::new(url.clone(), &config)),
+            Transport::Http { url } => {
+                Link::Http(http::HttpLink::new(url.clone(), &config, &limits.policy))
+            }
             Transport::Stdio { .. } => Link::Stdio(stdio::StdioLink::new()),
         };
         let (state_tx, _) = watch::channel(LinkState::Connecting);
@@ -868,6 +874,7 @@ mod tests {
             transport: Transport::Http { url: refused_url() },
             secret_headers: BTreeMap::new(),
             timeout_ms: 1_000,
+            egress_restricted: false,
             config_revision: 1,
         };
         let limits = UpstreamLimits {
@@ -900,6 +907,7 @@ mod tests {
             transport: Transport::Http { url: refused_url() },
             secret_headers: BTreeMap::new(),
             timeout_ms: 1_000,
+            egress_restricted: false,
             config_revision: 1,
         };
         let (events, _rx) = mpsc::unbounded_channel();
@@ -945,6 +953,7 @@ mod tests {
             transport: Transport::Http { url: refused_url() },
             secret_headers: BTreeMap::new(),
             timeout_ms: 1_000,
+            egress_restricted: false,
             config_revision: 1,
         };
         let limits = UpstreamLimits {

@@ -13,6 +13,16 @@ use warden_store::Transport;
 
 use super::Upstream;
 
+/// The only variables a stdio child inherits from Warden's environment
+/// (when set), so a command runs as it would from a login shell (`npx`
+/// finds node on `PATH` and its cache under `HOME`). Nothing else: Warden's
+/// own secrets (`WARDEN_ADMIN_TOKEN`, `WARDEN_SECRET_KEY`,
+/// `WARDEN_DATABASE_URL`, cloud credentials, ...) never reach an upstream.
+/// The server's configured `env` and its secrets come on top.
+pub const STDIO_INHERITED_ENV: &[&str] = &["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR"];
+/// `PATH` for a child when Warden itself has none.
+pub const STDIO_DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
 pub(crate) struct StdioLink {
     writer: Mutex<Option<mpsc::UnboundedSender<String>>>,
     child: Mutex<Option<Child>>,
@@ -54,7 +64,21 @@ impl StdioLink {
         let Transport::Stdio { command, args, env } = &up.config.transport else {
             return Err(std::io::Error::other("not a stdio upstream"));
         };
+        if !up.limits.policy.stdio_command_allowed(command) {
+            return Err(std::io::Error::other(format!(
+                "command {command:?} is not in the platform's stdio_allowed_commands"
+            )));
+        }
         let mut cmd = Command::new(command);
+        cmd.env_clear();
+        for name in STDIO_INHERITED_ENV {
+            if let Some(value) = std::env::var_os(name) {
+                cmd.env(name, value);
+            }
+        }
+        if std::env::var_os("PATH").is_none() {
+            cmd.env("PATH", STDIO_DEFAULT_PATH);
+        }
         cmd.args(args)
             .envs(env)
             // Secrets reach a stdio server as environment variables.

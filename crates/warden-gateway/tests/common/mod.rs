@@ -96,6 +96,7 @@ pub fn http_upstream(id: i64, slug: &str, url: &str, timeout_ms: u64) -> Upstrea
         transport: Transport::Http { url: url.into() },
         secret_headers,
         timeout_ms,
+        egress_restricted: false,
         config_revision: 1,
     }
 }
