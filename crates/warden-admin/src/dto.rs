@@ -554,6 +554,8 @@ pub struct ExplainView {
     /// Every check in order with its outcome.
     #[schema(value_type = Object)]
     pub trace: Value,
+    /// The limits that would count this call (empty when none apply).
+    pub limits: EffectiveLimitsView,
 }
 
 // ---------------------------------------------------------------- replicas, audit
@@ -628,4 +630,111 @@ pub struct AuditPage {
     pub items: Vec<AuditEntryView>,
     /// Pass as `cursor` for the next (older) page; absent on the last page.
     pub next_cursor: Option<String>,
+}
+
+// ---------------------------------------------------------------- limits
+
+/// Whom a limit holds for, by the names the API uses elsewhere: the org as
+/// a whole, a team or agent by slug, a key by id, an end user by external id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum LimitLevelSpec {
+    /// A struct variant, so that unknown fields are refused here too.
+    Org {},
+    Team {
+        slug: String,
+    },
+    Key {
+        id: i64,
+    },
+    EndUser {
+        external_id: String,
+    },
+    Agent {
+        slug: String,
+    },
+}
+
+/// Period of a rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowSpec {
+    Minute,
+    Hour,
+}
+
+/// A token bucket: at most `burst` calls at once, refilled at `requests`
+/// per `per`. `burst` defaults to `requests`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateSpec {
+    pub requests: u32,
+    pub per: WindowSpec,
+    #[serde(default)]
+    pub burst: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LimitView {
+    pub id: i64,
+    pub level: LimitLevelSpec,
+    /// `null`: every server.
+    pub server: Option<String>,
+    /// `null`: every tool of `server`.
+    pub tool: Option<String>,
+    pub rate: Option<RateSpec>,
+    /// The most calls in flight at once.
+    pub concurrency: Option<u32>,
+}
+
+/// A new limit: at least one of `rate` and `concurrency`; `tool` only with
+/// `server`, which must be granted to the org.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateLimit {
+    pub level: LimitLevelSpec,
+    pub server: Option<String>,
+    pub tool: Option<String>,
+    pub rate: Option<RateSpec>,
+    pub concurrency: Option<u32>,
+}
+
+/// Changes a limit; absent fields stay, `null` clears an optional one.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchLimit {
+    pub level: Option<LimitLevelSpec>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub server: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub tool: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<RateSpec>)]
+    pub rate: Option<Option<RateSpec>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<u32>)]
+    pub concurrency: Option<Option<u32>>,
+}
+
+/// The tightest rate or concurrency among the limits that apply, and the
+/// limit (id and level) that set it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LimitBoundView {
+    pub limit: i64,
+    pub level: LimitLevelSpec,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate: Option<RateSpec>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u32>,
+}
+
+/// The limits that would count the explained call. Limits never allow or
+/// deny: the data plane refuses a permitted call once one runs out.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct EffectiveLimitsView {
+    pub applicable: Vec<LimitView>,
+    pub rate: Option<LimitBoundView>,
+    pub concurrency: Option<LimitBoundView>,
 }

@@ -24,6 +24,7 @@
 //! | `/orgs/{org}/toolsets/{toolset}/servers`, `.../options` | PUT, GET |
 //! | `/orgs/{org}/keys[/{id}]`, `.../revoke`, `.../access` | GET POST, GET PATCH DELETE, POST, GET |
 //! | `/orgs/{org}/{teams\|keys\|end-users\|agents}/{x}/scope[/options]` | GET PUT, GET (picker) |
+//! | `/orgs/{org}/limits[/{id}]` | GET POST, GET PATCH DELETE |
 //! | `/orgs/{org}/explain?key=&server=&tool=[&end_user=&agent=]` | GET |
 //! | `/admin/v1/replicas`, `/admin/v1/audit` | GET |
 //!
@@ -37,6 +38,7 @@ pub mod bootstrap;
 pub mod dto;
 mod error;
 mod extract;
+mod limit_routes;
 mod openapi;
 mod ops;
 mod routes;
@@ -58,6 +60,7 @@ pub use state::AdminState;
 /// with the JSON error body.
 pub fn router(state: AdminState) -> Router {
     routes::routes()
+        .merge(limit_routes::routes())
         .route("/admin/v1/openapi.json", get(openapi::serve))
         // After every route: it is set on the routes registered so far.
         .method_not_allowed_fallback(method_not_allowed)

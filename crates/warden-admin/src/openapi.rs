@@ -11,7 +11,7 @@ use crate::routes::Paths;
 #[openapi(
     info(
         title = "Warden admin API",
-        description = "Manage orgs, servers, grants, teams, keys, end users, agents, toolsets and scopes of a Warden MCP gateway. Errors are always `{\"error\": {\"code\", \"message\", \"details\"}}`. Every write answers with the new policy `revision`; add `?wait=propagated` to wait until every replica applied it.",
+        description = "Manage orgs, servers, grants, teams, keys, end users, agents, toolsets, scopes and limits of a Warden MCP gateway. Errors are always `{\"error\": {\"code\", \"message\", \"details\"}}`. Every write answers with the new policy `revision`; add `?wait=propagated` to wait until every replica applied it.",
         version = "1"
     ),
     modifiers(&BearerAuth),
@@ -20,6 +20,7 @@ use crate::routes::Paths;
         (name = "grants", description = "Which servers an org may use"), (name = "teams"),
         (name = "agents"), (name = "end users"), (name = "toolsets"), (name = "keys"),
         (name = "scopes", description = "Scopes of teams, keys, end users and agents, and their pickers"),
+        (name = "limits", description = "Quotas and rate limits (configuration; the data plane enforces them)"),
         (name = "inspect", description = "Explain, replicas, audit log"),
     )
 )]
@@ -41,6 +42,7 @@ impl Modify for BearerAuth {
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(Paths::openapi());
+    doc.merge(crate::limit_routes::LimitPaths::openapi());
     doc
 }
 

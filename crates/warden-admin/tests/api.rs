@@ -879,6 +879,8 @@ async fn openapi_document_is_served_and_complete() {
         "/admin/v1/orgs/{org}/keys/{id}/access",
         "/admin/v1/orgs/{org}/teams/{team}/scope/options",
         "/admin/v1/orgs/{org}/explain",
+        "/admin/v1/orgs/{org}/limits",
+        "/admin/v1/orgs/{org}/limits/{id}",
         "/admin/v1/audit",
         "/admin/v1/replicas",
     ] {

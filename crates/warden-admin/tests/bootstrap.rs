@@ -87,6 +87,33 @@ async fn example_applies_idempotently(backend: Backend) {
     assert_eq!(grant["enabled"], false);
     assert_eq!(grant["filter"], serde_json::json!(["search_repositories"]));
 
+    // Limits: created once, then brought in line by (holder, server, tool).
+    let limits = h.get("/admin/v1/orgs/acme/limits").await.body;
+    let items = limits["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3, "{limits}");
+    assert_eq!(items[0]["level"], serde_json::json!({ "kind": "org" }));
+    assert_eq!(
+        items[0]["rate"],
+        serde_json::json!({ "requests": 6000, "per": "hour", "burst": 6000 })
+    );
+    assert_eq!(
+        items[1]["level"],
+        serde_json::json!({ "kind": "team", "slug": "support" })
+    );
+    assert_eq!(items[1]["tool"], "create_issue");
+    assert_eq!(items[2]["level"]["kind"], "key");
+    let tighter = EXAMPLE.replace("concurrency = 4", "concurrency = 3");
+    assert_ne!(tighter, EXAMPLE);
+    let tighter = bootstrap::parse(&tighter).unwrap();
+    let fourth = bootstrap::apply(&h.state, &tighter, &env).await.unwrap();
+    assert_eq!(
+        fourth.changes, 2,
+        "the grant edit is undone, the limit changes: {fourth:?}"
+    );
+    let limits = h.get("/admin/v1/orgs/acme/limits").await.body;
+    assert_eq!(limits["items"].as_array().unwrap().len(), 3, "{limits}");
+    assert_eq!(limits["items"][1]["concurrency"], 3);
+
     // The bootstrap's writes are in the audit log under its own actor.
     let audit = h
         .get("/admin/v1/audit?actor=system:bootstrap&limit=500")

@@ -9,6 +9,11 @@
 //! validates and indexes them, [`Snapshot::access`] compiles what one
 //! [`Principal`] may reach, and [`Snapshot::decide`] answers one
 //! (server, tool) question with a stable [`Reason`] and a [`Trace`].
+//!
+//! Quotas and rate limits ([`LimitRow`]) are configuration in the same
+//! snapshot: [`Snapshot::limits_for`] says which limits count a call and
+//! which is tightest. They never allow or deny; the data plane enforces them
+//! after [`Snapshot::decide`] allowed the call.
 
 mod change;
 mod decision;

@@ -250,3 +250,65 @@ async fn a_write_on_a_replica_that_is_behind_includes_every_earlier_write() {
     .await;
     assert_eq!(a.live().snapshot().to_rows(), b.live().snapshot().to_rows());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_reach_the_other_replica_through_the_feed() {
+    let db = TestDb::new(common::Backend::Postgres).await;
+    let a = Store::open(db.url(), options()).await.unwrap();
+    let b = Store::open(db.url(), options()).await.unwrap();
+    let org = create_org(&a, "t", "acme").await.value.id;
+    let server = a
+        .create_server(
+            "t",
+            NewServer::new("github", None, http("https://e.com/mcp")),
+        )
+        .await
+        .unwrap()
+        .value
+        .id;
+    a.create_org_grant(
+        "t",
+        OrgGrant {
+            org,
+            server,
+            enabled: true,
+            filter: ToolFilter::All,
+        },
+    )
+    .await
+    .unwrap();
+    let limit = a
+        .create_limit(
+            "t",
+            NewLimit {
+                org,
+                level: warden_policy::LimitLevel::Org,
+                server: Some(server),
+                tool: Some("search".into()),
+                rate: Some(warden_policy::Rate {
+                    requests: 10,
+                    per: warden_policy::Window::Minute,
+                    burst: 2,
+                }),
+                concurrency: None,
+            },
+        )
+        .await
+        .unwrap();
+    eventually("B applies the limit", Duration::from_secs(5), || {
+        b.live().revision() == limit.revision
+    })
+    .await;
+    assert_eq!(
+        b.live().snapshot().limit(limit.value.id),
+        Some(&limit.value.row())
+    );
+    // The grant's deletion cascades to the limit on both replicas.
+    let revision = a.delete_org_grant("t", org, server).await.unwrap();
+    eventually("B applies the cascade", Duration::from_secs(5), || {
+        b.live().revision() == revision
+    })
+    .await;
+    assert!(b.live().snapshot().limit(limit.value.id).is_none());
+    assert_eq!(b.live().snapshot().to_rows(), a.live().snapshot().to_rows());
+}

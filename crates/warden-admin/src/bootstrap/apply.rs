@@ -5,15 +5,15 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use warden_policy::{OrgId, Scope, ServerId, ToolFilter};
+use warden_policy::{LimitLevel, OrgId, Rate, Scope, ServerId, ToolFilter, Window};
 use warden_store::{
-    KeyPatch, NewAgent, NewKey, NewOrg, NewServer, NewTeam, NewToolset, OrgGrant, OrgGrantPatch,
-    Secret, ServerPatch, ToolsetPatch, Transport,
+    KeyPatch, LimitPatch, NewAgent, NewKey, NewLimit, NewOrg, NewServer, NewTeam, NewToolset,
+    OrgGrant, OrgGrantPatch, Page, Secret, ServerPatch, ToolsetPatch, Transport,
 };
 
 use super::file::*;
 use crate::auth::Admin;
-use crate::dto::{ScopeSpec, TransportSpec};
+use crate::dto::{ScopeSpec, TransportSpec, WindowSpec};
 use crate::error::AdminError;
 use crate::ops::convert::parse_time;
 use crate::state::AdminState;
@@ -118,6 +118,11 @@ pub async fn apply(
             .await
             .map_err(|err| context(format!("key {}/{}", e.org, e.name), err))?;
     }
+    for (i, e) in file.limits.iter().enumerate() {
+        run.limit(e)
+            .await
+            .map_err(|err| context(format!("limit #{} of org {}", i + 1, e.org), err))?;
+    }
     run.report.revision = state.live().revision();
     Ok(run.report)
 }
@@ -147,6 +152,91 @@ fn transport_of(spec: &TransportSpec) -> Transport {
 }
 
 impl Run<'_> {
+    /// Creates the limit for the entry's (holder, server, tool) if there is
+    /// none, else brings its rate and concurrency in line (absent: left as is).
+    async fn limit(&mut self, e: &LimitEntry) -> Result<(), AdminError> {
+        let org = self.org_id(&e.org).await?;
+        let holders = [&e.team, &e.key, &e.end_user, &e.agent];
+        if holders.iter().filter(|h| h.is_some()).count() > 1 {
+            return Err(AdminError::invalid(
+                "level",
+                "name at most one of team, key, end_user and agent",
+            ));
+        }
+        let level = if let Some(slug) = &e.team {
+            LimitLevel::Team(self.s.team(org, slug).await?.id)
+        } else if let Some(name) = &e.key {
+            let key = self
+                .s
+                .store()
+                .get_key_by_name(org, name)
+                .await
+                .map_err(|x| self.s.error(x))?
+                .ok_or_else(|| AdminError::not_found("key", name.clone()))?;
+            LimitLevel::Key(key.id)
+        } else if let Some(ext) = &e.end_user {
+            LimitLevel::EndUser(self.s.end_user(org, ext).await?.id)
+        } else if let Some(slug) = &e.agent {
+            LimitLevel::Agent(self.s.agent(org, slug).await?.id)
+        } else {
+            LimitLevel::Org
+        };
+        let server = match &e.server {
+            Some(slug) => Some(self.server_id(org, slug).await?),
+            None => None,
+        };
+        let rate = e.rate.map(|r| Rate {
+            requests: r.requests,
+            per: match r.per {
+                WindowSpec::Minute => Window::Minute,
+                WindowSpec::Hour => Window::Hour,
+            },
+            burst: r.burst.unwrap_or(r.requests),
+        });
+        let store = self.s.store();
+        let existing = store
+            .list_limits(org, Page::all())
+            .await
+            .map_err(|x| self.s.error(x))?
+            .into_iter()
+            .find(|l| l.level == level && l.server == server && l.tool == e.tool);
+        match existing {
+            None => {
+                let new = NewLimit {
+                    org,
+                    level,
+                    server,
+                    tool: e.tool.clone(),
+                    rate,
+                    concurrency: e.concurrency,
+                };
+                store
+                    .create_limit(self.actor(), new)
+                    .await
+                    .map_err(|x| self.s.error(x))?;
+                self.wrote();
+            }
+            Some(l) => {
+                let patch = LimitPatch {
+                    rate: rate.filter(|r| Some(*r) != l.rate).map(Some),
+                    concurrency: e
+                        .concurrency
+                        .filter(|c| Some(*c) != l.concurrency)
+                        .map(Some),
+                    ..LimitPatch::default()
+                };
+                if patch != LimitPatch::default() {
+                    store
+                        .update_limit(self.actor(), l.id, patch)
+                        .await
+                        .map_err(|x| self.s.error(x))?;
+                    self.wrote();
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn actor(&self) -> &str {
         &self.admin.actor
     }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use warden_policy::ToolFilter;
 
-use crate::dto::{ScopeSpec, TransportSpec};
+use crate::dto::{RateSpec, ScopeSpec, TransportSpec};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,6 +24,8 @@ pub struct BootstrapFile {
     pub agents: Vec<AgentEntry>,
     #[serde(default)]
     pub keys: Vec<KeyEntry>,
+    #[serde(default)]
+    pub limits: Vec<LimitEntry>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -111,6 +113,25 @@ pub struct KeyEntry {
     pub expires_at: Option<String>,
 }
 
+/// A quota or rate limit. Its holder is at most one of `team`, `key` (by
+/// name), `end_user` (external id) and `agent`; none: the whole org. A
+/// limit is identified by (org, holder, server, tool): one per target.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitEntry {
+    pub org: String,
+    pub team: Option<String>,
+    pub key: Option<String>,
+    pub end_user: Option<String>,
+    pub agent: Option<String>,
+    /// Absent: all servers.
+    pub server: Option<String>,
+    /// Absent: all tools of `server`.
+    pub tool: Option<String>,
+    pub rate: Option<RateSpec>,
+    pub concurrency: Option<u32>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +148,8 @@ mod tests {
         );
         assert_eq!(file.teams[0].scope, Some(ScopeSpec::Inherit));
         assert_eq!(file.keys.len(), 3);
+        assert_eq!(file.limits.len(), 3);
+        assert_eq!(file.limits[1].team.as_deref(), Some("support"));
     }
 
     #[test]

@@ -88,11 +88,14 @@ pub async fn explain(
     let decision = snapshot.decide(&access, &query.server, &query.tool, s.catalog(), now_ms());
     let trace = serde_json::to_value(decision.trace)
         .map_err(|e| AdminError::Internal(format!("cannot serialize a trace: {e}")))?;
+    let limits =
+        super::limits::effective_limits_view(&snapshot, &principal, decision.server, &query.tool);
     Ok(ExplainView {
         revision: decision.revision,
         allowed: decision.allowed,
         reason: decision.reason.map(|r| r.code().to_owned()),
         trace,
+        limits,
     })
 }
 

@@ -5,11 +5,13 @@
 
 pub(crate) mod convert;
 mod inspect;
+mod limits;
 mod orgs;
 mod policy;
 mod servers;
 
 pub use inspect::*;
+pub use limits::*;
 pub use orgs::*;
 pub use policy::*;
 pub use servers::*;

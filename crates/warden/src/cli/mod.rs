@@ -3,6 +3,7 @@
 //! requests and prints answers (tables for people, `--json` for scripts).
 
 mod client;
+mod limits;
 mod table;
 #[cfg(test)]
 mod tests;
@@ -89,6 +90,9 @@ pub enum AdminCommand {
     Access(AccessArgs),
     /// Query the audit log.
     Audit(AuditArgs),
+    /// Quotas and rate limits of an org.
+    #[command(subcommand)]
+    Limit(limits::LimitCommand),
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -684,6 +688,7 @@ pub async fn render(
         AdminCommand::Key(c) => run_key(&api, &mut out, c).await?,
         AdminCommand::Scope(c) => run_scope(&api, &mut out, c).await?,
         AdminCommand::AdminToken(c) => run_admin_token(&api, &mut out, c).await?,
+        AdminCommand::Limit(c) => limits::run_limit(&api, &mut out, c).await?,
         AdminCommand::Explain(a) => {
             let mut query = vec![
                 ("key", a.key.to_string()),

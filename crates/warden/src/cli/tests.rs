@@ -434,3 +434,56 @@ async fn end_users_toolsets_admin_tokens_and_deletes() {
         Err(WardenError::Api { status: 401, .. })
     ));
 }
+
+#[tokio::test]
+async fn limit_commands_set_list_and_delete() {
+    let api = start().await;
+    api.ok("org create acme").await;
+    api.ok("server add github --upstream-url http://127.0.0.1:9/mcp")
+        .await;
+    api.ok("grant set acme github").await;
+    api.ok("team create acme ops").await;
+
+    let created = api
+        .json("limit set acme --team ops --server github --tool create_issue --rate 60/minute --burst 10 --concurrency 4")
+        .await;
+    let id = created["item"]["id"].as_i64().unwrap();
+    assert_eq!(
+        created["item"]["rate"],
+        serde_json::json!({ "requests": 60, "per": "minute", "burst": 10 })
+    );
+    // The same holder and target: changed in place, not a second limit.
+    let changed = api
+        .json("limit set acme --team ops --server github --tool create_issue --concurrency 2")
+        .await;
+    assert_eq!(changed["item"]["id"], id);
+    assert_eq!(changed["item"]["concurrency"], 2);
+    assert_eq!(changed["item"]["rate"]["requests"], 60);
+    api.ok("limit set acme --rate 1000/hour").await;
+
+    let listed = api.json("limit list acme").await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 2);
+    let table = api.ok("limit list acme").await;
+    assert!(table.starts_with("id"), "{table}");
+    assert!(table.contains("create_issue"), "{table}");
+
+    let err = api
+        .run("limit set acme --team ops", false)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("--rate"), "{err}");
+    let err = api
+        .run("limit set acme --team nope --concurrency 1", false)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("nope"), "{err}");
+
+    api.ok(&format!("limit delete acme {id}")).await;
+    assert_eq!(
+        api.json("limit list acme").await["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
