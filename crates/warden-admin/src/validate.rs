@@ -232,6 +232,36 @@ impl Validate for PatchKey {
     }
 }
 
+impl Validate for LimitLevelSpec {
+    fn validate(&self) -> Result<(), AdminError> {
+        match self {
+            LimitLevelSpec::Org {} | LimitLevelSpec::Key { .. } => Ok(()),
+            LimitLevelSpec::Team { slug } | LimitLevelSpec::Agent { slug } => {
+                name("level.slug", slug)
+            }
+            LimitLevelSpec::EndUser { external_id } => name("level.external_id", external_id),
+        }
+    }
+}
+
+impl Validate for CreateLimit {
+    fn validate(&self) -> Result<(), AdminError> {
+        self.level.validate()?;
+        opt_name("server", self.server.as_ref())?;
+        opt_name("tool", self.tool.as_ref())
+    }
+}
+
+impl Validate for PatchLimit {
+    fn validate(&self) -> Result<(), AdminError> {
+        if let Some(level) = &self.level {
+            level.validate()?;
+        }
+        opt_name("server", self.server.as_ref().and_then(Option::as_ref))?;
+        opt_name("tool", self.tool.as_ref().and_then(Option::as_ref))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
