@@ -178,9 +178,11 @@ impl HttpLink {
         b
     }
 
-    pub fn send_request(&self, up: &Arc<Upstream>, id: u64, msg: Value) {
+    /// The POST of request `id`, as a future for whoever awaits its
+    /// response to drive (see [`super::ResponseRx`]): no task per call.
+    pub fn request_driver(&self, up: &Arc<Upstream>, id: u64, msg: Value) -> super::Driver {
         let up = Arc::clone(up);
-        tokio::spawn(async move {
+        Box::pin(async move {
             let Some(link) = up.http_link() else { return };
             let outcome = link.post(&up, &msg, Some(id)).await;
             match outcome {
@@ -190,7 +192,7 @@ impl HttpLink {
                     Err(up.err_protocol("the response stream ended without a response")),
                 ),
             }
-        });
+        })
     }
 
     pub fn send_oneway(&self, up: &Upstream, msg: Value) {

@@ -13,8 +13,11 @@ mod sse;
 mod stdio;
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
@@ -154,6 +157,37 @@ impl ToolCatalog {
             .iter()
             .map(String::as_str)
             .zip(self.digests.iter().copied())
+    }
+}
+
+/// The work that delivers one HTTP request's response: its POST.
+pub(crate) type Driver = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Where the response to a request arrives ([`Upstream::start_request`]).
+///
+/// For an HTTP upstream it also carries the request's POST, which runs
+/// while (and only while) the response is awaited: the task that waits for
+/// the answer drives the HTTP exchange itself instead of handing it to a
+/// task of its own and being woken by it, one task spawn and one wake-up
+/// (often a hop between worker threads) less per call. Dropping it before
+/// the response came (the client went away, the gateway's timeout) drops
+/// the POST too; the caller tells the upstream (`notifications/cancelled`)
+/// as before.
+pub struct ResponseRx {
+    rx: oneshot::Receiver<Result<Value, GatewayError>>,
+    driver: Option<Driver>,
+}
+
+impl Future for ResponseRx {
+    type Output = Result<Result<Value, GatewayError>, oneshot::error::RecvError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Some(driver) = self.driver.as_mut() {
+            if driver.as_mut().poll(cx).is_ready() {
+                self.driver = None;
+            }
+        }
+        Pin::new(&mut self.rx).poll(cx)
     }
 }
 
@@ -372,6 +406,10 @@ impl Upstream {
     /// Waits until the connection is usable, failing fast if it is known
     /// to be down.
     async fn ensure_ready(&self) -> Result<(), GatewayError> {
+        // The usual case, without a watch subscription and a timer per call.
+        if self.is_ready() {
+            return Ok(());
+        }
         let mut rx = self.state_tx.subscribe();
         let wait = async {
             loop {
@@ -401,7 +439,7 @@ impl Upstream {
         method: &str,
         params: Option<Value>,
         sink: Option<ClientSink>,
-    ) -> Result<oneshot::Receiver<Result<Value, GatewayError>>, GatewayError> {
+    ) -> Result<ResponseRx, GatewayError> {
         if self.closed.load(Ordering::SeqCst) {
             return Err(self.unavailable("the server was removed"));
         }
@@ -415,7 +453,7 @@ impl Upstream {
         method: &str,
         mut params: Option<Value>,
         sink: Option<ClientSink>,
-    ) -> oneshot::Receiver<Result<Value, GatewayError>> {
+    ) -> ResponseRx {
         let (tx, rx) = oneshot::channel();
         let mut progress = None;
         if let Some(token) = params
@@ -436,15 +474,16 @@ impl Upstream {
         if let Some(p) = params {
             msg["params"] = p;
         }
-        match &self.link {
-            Link::Http(link) => link.send_request(self, id, msg),
+        let driver = match &self.link {
+            Link::Http(link) => Some(link.request_driver(self, id, msg)),
             Link::Stdio(link) => {
                 if let Err(e) = link.send(&msg) {
                     self.complete(id, Err(self.unavailable(e)));
                 }
+                None
             }
-        }
-        rx
+        };
+        ResponseRx { rx, driver }
     }
 
     /// The per-request `_meta` the stateless revision requires.
@@ -486,7 +525,7 @@ impl Upstream {
     pub(crate) async fn await_response(
         &self,
         id: u64,
-        rx: oneshot::Receiver<Result<Value, GatewayError>>,
+        rx: ResponseRx,
     ) -> Result<Value, GatewayError> {
         match tokio::time::timeout(self.timeout, rx).await {
             Ok(Ok(r)) => r,
