@@ -737,4 +737,21 @@ pub struct EffectiveLimitsView {
     pub applicable: Vec<LimitView>,
     pub rate: Option<LimitBoundView>,
     pub concurrency: Option<LimitBoundView>,
+    /// What is left of each applicable limit on the replica that answered
+    /// (its share of the limit), in the order of `applicable`.
+    pub remaining: Vec<LimitRemainingView>,
+}
+
+/// What is left of one limit on this replica.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LimitRemainingView {
+    pub limit: i64,
+    /// Calls the rate limit would admit right now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens_left: Option<u32>,
+    /// Calls in flight under the concurrency cap.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_flight: Option<u32>,
+    /// Live replicas sharing the limit (this one enforces 1/N of it).
+    pub replicas: u32,
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use warden_policy::{Catalog, Snapshot};
+use warden_policy::{Catalog, LimitCounters, Snapshot};
 use warden_store::{LivePolicy, Store, StoreError, UpstreamPolicy};
 
 use crate::auth::{Admin, Role};
@@ -20,6 +20,8 @@ struct Inner {
     store: Store,
     catalog: Arc<dyn Catalog + Send + Sync>,
     upstream_policy: UpstreamPolicy,
+    /// The data plane's limit counters (explain says what is left).
+    limit_counters: Option<Arc<dyn LimitCounters>>,
 }
 
 /// Default wait for `?wait=propagated` without `timeout_ms`.
@@ -48,8 +50,22 @@ impl AdminState {
                 store,
                 catalog,
                 upstream_policy,
+                limit_counters: None,
             }),
         }
+    }
+
+    /// Lets explain say how much of each limit is left on this replica.
+    /// Call before the state is cloned (it is set once, at start).
+    pub fn with_limit_counters(mut self, counters: Arc<dyn LimitCounters>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.limit_counters = Some(counters);
+        }
+        self
+    }
+
+    pub fn limit_counters(&self) -> Option<&dyn LimitCounters> {
+        self.inner.limit_counters.as_deref()
     }
 
     pub fn upstream_policy(&self) -> &UpstreamPolicy {

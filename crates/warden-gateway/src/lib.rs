@@ -246,6 +246,11 @@ impl Gateway {
         self.shared.catalog()
     }
 
+    /// The rate and concurrency counters, for the admin API's explain.
+    pub fn limit_counters(&self) -> Arc<dyn warden_policy::LimitCounters> {
+        Arc::clone(&self.shared.limiter) as Arc<dyn warden_policy::LimitCounters>
+    }
+
     /// Live sessions plus listen streams.
     pub fn live_sessions(&self) -> usize {
         self.shared.live_session_count()

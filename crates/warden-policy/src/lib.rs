@@ -32,7 +32,9 @@ pub use decision::{
 };
 pub use error::PolicyError;
 pub use filter::ToolFilter;
-pub use limits::{AppliedLimit, ConcurrencyBound, EffectiveLimits, RateBound};
+pub use limits::{
+    AppliedLimit, ConcurrencyBound, EffectiveLimits, LimitCounters, LimitUsage, RateBound,
+};
 pub use model::{
     AgentId, AgentRow, EndUserId, EndUserRow, KeyId, KeyRow, LimitId, LimitLevel, LimitRow,
     OrgGrantRow, OrgId, OrgRow, PolicyRows, Rate, Scope, ScopeGrants, ServerId, ServerRow, TeamId,

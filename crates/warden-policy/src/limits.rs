@@ -56,6 +56,25 @@ pub struct EffectiveLimits {
     pub concurrency: Option<ConcurrencyBound>,
 }
 
+/// What is left of one limit on this replica, as the data plane counts it
+/// (for explain). Only the data plane holds counters; this crate only says
+/// how they are asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct LimitUsage {
+    pub limit: LimitId,
+    /// Whole calls the rate limit's bucket holds now (none without a rate).
+    pub tokens_left: Option<u32>,
+    /// Calls in flight under its concurrency cap (none without one).
+    pub in_flight: Option<u32>,
+    /// Live replicas the limit is shared by (each enforces 1/N of it).
+    pub replicas: u32,
+}
+
+/// The data plane's counters, as explain sees them.
+pub trait LimitCounters: Send + Sync {
+    fn usage(&self, limit: &AppliedLimit) -> LimitUsage;
+}
+
 impl EffectiveLimits {
     pub fn is_empty(&self) -> bool {
         self.applicable.is_empty()

@@ -80,7 +80,8 @@ pub async fn run(config: Config, demo: bool) -> Result<(), WardenError> {
         store.clone(),
         Arc::new(gateway.catalog()),
         upstream_policy,
-    );
+    )
+    .with_limit_counters(gateway.limit_counters());
     if let Some(path) = &config.bootstrap {
         apply_bootstrap(&admin_state, path).await?;
     }

@@ -88,8 +88,13 @@ pub async fn explain(
     let decision = snapshot.decide(&access, &query.server, &query.tool, s.catalog(), now_ms());
     let trace = serde_json::to_value(decision.trace)
         .map_err(|e| AdminError::Internal(format!("cannot serialize a trace: {e}")))?;
-    let limits =
-        super::limits::effective_limits_view(&snapshot, &principal, decision.server, &query.tool);
+    let limits = super::limits::effective_limits_view(
+        &snapshot,
+        &principal,
+        decision.server,
+        &query.tool,
+        s.limit_counters(),
+    );
     Ok(ExplainView {
         revision: decision.revision,
         allowed: decision.allowed,

@@ -4,8 +4,8 @@
 //! store and the engine (422); another org's limit is "not found".
 
 use warden_policy::{
-    EffectiveLimits, LimitId, LimitLevel, LimitRow, OrgId, Principal, Rate, ServerId, Snapshot,
-    Window,
+    EffectiveLimits, LimitCounters, LimitId, LimitLevel, LimitRow, OrgId, Principal, Rate,
+    ServerId, Snapshot, Window,
 };
 use warden_store::{Limit, LimitPatch, NewLimit, Page};
 
@@ -77,13 +77,31 @@ pub(crate) fn effective_limits_view(
     principal: &Principal,
     server: Option<ServerId>,
     tool: &str,
+    counters: Option<&dyn LimitCounters>,
 ) -> EffectiveLimitsView {
     let Some(server) = server else {
         return EffectiveLimitsView::default();
     };
     let names = Names(snapshot);
     let e: EffectiveLimits = snapshot.limits_for(principal, server, tool);
+    let remaining = counters
+        .map(|c| {
+            e.applicable
+                .iter()
+                .map(|a| {
+                    let u = c.usage(a);
+                    LimitRemainingView {
+                        limit: u.limit.0,
+                        tokens_left: u.tokens_left,
+                        in_flight: u.in_flight,
+                        replicas: u.replicas,
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     EffectiveLimitsView {
+        remaining,
         applicable: e
             .applicable
             .iter()

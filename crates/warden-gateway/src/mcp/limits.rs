@@ -15,7 +15,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use warden_policy::{AppliedLimit, EffectiveLimits, LimitId, LimitLevel};
+use warden_policy::{
+    AppliedLimit, EffectiveLimits, LimitCounters, LimitId, LimitLevel, LimitUsage,
+};
 
 use super::authorize::Permit;
 use super::dispatch::Ctx;
@@ -176,6 +178,34 @@ impl Limiter {
     }
 }
 
+impl LimitCounters for Limiter {
+    /// What is left now, refilled to this instant but without taking.
+    fn usage(&self, l: &AppliedLimit) -> LimitUsage {
+        let replicas = self.replicas();
+        let state = lock(&self.state);
+        let tokens_left = l.rate.map(|rate| {
+            let capacity = f64::from((rate.burst / replicas).max(1));
+            let tokens = match state.buckets.get(&l.id) {
+                None => capacity,
+                Some(b) => {
+                    let refill = rate.per_second() / f64::from(replicas);
+                    (b.tokens + b.last.elapsed().as_secs_f64() * refill).min(capacity)
+                }
+            };
+            tokens.max(0.0).floor() as u32
+        });
+        let in_flight = l
+            .concurrency
+            .map(|_| state.in_flight.get(&l.id).copied().unwrap_or(0));
+        LimitUsage {
+            limit: l.id,
+            tokens_left,
+            in_flight,
+            replicas,
+        }
+    }
+}
+
 fn hit(
     l: &AppliedLimit,
     max: u32,
@@ -286,6 +316,25 @@ mod tests {
         assert!(limiter.admit(&l, now).is_err());
         drop(a);
         assert!(limiter.admit(&l, now).is_ok());
+    }
+
+    #[test]
+    fn usage_says_what_is_left() {
+        let limiter = Arc::new(Limiter::new(None));
+        let l = limits(
+            Some(Rate {
+                requests: 60,
+                per: Window::Hour,
+                burst: 5,
+            }),
+            Some(3),
+        );
+        let now = Instant::now();
+        let _held = limiter.admit(&l, now).unwrap();
+        let usage = limiter.usage(&l.applicable[0]);
+        assert_eq!(usage.tokens_left, Some(4));
+        assert_eq!(usage.in_flight, Some(1));
+        assert_eq!(usage.replicas, 1);
     }
 
     #[test]
