@@ -104,6 +104,7 @@ mod jsonrpc;
 mod mcp;
 mod registry;
 mod seams;
+pub mod telemetry;
 mod upstream;
 mod view;
 

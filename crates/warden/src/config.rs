@@ -51,6 +51,14 @@ pub struct Config {
     pub max_sessions_total: usize,
     /// `pretty` or `json` logs.
     pub log_format: LogFormat,
+    // --- Tracing (OpenTelemetry) ---
+    /// OTLP/HTTP (protobuf) collector base URL, e.g. `http://127.0.0.1:4318`
+    /// (`/v1/traces` is appended unless the URL already ends with it).
+    /// Unset (the default): no spans are made or exported. Env
+    /// `WARDEN_OTLP_ENDPOINT`. `OTEL_EXPORTER_OTLP_ENDPOINT` does not turn
+    /// tracing on; once on, the exporter's other `OTEL_EXPORTER_OTLP_*`
+    /// variables (headers, timeout) apply as usual.
+    pub otlp_endpoint: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -77,6 +85,7 @@ impl Default for Config {
             max_sessions_per_key: 1_000,
             max_sessions_total: 100_000,
             log_format: LogFormat::Pretty,
+            otlp_endpoint: None,
         }
     }
 }
@@ -188,6 +197,9 @@ impl Config {
         if let Some(v) = parse_env("WARDEN_MAX_SESSIONS_TOTAL")? {
             self.max_sessions_total = v;
         }
+        if let Some(v) = env_var("WARDEN_OTLP_ENDPOINT") {
+            self.otlp_endpoint = Some(v);
+        }
         if let Some(v) = env_var("WARDEN_LOG_FORMAT") {
             self.log_format = match v.as_str() {
                 "json" => LogFormat::Json,
@@ -222,6 +234,13 @@ impl Config {
                 "max_sessions_per_key and max_sessions_total must be > 0".into(),
             ));
         }
+        if let Some(url) = &self.otlp_endpoint {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(WardenError::Config(format!(
+                    "otlp_endpoint must be an http:// or https:// URL (got {url:?})"
+                )));
+            }
+        }
         if self.max_staleness_ms == 0 {
             return Err(WardenError::Config("max_staleness_ms must be > 0".into()));
         }
@@ -245,6 +264,18 @@ mod tests {
         assert_eq!(c.max_staleness_ms, 100);
         assert_eq!(c.database_url, "sqlite://warden.db");
         assert!(toml::from_str::<Config>("lisen = \"x\"").is_err());
+    }
+
+    #[test]
+    fn otlp_endpoint_is_off_by_default_and_checked() {
+        assert!(Config::default().otlp_endpoint.is_none());
+        let c: Config = toml::from_str("otlp_endpoint = \"http://127.0.0.1:4318\"").unwrap();
+        assert!(c.validate().is_ok());
+        let c = Config {
+            otlp_endpoint: Some("127.0.0.1:4318".into()),
+            ..Config::default()
+        };
+        assert!(c.validate().is_err());
     }
 
     #[test]

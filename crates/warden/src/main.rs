@@ -7,6 +7,7 @@ mod config;
 mod demo;
 mod error;
 mod serve;
+mod telemetry;
 
 use std::process::ExitCode;
 

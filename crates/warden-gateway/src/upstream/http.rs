@@ -95,6 +95,10 @@ impl HttpLink {
         if let Some(session) = self.session.load_full() {
             b = b.header(SESSION_HEADER, session.as_str());
         }
+        // W3C trace context of the current `mcp.upstream` span, if traced.
+        for (name, value) in crate::telemetry::current_headers() {
+            b = b.header(name, value);
+        }
         if let Some(msg) = msg {
             if up.is_stateless() {
                 if let Some(m) = msg.get("method").and_then(Value::as_str) {
@@ -115,7 +119,8 @@ impl HttpLink {
 
     pub fn send_request(&self, up: &Arc<Upstream>, id: u64, msg: Value) {
         let up = Arc::clone(up);
-        tokio::spawn(async move {
+        // In the caller's span, so that `builder` sends its trace context.
+        tokio::spawn(tracing::Instrument::in_current_span(async move {
             let Some(link) = up.http_link() else { return };
             let outcome = link.post(&up, &msg, Some(id)).await;
             match outcome {
@@ -125,7 +130,7 @@ impl HttpLink {
                     Err(up.err_protocol("the response stream ended without a response")),
                 ),
             }
-        });
+        }));
     }
 
     pub fn send_oneway(&self, up: &Upstream, msg: Value) {
