@@ -210,6 +210,16 @@ pub(crate) fn record_reason(reason: &str) {
     }
 }
 
+/// The current span when tracing is on, else none: what a spawned task
+/// is instrumented with so that its upstream requests carry the trace.
+pub(crate) fn current_span() -> Span {
+    if enabled() {
+        Span::current()
+    } else {
+        Span::none()
+    }
+}
+
 /// The span of one forwarded request (`mcp.upstream`, kind client).
 pub(crate) fn upstream_span(server: &str, method: &str) -> Span {
     if !enabled() {

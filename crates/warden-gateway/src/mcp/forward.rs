@@ -137,7 +137,7 @@ impl Ctx {
                     let _inflight = task_ctx.shared.enter();
                     task_ctx.exchange(fwd, Some(sink)).await
                 }
-                .in_current_span(),
+                .instrument(telemetry::current_span()),
             );
             tokio::select! {
                 biased;

@@ -119,8 +119,7 @@ impl HttpLink {
 
     pub fn send_request(&self, up: &Arc<Upstream>, id: u64, msg: Value) {
         let up = Arc::clone(up);
-        // In the caller's span, so that `builder` sends its trace context.
-        tokio::spawn(tracing::Instrument::in_current_span(async move {
+        let task = async move {
             let Some(link) = up.http_link() else { return };
             let outcome = link.post(&up, &msg, Some(id)).await;
             match outcome {
@@ -130,7 +129,12 @@ impl HttpLink {
                     Err(up.err_protocol("the response stream ended without a response")),
                 ),
             }
-        }));
+        };
+        // In the caller's span, so that `builder` sends its trace context.
+        tokio::spawn(tracing::Instrument::instrument(
+            task,
+            crate::telemetry::current_span(),
+        ));
     }
 
     pub fn send_oneway(&self, up: &Upstream, msg: Value) {
