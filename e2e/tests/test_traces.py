@@ -49,8 +49,9 @@ def test_spans_follow_the_client_trace_and_carry_no_secret(procs: Procs, tmp_pat
                     extra_env={"WARDEN_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp_port}"})
     admin = warden.admin
     admin.create_org(ORG)
-    admin.create_server("py", {"type": "http", "url": upstream}, secret_headers={"X-Upstream-Token": UPSTREAM_SECRET})
-    admin.grant(ORG, "py", ["echo"])
+    admin.create_server("py", {"type": "http", "url": upstream}, secret_headers={"X-Upstream-Token": UPSTREAM_SECRET},
+                        timeout_ms=1500)
+    admin.grant(ORG, "py", ["echo", "slow"])
     key = admin.create_key(ORG, "traced-client")
 
     # The server's catalog arrives in the background: wait for `echo`.
@@ -74,6 +75,10 @@ def test_spans_follow_the_client_trace_and_carry_no_secret(procs: Procs, tmp_pat
     t2, s2, tp2 = new_parent()
     denied = call(client, "add", {"a": 1, "b": 2}, {"traceparent": tp2})
     denied_data = denied["error"]["data"]
+    # 4. Allowed, but the upstream times out: the upstream span says so.
+    t4, s4, tp4 = new_parent()
+    timed_out = call(client, "slow", {"seconds": 5, "tag": "t4"}, {"traceparent": tp4})
+    assert "error" in timed_out, timed_out
     client.close()
     # 3. The 2026-07-28 wire: trace context in `params._meta`.
     t3, s3, tp3 = new_parent()
@@ -93,7 +98,7 @@ def test_spans_follow_the_client_trace_and_carry_no_secret(procs: Procs, tmp_pat
     def spans_of_traces() -> list[dict] | None:
         spans = read_jsonl(spans_file)
         requests = {s["trace_id"] for s in spans if s["name"] == "mcp.request"}
-        return spans if {t1, t2, t3} <= requests else None
+        return spans if {t1, t2, t3, t4} <= requests else None
     spans = wait_until(spans_of_traces, 20, interval=0.1, what="exported mcp.request spans")
 
     def one(trace: str, name: str) -> dict:
@@ -146,6 +151,15 @@ def test_spans_follow_the_client_trace_and_carry_no_secret(procs: Procs, tmp_pat
     assert req3["parent_span_id"] == s3
     up3 = one(t3, "mcp.upstream")
     assert up3["parent_span_id"] == req3["span_id"]
+
+    # 4. An upstream failure: error kind and status on `mcp.upstream`, the
+    # refusal's reason on the request.
+    req4 = one(t4, "mcp.request")
+    up4 = one(t4, "mcp.upstream")
+    assert up4["parent_span_id"] == req4["span_id"]
+    assert up4["attributes"]["error.type"] == "timeout"
+    assert up4["status"]["code"] == "STATUS_CODE_ERROR"
+    assert req4["attributes"]["warden.reason"]
 
     # The upstream received the trace: an HTTP `traceparent` naming Warden's
     # `mcp.upstream` span, and `_meta.traceparent` where the client used it.

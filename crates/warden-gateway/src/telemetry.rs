@@ -288,3 +288,46 @@ pub(crate) fn current_headers() -> Vec<(&'static str, String)> {
     opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&cx, &mut pairs));
     pairs.0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    // `enable` is never called in this test binary: tracing is off.
+    #[test]
+    fn off_makes_no_spans_and_injects_nothing() {
+        let headers = HeaderMap::new();
+        let msg = json!({"params": {"_meta": {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}}});
+        assert!(request_span(&headers, &msg, "tools/call", &Mount::All).is_none());
+        assert!(decision_span("tools/call").is_none());
+        assert!(upstream_span("s", "tools/call").is_none());
+        assert!(current_span().is_none());
+        assert!(current_headers().is_empty());
+        let mut params = json!({"name": "t"});
+        inject_meta(&Span::none(), &mut params);
+        assert_eq!(params, json!({"name": "t"}));
+    }
+
+    #[test]
+    fn meta_trace_context_is_recognised() {
+        assert!(has_meta_trace(
+            &json!({"_meta": {"traceparent": "00-x-y-01"}})
+        ));
+        assert!(!has_meta_trace(&json!({"_meta": {"traceparent": 1}})));
+        assert!(!has_meta_trace(&json!({"_meta": {}})));
+        assert!(!has_meta_trace(&json!({"name": "t"})));
+    }
+
+    #[test]
+    fn only_w3c_headers_are_collected() {
+        let mut pairs = Pairs(Vec::new());
+        pairs.set("traceparent", "a".into());
+        pairs.set("tracestate", "b".into());
+        pairs.set("baggage", "secret".into());
+        assert_eq!(
+            pairs.0,
+            vec![("traceparent", "a".into()), ("tracestate", "b".into())]
+        );
+    }
+}
