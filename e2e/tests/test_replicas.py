@@ -165,6 +165,14 @@ def test_a_limit_holds_across_three_replicas(procs: Procs, postgres: Postgres, a
     assert allowed <= 30, allowed
     # And each replica gave its share: no replica starved the others.
     assert allowed >= 27, allowed
+    # Explain on a replica names the limit and what is left of its share.
+    key_id = a.admin.call("GET", f"/orgs/{ORG}/keys")["items"][0]["id"]
+    explained = a.admin.call("GET", f"/orgs/{ORG}/explain",
+                             params={"key": str(key_id), "server": "py", "tool": "echo"})
+    limits = explained["limits"]
+    assert limits["rate"]["level"] == {"kind": "org"}
+    assert limits["remaining"][0]["tokens_left"] == 0
+    assert limits["remaining"][0]["replicas"] == 3
 
 
 def _metric(node: Warden, name: str) -> float | None:

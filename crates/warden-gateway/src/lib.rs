@@ -109,6 +109,7 @@ mod jsonrpc;
 mod mcp;
 mod registry;
 mod seams;
+pub mod telemetry;
 mod upstream;
 mod view;
 

@@ -69,6 +69,14 @@ pub struct Config {
     /// admin writes one, and before every spawn). Unset: any command, and
     /// only platform admins create stdio servers.
     pub stdio_allowed_commands: Option<Vec<String>>,
+    // --- Tracing (OpenTelemetry) ---
+    /// OTLP/HTTP (protobuf) collector base URL, e.g. `http://127.0.0.1:4318`
+    /// (`/v1/traces` is appended unless the URL already ends with it).
+    /// Unset (the default): no spans are made or exported. Env
+    /// `WARDEN_OTLP_ENDPOINT`. `OTEL_EXPORTER_OTLP_ENDPOINT` does not turn
+    /// tracing on; once on, the exporter's other `OTEL_EXPORTER_OTLP_*`
+    /// variables (headers, timeout) apply as usual.
+    pub otlp_endpoint: Option<String>,
 }
 
 /// `[egress]`: exceptions to the default refusal of loopback, private,
@@ -113,6 +121,7 @@ impl Default for Config {
             max_connections: 10_000,
             egress: EgressConfig::default(),
             stdio_allowed_commands: None,
+            otlp_endpoint: None,
         }
     }
 }
@@ -225,6 +234,9 @@ impl Config {
             self.max_sessions_total = v;
         }
         self.apply_security_env();
+        if let Some(v) = env_var("WARDEN_OTLP_ENDPOINT") {
+            self.otlp_endpoint = Some(v);
+        }
         if let Some(v) = env_var("WARDEN_LOG_FORMAT") {
             self.log_format = match v.as_str() {
                 "json" => LogFormat::Json,
@@ -287,6 +299,13 @@ impl Config {
             return Err(WardenError::Config(
                 "max_sessions_per_key and max_sessions_total must be > 0".into(),
             ));
+        }
+        if let Some(url) = &self.otlp_endpoint {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(WardenError::Config(format!(
+                    "otlp_endpoint must be an http:// or https:// URL (got {url:?})"
+                )));
+            }
         }
         if self.max_staleness_ms == 0 {
             return Err(WardenError::Config("max_staleness_ms must be > 0".into()));
@@ -392,6 +411,18 @@ mod tests {
         let bad: Config = toml::from_str("[egress]\nallow_cidrs = [\"nope\"]").unwrap();
         assert!(bad.validate().is_err());
         assert!(toml::from_str::<Config>("[egress]\nallow = []").is_err());
+    }
+
+    #[test]
+    fn otlp_endpoint_is_off_by_default_and_checked() {
+        assert!(Config::default().otlp_endpoint.is_none());
+        let c: Config = toml::from_str("otlp_endpoint = \"http://127.0.0.1:4318\"").unwrap();
+        assert!(c.validate().is_ok());
+        let c = Config {
+            otlp_endpoint: Some("127.0.0.1:4318".into()),
+            ..Config::default()
+        };
+        assert!(c.validate().is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod demo;
 mod error;
 mod listen;
 mod serve;
+mod telemetry;
 
 use std::process::ExitCode;
 

@@ -12,11 +12,10 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use tracing_subscriber::EnvFilter;
 use warden_gateway::{DecisionRecorder, Gateway, GatewayConfig, UpstreamLimits, UpstreamSource};
 use warden_store::{AuditWriterOptions, Secret, Store, StoreOptions};
 
-use crate::config::{Config, LogFormat};
+use crate::config::Config;
 use crate::error::WardenError;
 
 /// Name under which the configured platform admin token is recorded.
@@ -24,7 +23,7 @@ const BOOTSTRAP_TOKEN_NAME: &str = "bootstrap";
 const ACTOR: &str = "warden-serve";
 
 pub async fn run(config: Config, demo: bool) -> Result<(), WardenError> {
-    init_tracing(config.log_format);
+    let telemetry = crate::telemetry::init(config.log_format, config.otlp_endpoint.as_deref())?;
     let metrics = PrometheusBuilder::new()
         .install_recorder()
         .map_err(|e| WardenError::Metrics(e.to_string()))?;
@@ -130,6 +129,7 @@ pub async fn run(config: Config, demo: bool) -> Result<(), WardenError> {
         audit_dropped = audit.dropped_total(),
         "stopped"
     );
+    telemetry.shutdown().await;
     Ok(())
 }
 
@@ -173,31 +173,12 @@ async fn readyz(State(ops): State<OpsState>) -> impl IntoResponse {
 
 async fn render_metrics(State(ops): State<OpsState>) -> impl IntoResponse {
     metrics::gauge!("warden_gateway_live_sessions").set(ops.gateway.live_sessions() as f64);
+    // 1 when /readyz answers 200; 0 while the policy is stale or draining.
+    metrics::gauge!("warden_ready").set(if ops.gateway.is_ready() { 1.0 } else { 0.0 });
     (
         [("content-type", "text/plain; version=0.0.4")],
         ops.metrics.render(),
     )
-}
-
-fn init_tracing(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(log_colours())
-        .with_writer(std::io::stderr);
-    // A second init (tests in one process) is harmless: keep the first.
-    let _ = match format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Pretty => builder.try_init(),
-    };
-}
-
-/// Colour codes only for a person at a terminal: not in a log file or a
-/// pipe, and not with `NO_COLOR` set (<https://no-color.org>).
-fn log_colours() -> bool {
-    use std::io::IsTerminal;
-    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    !no_color && std::io::stderr().is_terminal()
 }
 
 async fn shutdown_signal() {

@@ -13,6 +13,7 @@ use super::dispatch::Ctx;
 use super::refusal::{Denial, Refusal};
 use crate::error::GatewayError;
 use crate::gateway::{now_ms, upstream_for};
+use crate::telemetry;
 use crate::upstream::Upstream;
 use crate::view::Verdict;
 
@@ -61,6 +62,39 @@ impl Permit {
 impl Ctx {
     /// Decides `subject` for this request's principal on this mount.
     pub(crate) fn authorize(&self, subject: Subject<'_>) -> Result<Permit, Refusal> {
+        // Trace: the decision is a child span of the request; both carry
+        // its outcome (ids and codes only).
+        let request_span = tracing::Span::current();
+        let span = telemetry::decision_span(subject.method);
+        let _entered = span.enter();
+        let result = self.decide(&subject);
+        if telemetry::enabled() {
+            match &result {
+                Ok(p) => {
+                    for s in [&span, &request_span] {
+                        telemetry::record_verdict(
+                            s,
+                            &p.decision_id,
+                            &p.slug,
+                            p.tool.as_deref(),
+                            &p.verdict,
+                        );
+                    }
+                }
+                Err(Refusal::Denied(d)) => telemetry::record_verdict(
+                    &request_span,
+                    &d.decision_id,
+                    subject.slug,
+                    subject.tool,
+                    &d.verdict,
+                ),
+                Err(_) => {}
+            }
+        }
+        result
+    }
+
+    fn decide(&self, subject: &Subject<'_>) -> Result<Permit, Refusal> {
         let verdict = {
             let view = self.view();
             match subject.tool {
@@ -69,7 +103,7 @@ impl Ctx {
             }
         };
         if !verdict.allowed {
-            return Err(self.deny(&subject, verdict));
+            return Err(self.deny(subject, verdict));
         }
         let decision_id = uuid::Uuid::now_v7().to_string();
         count_decision(&verdict);
@@ -84,7 +118,7 @@ impl Ctx {
         // outcome when the call ends.
         let record = subject.tool.map(|_| DecisionRecord {
             latency_us: 0,
-            ..self.decision_record(&decision_id, &subject, &verdict)
+            ..self.decision_record(&decision_id, subject, &verdict)
         });
         Ok(Permit {
             decision_id,
@@ -100,6 +134,13 @@ impl Ctx {
     pub(crate) fn deny(&self, subject: &Subject<'_>, verdict: Verdict) -> Refusal {
         let decision_id = uuid::Uuid::now_v7().to_string();
         count_decision(&verdict);
+        telemetry::record_verdict(
+            &tracing::Span::current(),
+            &decision_id,
+            subject.slug,
+            subject.tool,
+            &verdict,
+        );
         tracing::info!(
             decision_id = %decision_id,
             method = subject.method,

@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
 use warden_store::{DecisionOutcome, DecisionRecord};
 
 use super::authorize::{Permit, Subject};
@@ -19,6 +20,7 @@ use super::stream::{sse_unbounded, sse_unbounded_after};
 use crate::error::GatewayError;
 use crate::gateway::{CallEnd, InflightCall, Shared};
 use crate::jsonrpc;
+use crate::telemetry;
 use crate::upstream::{ClientSink, Upstream};
 use crate::view::prefix_name;
 
@@ -134,10 +136,13 @@ impl Ctx {
             let (tx, mut rx) = mpsc::unbounded_channel();
             let task_ctx = Arc::clone(&ctx);
             let sink = tx.clone();
-            let mut exchange = Box::pin(async move {
-                let _inflight = task_ctx.shared.enter();
-                task_ctx.exchange(fwd, Some(sink)).await
-            });
+            let mut exchange = Box::pin(
+                async move {
+                    let _inflight = task_ctx.shared.enter();
+                    task_ctx.exchange(fwd, Some(sink)).await
+                }
+                .instrument(telemetry::current_span()),
+            );
             tokio::select! {
                 biased;
                 reply = &mut exchange => match (rx.try_recv().ok(), reply) {
@@ -236,8 +241,17 @@ impl Ctx {
             upstream_done: false,
             _limit: limit,
         };
+        // Trace: a client span for the upstream exchange; its context goes
+        // upstream as HTTP headers (upstream/http.rs) and, where the client
+        // used `_meta` or the upstream speaks 2026-07-28, in `_meta`.
+        let span = telemetry::upstream_span(upstream.slug(), method);
+        let mut params = params;
+        if telemetry::enabled() && (telemetry::has_meta_trace(&params) || upstream.is_stateless()) {
+            telemetry::inject_meta(&span, &mut params);
+        }
         let outcome = match upstream
             .start_request(upstream_id, method, Some(params), sink)
+            .instrument(span.clone())
             .await
         {
             Err(e) => Outcome::Failed(e),
@@ -269,6 +283,12 @@ impl Ctx {
         upstream
             .duration_histogram()
             .record(started.elapsed().as_secs_f64());
+        let error = match &outcome {
+            Outcome::Failed(e) => Some(e.kind()),
+            _ => None,
+        };
+        telemetry::record_upstream(&span, started.elapsed(), error);
+        drop(span);
         let reply = match outcome {
             Outcome::Response(mut resp) => {
                 resp["id"] = id;

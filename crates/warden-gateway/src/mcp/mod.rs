@@ -41,6 +41,7 @@ use axum::routing::MethodRouter;
 use axum::Router;
 use serde_json::Value;
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 pub use dispatch::{META_DECISION_ID, META_REVISION};
 
@@ -181,6 +182,7 @@ fn principal_refusal(access: &warden_policy::Access) -> Result<(), Refusal> {
     match access.principal_denial(crate::gateway::now_ms()) {
         None => Ok(()),
         Some(reason) => {
+            crate::telemetry::record_reason(reason.code());
             metrics::counter!("warden_gateway_decisions_total", "reason" => reason.code())
                 .increment(1);
             Err(Refusal::PrincipalDenied(reason))
@@ -230,12 +232,28 @@ async fn handle_post(
     };
     drop(body);
     metrics::counter!("warden_gateway_requests_total", "method" => method_label(msg.method()), "mount" => mount.label()).increment(1);
+    let span = crate::telemetry::request_span(&headers, &msg.value, msg.method(), &mount);
+    handle_message(shared, mount, admitted, headers, msg, started)
+        .instrument(span)
+        .await
+}
+
+/// The pipeline after parsing, inside the request's trace span.
+async fn handle_message(
+    shared: Arc<Shared>,
+    mount: Mount,
+    admitted: Admitted,
+    headers: HeaderMap,
+    msg: message::Message,
+    started: Instant,
+) -> Response {
     match transport(&shared, &mount, &admitted, &headers, &msg.value) {
         Ok((session, stateless)) => {
             let access = match &session {
                 Some(s) => s.access(&admitted.snapshot),
                 None => Arc::new(admitted.snapshot.access(&admitted.principal)),
             };
+            crate::telemetry::record_principal(&admitted.principal, access.org());
             if let Err(refusal) = principal_refusal(&access) {
                 if let Some(s) = &session {
                     shared.remove_session(&s.id);

@@ -300,6 +300,7 @@ impl Refusal {
     pub fn to_message(&self, id: Value) -> Value {
         metrics::counter!("warden_gateway_refusals_total", "reason" => self.reason().to_owned())
             .increment(1);
+        crate::telemetry::record_reason(self.reason());
         jsonrpc::error(id, self.rpc_code(), self.message(), self.data())
     }
 

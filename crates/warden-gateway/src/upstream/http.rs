@@ -160,6 +160,10 @@ impl HttpLink {
         if let Some(session) = self.session.load_full() {
             b = b.header(SESSION_HEADER, session.as_str());
         }
+        // W3C trace context of the current `mcp.upstream` span, if traced.
+        for (name, value) in crate::telemetry::current_headers() {
+            b = b.header(name, value);
+        }
         if let Some(msg) = msg {
             if up.is_stateless() {
                 if let Some(m) = msg.get("method").and_then(Value::as_str) {
@@ -182,7 +186,9 @@ impl HttpLink {
     /// response to drive (see [`super::ResponseRx`]): no task per call.
     pub fn request_driver(&self, up: &Arc<Upstream>, id: u64, msg: Value) -> super::Driver {
         let up = Arc::clone(up);
-        Box::pin(async move {
+        // Driven inside the caller's span, so that `builder` sends its
+        // trace context.
+        let task = async move {
             let Some(link) = up.http_link() else { return };
             let outcome = link.post(&up, &msg, Some(id)).await;
             match outcome {
@@ -192,7 +198,11 @@ impl HttpLink {
                     Err(up.err_protocol("the response stream ended without a response")),
                 ),
             }
-        })
+        };
+        Box::pin(tracing::Instrument::instrument(
+            task,
+            crate::telemetry::current_span(),
+        ))
     }
 
     pub fn send_oneway(&self, up: &Upstream, msg: Value) {
