@@ -11,16 +11,25 @@ use crate::error::WardenError;
 #[derive(Debug, Clone, Subcommand)]
 pub enum LimitCommand {
     /// List the org's limits.
-    List { org: String },
+    List {
+        /// The org (slug).
+        org: String,
+    },
     /// Create the limit of a holder on a target, or change the one it has
     /// (a limit is identified by holder, server and tool).
     Set(LimitSetArgs),
     /// Delete a limit by id.
-    Delete { org: String, id: i64 },
+    Delete {
+        /// The org (slug).
+        org: String,
+        /// The limit's id (`warden limit list`).
+        id: i64,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct LimitSetArgs {
+    /// The org (slug).
     pub org: String,
     /// Hold for this team (by slug). Without a holder: the whole org.
     #[arg(long, conflicts_with_all = ["key", "end_user", "agent"])]
