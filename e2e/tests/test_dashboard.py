@@ -23,6 +23,8 @@ RARE = {
     "warden_upstream_errors_total",
     "warden_limit_refusals_total",
     "warden_limit_inflight",
+    "warden_http_connections_closed_total",
+    "warden_http_connections_refused_total",
 }
 # The limit metrics come with the per-call limits step; allowed if absent.
 MAYBE_ABSENT = {"warden_limit_refusals_total", "warden_limit_inflight"}
