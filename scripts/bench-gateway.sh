@@ -7,6 +7,8 @@
 # Builds release binaries; Warden runs on a temp SQLite database.
 #
 # Environment: DURATION (default 10s), WARMUP (2s), SESSIONS (10000),
+#              LIMIT_STEP=1 (also measure calls counted by a limit; printed
+#              on stderr as LIMITED_<c> <json>),
 #              CARGO_TARGET_DIR (default ./target).
 set -euo pipefail
 
@@ -107,6 +109,18 @@ for c in 1 32; do
   echo "==> tools/call concurrency $c: through warden" >&2
   R[warden_$c]="$(loadgen --url "$WARDEN/mcp" --token "$KEY" --tool demo__echo --args "$ARGS" -c "$c" --duration "$DURATION")"
 done
+
+if [[ "${LIMIT_STEP:-0}" == "1" ]]; then
+  # The same calls with the limit step counting every one of them: an
+  # org-wide limit (rate and concurrency) too generous to ever refuse.
+  admin POST /orgs/bench/limits \
+    '{"level":{"kind":"org"},"rate":{"requests":1000000,"per":"minute","burst":1000000},"concurrency":100000}' >/dev/null
+  for c in 1 32; do
+    echo "==> tools/call concurrency $c: through warden, one limit counting" >&2
+    R[limited_$c]="$(loadgen --url "$WARDEN/mcp" --token "$KEY" --tool demo__echo --args "$ARGS" -c "$c" --duration "$DURATION")"
+    echo "LIMITED_$c ${R[limited_$c]}" >&2
+  done
+fi
 
 echo "==> tools/list with 100 servers x 50 tools" >&2
 start_listening BIG_PORT "$WORK/upstream-big.log" "$BIN/warden-demo-upstream" --listen 127.0.0.1:0 --extra-tools 46

@@ -439,9 +439,26 @@ async fn write_loop(
     counters: Arc<Counters>,
 ) {
     let mut messages = Vec::with_capacity(max_batch);
+    // Outcomes (latencies) wait for company: written one statement per call
+    // they would hold up the next durable record behind an UPDATE.
+    let mut outcomes: Vec<DecisionOutcome> = Vec::new();
+    let mut outcomes_since = tokio::time::Instant::now();
     loop {
         messages.clear();
-        if rx.recv_many(&mut messages, max_batch).await == 0 {
+        let received = if outcomes.is_empty() {
+            rx.recv_many(&mut messages, max_batch).await
+        } else {
+            let due = outcomes_since + OUTCOME_LINGER;
+            match tokio::time::timeout_at(due, rx.recv_many(&mut messages, max_batch)).await {
+                Ok(n) => n,
+                Err(_) => {
+                    write_outcomes(&pool, &mut outcomes, &counters).await;
+                    continue;
+                }
+            }
+        };
+        if received == 0 {
+            write_outcomes(&pool, &mut outcomes, &counters).await;
             return; // every sender is gone
         }
         // Under steady load plain records trickle in one by one; waiting a
@@ -453,7 +470,6 @@ async fn write_loop(
             linger(&mut rx, &mut messages, max_batch).await;
         }
         let mut batch = Vec::with_capacity(messages.len());
-        let mut outcomes = Vec::new();
         let mut waiters = Vec::new();
         let mut flushes = Vec::new();
         for m in messages.drain(..) {
@@ -463,20 +479,50 @@ async fn write_loop(
                     batch.push(*r);
                     waiters.push(done);
                 }
-                Message::Outcome(o) => outcomes.push(*o),
+                Message::Outcome(o) => {
+                    if outcomes.is_empty() {
+                        outcomes_since = tokio::time::Instant::now();
+                    }
+                    outcomes.push(*o);
+                }
                 Message::Flush(done) => flushes.push(done),
             }
         }
-        if !batch.is_empty() || !outcomes.is_empty() {
-            let result = write_with_retries(&pool, &batch, &outcomes, &counters).await;
+        // Records first, and their waiters answered as soon as they are
+        // committed; outcomes follow, off every waiter's path.
+        if !batch.is_empty() {
+            let result = write_with_retries(&pool, &batch, &[], &counters).await;
             for done in waiters {
                 let _ = done.send(result.clone());
             }
+        }
+        if !flushes.is_empty()
+            || outcomes.len() >= ROWS_PER_STATEMENT
+            || outcomes_since.elapsed() >= OUTCOME_LINGER
+        {
+            write_outcomes(&pool, &mut outcomes, &counters).await;
         }
         for done in flushes {
             let _ = done.send(());
         }
     }
+}
+
+/// How long outcomes wait to be written with others.
+const OUTCOME_LINGER: Duration = Duration::from_millis(20);
+
+/// Writes (and clears) pending outcomes, best effort.
+async fn write_outcomes(pool: &AnyPool, outcomes: &mut Vec<DecisionOutcome>, counters: &Counters) {
+    if outcomes.is_empty() {
+        return;
+    }
+    if let Err(e) = write_batch(pool, &[], outcomes).await {
+        counters
+            .outcomes_lost
+            .fetch_add(outcomes.len() as u64, Ordering::Relaxed);
+        tracing::debug!(error = %e, outcomes = outcomes.len(), "audit outcomes lost");
+    }
+    outcomes.clear();
 }
 
 /// Adds to `messages` what arrives within [`BATCH_LINGER`], until the batch
@@ -566,37 +612,88 @@ async fn write_batch(
     batch: &[DecisionRecord],
     outcomes: &[DecisionOutcome],
 ) -> Result<()> {
+    // One statement is atomic on its own: without BEGIN and COMMIT it costs
+    // one round trip to the database instead of three (the durable path at
+    // concurrency 1 is mostly these round trips).
+    if batch.len() + outcomes.len() <= ROWS_PER_STATEMENT
+        && (batch.is_empty() || outcomes.is_empty())
+    {
+        if !batch.is_empty() {
+            insert_statement(batch).execute(pool).await?;
+        } else if !outcomes.is_empty() {
+            let sql = outcomes_sql(outcomes.len());
+            bind_outcomes(sqlx::query(&sql), outcomes)
+                .execute(pool)
+                .await?;
+        }
+        return Ok(());
+    }
     let mut tx = pool.begin().await?;
     for chunk in batch.chunks(ROWS_PER_STATEMENT) {
-        let mut sql = String::from(
-            "INSERT INTO audit_log (at_ms, kind, actor, action, entity_kind, entity_id, org_id, revision, \
-             decision_id, key_id, end_user_id, agent_id, server_slug, tool, allowed, reason, latency_us) VALUES ",
-        );
-        for i in 0..chunk.len() {
-            let b = i * DECISION_COLUMNS;
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!(
-                "(${}, 'decision', ${}, ${}, 'server', ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6,
-                b + 7,
-                b + 8,
-                b + 9,
-                b + 10,
-                b + 11,
-                b + 12,
-                b + 13,
-                b + 14,
-                b + 15
-            ));
-        }
-        let mut q = sqlx::query(&sql);
+        insert_statement(chunk).execute(&mut *tx).await?;
+    }
+    for chunk in outcomes.chunks(ROWS_PER_STATEMENT) {
+        let sql = outcomes_sql(chunk.len());
+        bind_outcomes(sqlx::query(&sql), chunk)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+fn bind_outcomes<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    chunk: &[DecisionOutcome],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for o in chunk {
+        q = q
+            .bind(o.decision_id.clone())
+            .bind(i64::try_from(o.latency_us).unwrap_or(i64::MAX));
+    }
+    for o in chunk {
+        q = q.bind(o.at_ms);
+    }
+    for o in chunk {
+        q = q.bind(o.decision_id.clone());
+    }
+    q
+}
+
+/// The INSERT of `n` (1 to [`ROWS_PER_STATEMENT`]) records, built once.
+fn insert_sql(n: usize) -> &'static str {
+    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let all = SQL.get_or_init(|| {
+        (1..=ROWS_PER_STATEMENT)
+            .map(|rows| {
+                let mut sql = String::from(
+                    "INSERT INTO audit_log (at_ms, kind, actor, action, entity_kind, entity_id, org_id, revision, \
+                     decision_id, key_id, end_user_id, agent_id, server_slug, tool, allowed, reason, latency_us) VALUES ",
+                );
+                for i in 0..rows {
+                    let b = i * DECISION_COLUMNS;
+                    if i > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&format!("(${}, 'decision', ${}, ${}, 'server'", b + 1, b + 2, b + 3));
+                    for k in 4..=DECISION_COLUMNS {
+                        sql.push_str(&format!(", ${}", b + k));
+                    }
+                    sql.push(')');
+                }
+                sql
+            })
+            .collect()
+    });
+    &all[n.clamp(1, ROWS_PER_STATEMENT) - 1]
+}
+
+/// One multi-row INSERT of at most [`ROWS_PER_STATEMENT`] records.
+fn insert_statement(
+    chunk: &[DecisionRecord],
+) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments<'static>> {
+    let mut q = sqlx::query(insert_sql(chunk.len()));
+    {
         for r in chunk {
             q = q
                 .bind(r.at_ms)
@@ -615,26 +712,8 @@ async fn write_batch(
                 .bind(r.reason.clone())
                 .bind(i64::try_from(r.latency_us).unwrap_or(i64::MAX));
         }
-        q.execute(&mut *tx).await?;
     }
-    for chunk in outcomes.chunks(ROWS_PER_STATEMENT) {
-        let sql = outcomes_sql(chunk.len());
-        let mut q = sqlx::query(&sql);
-        for o in chunk {
-            q = q
-                .bind(o.decision_id.clone())
-                .bind(i64::try_from(o.latency_us).unwrap_or(i64::MAX));
-        }
-        for o in chunk {
-            q = q.bind(o.at_ms);
-        }
-        for o in chunk {
-            q = q.bind(o.decision_id.clone());
-        }
-        q.execute(&mut *tx).await?;
-    }
-    tx.commit().await?;
-    Ok(())
+    q
 }
 
 /// One UPDATE for `n` outcomes. The row is found by `at_ms` (indexed) and
