@@ -14,6 +14,7 @@ use warden_policy::{AgentId, EndUserId, KeyId, OrgId};
 
 use crate::db::RowExt;
 use crate::error::{Result, StoreError};
+use crate::spool::AuditSpool;
 use crate::store::Store;
 use crate::types::{DecisionOutcome, DecisionRecord};
 
@@ -226,7 +227,19 @@ impl Store {
 
     /// Starts a decision writer for this store.
     pub fn audit_writer(&self, options: AuditWriterOptions) -> AuditWriter {
-        AuditWriter::start(self.pool().clone(), options)
+        AuditWriter::start(self.pool().clone(), options, None)
+    }
+
+    /// Starts a decision writer whose durable records are made durable in
+    /// `spool` (one file append on the caller's task) and then moved into
+    /// the database in batches. Replay the spool's directory first
+    /// ([`Store::replay_audit_spool`]).
+    pub fn audit_writer_spooled(
+        &self,
+        options: AuditWriterOptions,
+        spool: AuditSpool,
+    ) -> AuditWriter {
+        AuditWriter::start(self.pool().clone(), options, Some(Arc::new(spool)))
     }
 }
 
@@ -259,6 +272,9 @@ type Committed = oneshot::Sender<std::result::Result<(), Arc<str>>>;
 enum Message {
     Record(Box<DecisionRecord>),
     Durable(Box<DecisionRecord>, Committed),
+    /// Durable already, in the spool: written like a plain record, and its
+    /// sequence number tells the spool what it may delete.
+    Spooled(Box<DecisionRecord>, u64),
     Outcome(Box<DecisionOutcome>),
     Flush(oneshot::Sender<()>),
 }
@@ -299,13 +315,18 @@ struct Counters {
 #[derive(Clone)]
 pub struct AuditWriter {
     tx: mpsc::Sender<Message>,
+    spool: Option<Arc<AuditSpool>>,
     counters: Arc<Counters>,
     last_warning: Arc<std::sync::Mutex<Option<Instant>>>,
     warn_every: Duration,
 }
 
 impl AuditWriter {
-    fn start(pool: AnyPool, options: AuditWriterOptions) -> AuditWriter {
+    fn start(
+        pool: AnyPool,
+        options: AuditWriterOptions,
+        spool: Option<Arc<AuditSpool>>,
+    ) -> AuditWriter {
         let (tx, rx) = mpsc::channel(options.queue_capacity.max(1));
         let counters = Arc::new(Counters::default());
         tokio::spawn(write_loop(
@@ -313,9 +334,11 @@ impl AuditWriter {
             rx,
             options.max_batch.max(1),
             Arc::clone(&counters),
+            spool.clone(),
         ));
         AuditWriter {
             tx,
+            spool,
             counters,
             last_warning: Arc::new(std::sync::Mutex::new(None)),
             warn_every: options.warn_every,
@@ -343,30 +366,63 @@ impl AuditWriter {
     ///
     /// The row is written with the record's `latency_us` as given (0 when
     /// not yet known); [`AuditWriter::record_outcome`] sets it afterwards.
+    ///
+    /// With a spool ([`Store::audit_writer_spooled`]) the record is durable
+    /// once appended there, and the returned future is ready at once.
     pub fn record_durable(
         &self,
         record: DecisionRecord,
     ) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
-        let (done, committed) = oneshot::channel();
-        let queued = self.tx.try_send(Message::Durable(Box::new(record), done));
-        let refused = match queued {
-            Ok(()) => None,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.count_drop();
-                Some("audit queue full")
+        enum Durable {
+            Done(Result<()>),
+            Waiting(oneshot::Receiver<std::result::Result<(), Arc<str>>>),
+        }
+        let durable = match &self.spool {
+            Some(spool) => Durable::Done(self.spool_durable(spool, record)),
+            None => {
+                let (done, committed) = oneshot::channel();
+                match self.tx.try_send(Message::Durable(Box::new(record), done)) {
+                    Ok(()) => Durable::Waiting(committed),
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        self.count_drop();
+                        Durable::Done(Err(StoreError::AuditUnavailable("audit queue full".into())))
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => Durable::Done(Err(
+                        StoreError::AuditUnavailable("audit writer stopped".into()),
+                    )),
+                }
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => Some("audit writer stopped"),
         };
         async move {
-            if let Some(why) = refused {
-                return Err(StoreError::AuditUnavailable(why.into()));
-            }
-            match committed.await {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => Err(StoreError::AuditUnavailable(e.to_string())),
-                Err(_) => Err(StoreError::AuditUnavailable("audit writer stopped".into())),
+            match durable {
+                Durable::Done(result) => result,
+                Durable::Waiting(committed) => match committed.await {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(e)) => Err(StoreError::AuditUnavailable(e.to_string())),
+                    Err(_) => Err(StoreError::AuditUnavailable("audit writer stopped".into())),
+                },
             }
         }
+    }
+
+    /// Appends `record` to the spool and queues it for the database, both
+    /// or neither: room in the queue is reserved first, so a full queue
+    /// refuses the record before it is spooled.
+    fn spool_durable(&self, spool: &AuditSpool, record: DecisionRecord) -> Result<()> {
+        let permit = match self.tx.try_reserve() {
+            Ok(permit) => permit,
+            Err(mpsc::error::TrySendError::Full(())) => {
+                self.count_drop();
+                return Err(StoreError::AuditUnavailable("audit queue full".into()));
+            }
+            Err(mpsc::error::TrySendError::Closed(())) => {
+                return Err(StoreError::AuditUnavailable("audit writer stopped".into()));
+            }
+        };
+        let line = spool.line(&record)?;
+        spool.append(&line, |seq| {
+            permit.send(Message::Spooled(Box::new(record), seq));
+        })
     }
 
     /// Applies a call's outcome (its latency) to the decision row written
@@ -437,8 +493,11 @@ async fn write_loop(
     mut rx: mpsc::Receiver<Message>,
     max_batch: usize,
     counters: Arc<Counters>,
+    spool: Option<Arc<AuditSpool>>,
 ) {
     let mut messages = Vec::with_capacity(max_batch);
+    // The highest spool sequence number committed to the database.
+    let mut spool_committed = 0u64;
     // Outcomes (latencies) wait for company: written one statement per call
     // they would hold up the next durable record behind an UPDATE.
     let mut outcomes: Vec<DecisionOutcome> = Vec::new();
@@ -459,6 +518,9 @@ async fn write_loop(
         };
         if received == 0 {
             write_outcomes(&pool, &mut outcomes, &counters).await;
+            if let Some(spool) = &spool {
+                spool.close(spool_committed);
+            }
             return; // every sender is gone
         }
         // Under steady load plain records trickle in one by one; waiting a
@@ -472,9 +534,14 @@ async fn write_loop(
         let mut batch = Vec::with_capacity(messages.len());
         let mut waiters = Vec::new();
         let mut flushes = Vec::new();
+        let mut spooled_upto = None;
         for m in messages.drain(..) {
             match m {
                 Message::Record(r) => batch.push(*r),
+                Message::Spooled(r, seq) => {
+                    batch.push(*r);
+                    spooled_upto = Some(seq);
+                }
                 Message::Durable(r, done) => {
                     batch.push(*r);
                     waiters.push(done);
@@ -492,6 +559,18 @@ async fn write_loop(
         // committed; outcomes follow, off every waiter's path.
         if !batch.is_empty() {
             let result = write_with_retries(&pool, &batch, &[], &counters).await;
+            if let (Some(spool), Some(seq)) = (&spool, spooled_upto) {
+                // Records arrive in sequence order: everything up to `seq`
+                // is committed, unless an earlier batch failed (then the
+                // spool keeps every segment).
+                match &result {
+                    Ok(()) => {
+                        spool_committed = seq;
+                        spool.committed(seq);
+                    }
+                    Err(_) => spool.keep_everything(),
+                }
+            }
             for done in waiters {
                 let _ = done.send(result.clone());
             }
@@ -607,7 +686,7 @@ const DECISION_COLUMNS: usize = 15;
 /// gateway's CPU under load).
 const ROWS_PER_STATEMENT: usize = 16;
 
-async fn write_batch(
+pub(crate) async fn write_batch(
     pool: &AnyPool,
     batch: &[DecisionRecord],
     outcomes: &[DecisionOutcome],

@@ -528,6 +528,56 @@ async fn kill9_mid_burst_loses_no_durable_record(backend: Backend) {
     );
 }
 
+async fn spooled_records_reach_the_database_and_a_replay_adds_only_what_is_missing(
+    backend: Backend,
+) {
+    let (db, store) = open(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let spool_dir = dir.path().join("spool");
+    let writer = store.audit_writer_spooled(
+        AuditWriterOptions::default(),
+        AuditSpool::open(&spool_dir).unwrap(),
+    );
+    for i in 0..3 {
+        writer.record_durable(decision(i, true)).await.unwrap();
+    }
+    // Durable in the spool at once; in the database after the writer's batch.
+    let segments = std::fs::read_dir(&spool_dir).unwrap().count();
+    assert_eq!(segments, 1);
+    writer.flush().await;
+    assert_eq!(decision_ids(&db).await, ["d-0", "d-1", "d-2"]);
+
+    // What a crash leaves: a segment with one record the database has, one
+    // it lacks, and a torn last line.
+    let mut left = serde_json::to_string(&decision(1, true)).unwrap();
+    left.push('\n');
+    left.push_str(&serde_json::to_string(&decision(7, true)).unwrap());
+    left.push_str("\n{\"decision_id\":\"d-8\",\"at");
+    let crashed = dir.path().join("crashed");
+    std::fs::create_dir(&crashed).unwrap();
+    std::fs::write(crashed.join("segment-000000000004.jsonl"), left).unwrap();
+    let replay = store.replay_audit_spool(&crashed).await.unwrap();
+    assert_eq!(
+        replay,
+        SpoolReplay {
+            inserted: 1,
+            present: 1,
+            unreadable: 1
+        }
+    );
+    assert_eq!(decision_ids(&db).await, ["d-0", "d-1", "d-2", "d-7"]);
+    assert_eq!(
+        std::fs::read_dir(&crashed).unwrap().count(),
+        0,
+        "segments deleted"
+    );
+    // A second replay finds nothing.
+    assert_eq!(
+        store.replay_audit_spool(&crashed).await.unwrap(),
+        SpoolReplay::default()
+    );
+}
+
 on_both_backends!(
     secrets_encrypted_and_redacted,
     audit_trail_and_queries,
@@ -539,5 +589,6 @@ on_both_backends!(
     concurrent_durable_records_share_transactions,
     a_refused_database_fails_durable_records,
     a_full_queue_refuses_durable_records_at_once,
-    kill9_mid_burst_loses_no_durable_record
+    kill9_mid_burst_loses_no_durable_record,
+    spooled_records_reach_the_database_and_a_replay_adds_only_what_is_missing
 );

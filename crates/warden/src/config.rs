@@ -30,6 +30,13 @@ pub struct Config {
     pub secret_key_file: Option<PathBuf>,
     /// A declarative bootstrap file applied (idempotently) on start.
     pub bootstrap: Option<PathBuf>,
+    /// Where an allowed call's decision record is made durable before the
+    /// call is forwarded (an append-only spool, moved into the database in
+    /// batches, replayed on start). Default: `<db file>.audit-spool/`
+    /// beside a SQLite database; with PostgreSQL none unless set (each
+    /// replica needs its own directory), and the record is committed to
+    /// the database before forwarding instead.
+    pub audit_spool_dir: Option<PathBuf>,
     /// A replica that cannot confirm it is current within this long fails
     /// closed (PostgreSQL only).
     pub max_staleness_ms: u64,
@@ -107,6 +114,7 @@ impl Default for Config {
             admin_token: None,
             secret_key_file: None,
             bootstrap: None,
+            audit_spool_dir: None,
             max_staleness_ms: 5_000,
             allowed_origins: Vec::new(),
             allowed_hosts: Vec::new(),
@@ -211,6 +219,9 @@ impl Config {
         }
         if let Some(v) = env_var("WARDEN_BOOTSTRAP") {
             self.bootstrap = Some(v.into());
+        }
+        if let Some(v) = env_var("WARDEN_AUDIT_SPOOL_DIR") {
+            self.audit_spool_dir = Some(v.into());
         }
         if let Some(v) = parse_env("WARDEN_MAX_STALENESS_MS")? {
             self.max_staleness_ms = v;

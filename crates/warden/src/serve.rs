@@ -13,7 +13,7 @@ use axum::routing::get;
 use axum::Router;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use warden_gateway::{DecisionRecorder, Gateway, GatewayConfig, UpstreamLimits, UpstreamSource};
-use warden_store::{AuditWriterOptions, Secret, Store, StoreOptions};
+use warden_store::{AuditSpool, AuditWriter, AuditWriterOptions, Secret, Store, StoreOptions};
 
 use crate::config::Config;
 use crate::error::WardenError;
@@ -44,7 +44,7 @@ pub async fn run(config: Config, demo: bool) -> Result<(), WardenError> {
     // The platform's rules for tenants' upstreams (egress, stdio commands):
     // the admin API checks writes against them, the gateway connections.
     let upstream_policy = config.upstream_policy()?;
-    let audit = store.audit_writer(AuditWriterOptions::default());
+    let audit = open_audit_writer(&config, &store).await?;
     // A gateway on loopback is a local server: refuse other Host names
     // (DNS rebinding), as the MCP transport spec asks.
     let allowed_hosts = if config.allowed_hosts.is_empty() && config.listen.ip().is_loopback() {
@@ -232,6 +232,24 @@ fn load_secret_key(config: &Config) -> Result<[u8; 32], WardenError> {
         }
     };
     Ok(warden_store::load_or_create_key_file(&path)?)
+}
+
+/// The decision writer, with the spool where one is configured or implied
+/// (SQLite): what a crash left there is replayed into the database first.
+async fn open_audit_writer(config: &Config, store: &Store) -> Result<AuditWriter, WardenError> {
+    let dir = config.audit_spool_dir.clone().or_else(|| {
+        sqlite_path(&config.database_url).map(|db| {
+            let mut name = db.into_os_string();
+            name.push(".audit-spool");
+            PathBuf::from(name)
+        })
+    });
+    let Some(dir) = dir else {
+        return Ok(store.audit_writer(AuditWriterOptions::default()));
+    };
+    store.replay_audit_spool(&dir).await?;
+    let spool = AuditSpool::open(&dir)?;
+    Ok(store.audit_writer_spooled(AuditWriterOptions::default(), spool))
 }
 
 /// The file of a `sqlite:` URL, if it names one (not `:memory:`).

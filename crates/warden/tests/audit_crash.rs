@@ -1,7 +1,8 @@
 //! No answered call without its decision record, even across `kill -9`:
 //! the real binary serves a burst of concurrent `tools/call`s, is killed
 //! mid-burst, and every decision id a client received must be in the
-//! SQLite file it left behind.
+//! SQLite file once the binary has started again (the start replays the
+//! audit spool the killed process left behind).
 
 mod common;
 
@@ -77,6 +78,24 @@ async fn every_answered_call_survives_kill_9_in_the_audit_log() {
         "too few calls answered before the kill: {}",
         answered.len()
     );
+
+    // What the killed process made durable: at least one spool segment.
+    let spool = dir.path().join("warden.db.audit-spool");
+    let segments = std::fs::read_dir(&spool).unwrap().count();
+    assert!(
+        segments > 0,
+        "no audit spool segment in {}",
+        spool.display()
+    );
+    // The next start moves it into the database, then the spool is empty.
+    let restarted = start_demo(&dir, &[]);
+    drop(restarted);
+    let left: usize = std::fs::read_dir(&spool)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.metadata().map(|m| m.len() > 0).unwrap_or(false))
+        .count();
+    assert_eq!(left, 0, "the restart left spooled records unreplayed");
 
     let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
         .filename(&db)
