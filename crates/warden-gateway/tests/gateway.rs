@@ -158,10 +158,13 @@ async fn stateless_era_discover_list_and_call() {
                 ("mcp-protocol-version", "2026-07-28"),
                 ("mcp-method", "tools/call"),
             ],
-            &json!({"jsonrpc": "2.0", "id": 4, "method": "tools/list"}),
+            &json!({"jsonrpc": "2.0", "id": 4, "method": "tools/list", "params": with_meta(json!({}))}),
         )
         .await;
     assert_eq!(mismatch.status(), 400);
+    let body = response_message(mismatch).await;
+    assert_eq!(body["error"]["code"], -32020);
+    assert_eq!(body["id"], 4);
 }
 
 #[tokio::test]
@@ -669,7 +672,7 @@ async fn a_revoked_keys_streams_end_and_its_next_request_is_refused() {
     let mut stream = h.open_stream("/mcp", KEY_A, &sid).await;
     let listen = h
         .post_raw("/mcp", Some(KEY_A), None, &[("mcp-protocol-version", "2026-07-28")],
-            &json!({"jsonrpc": "2.0", "id": "sub-1", "method": "subscriptions/listen", "params": {"notifications": {"toolsListChanged": true}}}))
+            &json!({"jsonrpc": "2.0", "id": "sub-1", "method": "subscriptions/listen", "params": with_meta(json!({"notifications": {"toolsListChanged": true}}))}))
         .await;
     let mut listen = SseReader::new(listen);
     let ack = listen.next(Duration::from_secs(2)).await.unwrap();
@@ -708,7 +711,7 @@ async fn stateless_listen_stream_gets_list_changed_with_subscription_id() {
     let (_fx, h) = one_server().await;
     let listen = h
         .post_raw("/mcp", Some(KEY_B), None, &[("mcp-protocol-version", "2026-07-28")],
-            &json!({"jsonrpc": "2.0", "id": 5, "method": "subscriptions/listen", "params": {"notifications": {"toolsListChanged": true}}}))
+            &json!({"jsonrpc": "2.0", "id": 5, "method": "subscriptions/listen", "params": with_meta(json!({"notifications": {"toolsListChanged": true}}))}))
         .await;
     let mut listen = SseReader::new(listen);
     listen.next(Duration::from_secs(2)).await.unwrap();

@@ -33,8 +33,13 @@ pub(crate) use sse::SseParser;
 
 /// The stateless protocol revision.
 pub const STATELESS_VERSION: &str = "2026-07-28";
-/// The session-based revision Warden speaks first to upstreams.
+/// The session-based revision Warden falls back to with upstreams that do
+/// not speak [`STATELESS_VERSION`].
 pub const SESSION_VERSION: &str = "2025-11-25";
+/// Per-request `_meta` keys of the stateless revision.
+pub const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+pub const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+pub const META_CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
 
 /// Where messages for one client request go (progress, logging, requests
 /// from the server), already mapped back to the client's ids and tokens.
@@ -68,6 +73,10 @@ impl Default for UpstreamLimits {
 /// First wait after a failed connection attempt; doubles up to
 /// [`UpstreamLimits::max_backoff`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Longest wait for an answer to the opening `server/discover` before the
+/// upstream is taken for a session-era server.
+const DISCOVER_PROBE: Duration = Duration::from_secs(3);
 
 /// Something the gateway must react to.
 #[derive(Debug, Clone)]
@@ -486,26 +495,26 @@ impl Upstream {
         ResponseRx { rx, driver }
     }
 
-    /// The per-request `_meta` the stateless revision requires.
+    /// The per-request `_meta` the stateless revision requires. The
+    /// protocol version is always this link's; the client's capabilities
+    /// and info are the caller's own when the request carries them (the
+    /// front door puts them there), and otherwise Warden's: no capability
+    /// at all, so an upstream never asks a client for something it did not
+    /// declare.
     pub(crate) fn stateless_meta(&self, params: Option<Value>) -> Value {
         let mut p = params.unwrap_or_else(|| json!({}));
-        jsonrpc::merge_meta(
-            &mut p,
-            [
-                (
-                    "io.modelcontextprotocol/protocolVersion".to_string(),
-                    json!(STATELESS_VERSION),
-                ),
-                (
-                    "io.modelcontextprotocol/clientCapabilities".to_string(),
-                    client_capabilities(),
-                ),
-                (
-                    "io.modelcontextprotocol/clientInfo".to_string(),
-                    client_info(),
-                ),
-            ],
-        );
+        if !p.is_object() {
+            p = json!({});
+        }
+        let has = |p: &Value, key: &str| p.pointer("/_meta").and_then(|m| m.get(key)).is_some();
+        let mut entries = vec![(META_PROTOCOL_VERSION.to_string(), json!(STATELESS_VERSION))];
+        if !has(&p, META_CLIENT_CAPABILITIES) {
+            entries.push((META_CLIENT_CAPABILITIES.to_string(), json!({})));
+        }
+        if !has(&p, META_CLIENT_INFO) {
+            entries.push((META_CLIENT_INFO.to_string(), client_info()));
+        }
+        jsonrpc::merge_meta(&mut p, entries);
         p
     }
 
@@ -781,28 +790,18 @@ impl Upstream {
                 .spawn(self)
                 .map_err(|e| self.unavailable(format!("cannot start process: {e}")))?,
         }
-        let init = json!({
-            "protocolVersion": SESSION_VERSION,
-            "capabilities": client_capabilities(),
-            "clientInfo": client_info(),
-        });
-        let id = self.next_request_id();
-        let rx = self.send_request(id, "initialize", Some(init), None);
-        let response = self.await_response(id, rx).await;
-        match response {
-            Ok(resp) if resp.get("result").is_some() => {
-                let result = resp["result"].clone();
-                let version = result
-                    .get("protocolVersion")
-                    .and_then(Value::as_str)
-                    .unwrap_or(SESSION_VERSION)
-                    .to_owned();
-                self.protocol.store(Some(Arc::new(version)));
-                self.info.store(Some(Arc::new(result)));
-                self.send_oneway(jsonrpc::notification("notifications/initialized", None));
+        // The newest revision first: `server/discover` (2026-07-28). An
+        // upstream that refuses it, answers it with an error, or answers
+        // without listing 2026-07-28 is opened on the session era
+        // (`initialize`, 2025-11-25) instead.
+        match self.discover().await {
+            Ok(true) => {}
+            Ok(false) => self.initialize().await?,
+            Err(e) if e.kind() == "unavailable" => return Err(e),
+            Err(e) => {
+                tracing::debug!(server = %self.config.slug, error = %e, "server/discover refused; opening the session era");
+                self.initialize().await?
             }
-            Ok(_) | Err(GatewayError::UpstreamStatus { .. }) => self.discover().await?,
-            Err(e) => return Err(e),
         }
         self.state_tx.send_replace(LinkState::Ready);
         if let Link::Http(link) = &self.link {
@@ -814,19 +813,63 @@ impl Upstream {
     }
 
     /// The stateless revision: no handshake, `server/discover` instead.
-    async fn discover(self: &Arc<Self>) -> Result<(), GatewayError> {
+    /// True when the upstream speaks 2026-07-28 (its discover result lists
+    /// it); false, with nothing kept, when it does not.
+    async fn discover(self: &Arc<Self>) -> Result<bool, GatewayError> {
         self.protocol
             .store(Some(Arc::new(STATELESS_VERSION.to_owned())));
         let id = self.next_request_id();
         let rx = self.send_request(id, "server/discover", None, None);
-        let resp = self.await_response(id, rx).await?;
-        match resp.get("result") {
-            Some(result) => {
-                self.info.store(Some(Arc::new(result.clone())));
-                Ok(())
+        // A session-era server may not answer a request before `initialize`
+        // at all (stdio): it is not given the whole timeout to do so.
+        let probe = self.timeout.min(DISCOVER_PROBE);
+        let outcome = match tokio::time::timeout(probe, self.await_response(id, rx)).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.forget(id);
+                Ok(Value::Null)
             }
-            None => Err(self.err_protocol("neither initialize nor server/discover succeeded")),
+        };
+        self.protocol.store(None);
+        let resp = outcome?;
+        let speaks_stateless = resp
+            .pointer("/result/supportedVersions")
+            .and_then(Value::as_array)
+            .is_some_and(|v| v.iter().any(|v| v == STATELESS_VERSION));
+        if !speaks_stateless {
+            return Ok(false);
         }
+        self.protocol
+            .store(Some(Arc::new(STATELESS_VERSION.to_owned())));
+        self.info.store(Some(Arc::new(resp["result"].clone())));
+        Ok(true)
+    }
+
+    /// The session era: `initialize` and `notifications/initialized`.
+    async fn initialize(self: &Arc<Self>) -> Result<(), GatewayError> {
+        if let Link::Http(link) = &self.link {
+            link.reset();
+        }
+        let init = json!({
+            "protocolVersion": SESSION_VERSION,
+            "capabilities": client_capabilities(),
+            "clientInfo": client_info(),
+        });
+        let id = self.next_request_id();
+        let rx = self.send_request(id, "initialize", Some(init), None);
+        let resp = self.await_response(id, rx).await?;
+        let Some(result) = resp.get("result") else {
+            return Err(self.err_protocol("neither server/discover nor initialize succeeded"));
+        };
+        let version = result
+            .get("protocolVersion")
+            .and_then(Value::as_str)
+            .unwrap_or(SESSION_VERSION)
+            .to_owned();
+        self.protocol.store(Some(Arc::new(version)));
+        self.info.store(Some(Arc::new(result.clone())));
+        self.send_oneway(jsonrpc::notification("notifications/initialized", None));
+        Ok(())
     }
 
     /// On stdio a `subscriptions/listen` is just a request that stays open;
@@ -880,8 +923,10 @@ impl Upstream {
     }
 }
 
-/// What Warden tells upstreams it can do: it relays sampling and
-/// elicitation requests to the client that caused them.
+/// What Warden tells a session-era upstream it can do on the one
+/// connection all callers share: it relays sampling and elicitation
+/// requests to the client that caused them (the 2026-07-28 wire carries
+/// each caller's own capabilities instead, per request).
 fn client_capabilities() -> Value {
     json!({"sampling": {}, "elicitation": {}})
 }

@@ -49,6 +49,23 @@ pub fn only(server: i64, tools: &[&str]) -> Scope {
 
 /// One org; servers 1..=n with the given slugs, all granted with `*`.
 /// Key A (id 1) inherits; key B (id 2) is limited to server 1 tool "echo".
+/// The `_meta` every 2026-07-28 request carries.
+pub fn stateless_meta() -> Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "test-client", "version": "1"},
+    })
+}
+
+/// `params` with the 2026-07-28 `_meta` added.
+pub fn with_meta(mut params: Value) -> Value {
+    if params.get("_meta").is_none() {
+        params["_meta"] = stateless_meta();
+    }
+    params
+}
+
 pub fn rows(revision: u64, slugs: &[&str]) -> PolicyRows {
     PolicyRows {
         revision,
@@ -268,7 +285,7 @@ impl Harness {
                     ("mcp-protocol-version", "2026-07-28"),
                     ("mcp-method", method),
                 ],
-                &json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}),
+                &json!({"jsonrpc": "2.0", "id": id, "method": method, "params": with_meta(params)}),
             )
             .await;
         assert_eq!(resp.status(), 200, "{method}");
