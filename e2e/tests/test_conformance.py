@@ -107,15 +107,15 @@ def register_2026(procs: Procs, warden: Warden) -> tuple[str, str]:
 def test_both_revisions_pass_through_warden_as_directly(procs: Procs, warden: Warden, tmp_path: Path) -> None:
     upstream, key = register_2026(procs, warden)
     proxy = procs.auth_proxy(warden.base, key)
-    for revision in ("2026-07-28", "2025-11-25"):
+    # Scenarios the fixture passes directly, at least (so the comparison means
+    # something; multi-round InputRequiredResult tools included on 2026-07-28).
+    for revision, at_least in (("2026-07-28", 30), ("2025-11-25", 20)):
         direct = run_next(upstream, tmp_path / revision / "direct", "--requirements", revision)
         through = run_next(f"{proxy}/mcp/servers/conf26", tmp_path / revision / "through", "--requirements", revision)
         assert set(through) == set(direct), revision
         only_direct = passed(direct) - passed(through)
         assert not only_direct, {name: failures(through[name]) for name in sorted(only_direct)}
-        # The fixture is real: most of the revision's scenarios pass directly
-        # (multi-round tools included), so the comparison means something.
-        assert len(passed(direct)) >= 25, (revision, sorted(passed(direct)))
+        assert len(passed(direct)) >= at_least, (revision, sorted(passed(direct)))
 
 
 def test_wardens_front_door_passes_the_stateless_checks(procs: Procs, warden: Warden, tmp_path: Path) -> None:

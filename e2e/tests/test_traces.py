@@ -84,7 +84,8 @@ def test_spans_follow_the_client_trace_and_carry_no_secret(procs: Procs, tmp_pat
     t3, s3, tp3 = new_parent()
     stateless = {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {
         "name": "echo", "arguments": {"text": "meta"},
-        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "traceparent": tp3}}}
+        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                  "io.modelcontextprotocol/clientCapabilities": {}, "traceparent": tp3}}}
     resp = httpx2.post(warden.server_url("py"), content=json.dumps(stateless), timeout=30, headers={
         "Authorization": f"Bearer {key}", "Content-Type": "application/json",
         "Accept": "application/json, text/event-stream",

@@ -671,7 +671,7 @@ async fn a_revoked_keys_streams_end_and_its_next_request_is_refused() {
     let sid = h.initialize("/mcp", KEY_A).await;
     let mut stream = h.open_stream("/mcp", KEY_A, &sid).await;
     let listen = h
-        .post_raw("/mcp", Some(KEY_A), None, &[("mcp-protocol-version", "2026-07-28")],
+        .post_raw("/mcp", Some(KEY_A), None, &[("mcp-protocol-version", "2026-07-28"), ("mcp-method", "subscriptions/listen")],
             &json!({"jsonrpc": "2.0", "id": "sub-1", "method": "subscriptions/listen", "params": with_meta(json!({"notifications": {"toolsListChanged": true}}))}))
         .await;
     let mut listen = SseReader::new(listen);
@@ -710,7 +710,7 @@ async fn a_revoked_keys_streams_end_and_its_next_request_is_refused() {
 async fn stateless_listen_stream_gets_list_changed_with_subscription_id() {
     let (_fx, h) = one_server().await;
     let listen = h
-        .post_raw("/mcp", Some(KEY_B), None, &[("mcp-protocol-version", "2026-07-28")],
+        .post_raw("/mcp", Some(KEY_B), None, &[("mcp-protocol-version", "2026-07-28"), ("mcp-method", "subscriptions/listen")],
             &json!({"jsonrpc": "2.0", "id": 5, "method": "subscriptions/listen", "params": with_meta(json!({"notifications": {"toolsListChanged": true}}))}))
         .await;
     let mut listen = SseReader::new(listen);

@@ -45,6 +45,7 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 pub use dispatch::{META_DECISION_ID, META_REVISION};
+pub(crate) use wire::encode_header_value;
 
 use crate::gateway::{Session, Shared};
 use crate::jsonrpc::{self, Kind};

@@ -83,28 +83,48 @@ pub(crate) fn check_request(headers: &HeaderMap, msg: &Value) -> Result<(), Refu
     check_headers(headers, msg)
 }
 
-/// `Mcp-Method` and `Mcp-Name`, when present, must match the body (on
-/// notifications too).
+/// `Mcp-Method` must be sent with every request and notification and name
+/// its method; `Mcp-Name` must be sent when the body names a tool, prompt,
+/// resource or task, and name it (case-sensitive; the `=?base64?…?=` form
+/// decoded). A client's response to a request carries neither.
 pub(crate) fn check_headers(headers: &HeaderMap, msg: &Value) -> Result<(), Refusal> {
     let method = jsonrpc::method(msg);
-    if let Some(named) = header_str(headers, METHOD_HEADER, 256)? {
-        if named != method {
-            return Err(Refusal::HeaderMismatch("Mcp-Method"));
-        }
+    if method.is_empty() {
+        return Ok(());
     }
-    if let Some(raw) = header_str(headers, NAME_HEADER, MAX_NAME_HEADER_BYTES)? {
-        let name = decode_header_value(raw).ok_or(Refusal::HeaderMismatch("Mcp-Name"))?;
-        let field = match method {
-            "tools/call" | "prompts/get" => "/params/name",
-            "resources/read" | "resources/subscribe" | "resources/unsubscribe" => "/params/uri",
-            "tasks/get" | "tasks/update" | "tasks/cancel" | "tasks/result" => "/params/taskId",
-            _ => return Ok(()),
-        };
-        if msg.pointer(field).and_then(Value::as_str) != Some(name.as_str()) {
-            return Err(Refusal::HeaderMismatch("Mcp-Name"));
-        }
+    if header_str(headers, METHOD_HEADER, 256)? != Some(method) {
+        return Err(Refusal::HeaderMismatch("Mcp-Method"));
     }
-    Ok(())
+    let field = match method {
+        "tools/call" | "prompts/get" => "/params/name",
+        "resources/read" => "/params/uri",
+        "tasks/get" | "tasks/update" | "tasks/cancel" | "tasks/result" => "/params/taskId",
+        _ => return Ok(()),
+    };
+    let named = msg.pointer(field).and_then(Value::as_str);
+    let sent = header_str(headers, NAME_HEADER, MAX_NAME_HEADER_BYTES)?;
+    match (named, sent) {
+        (None, _) => Ok(()),
+        (Some(name), Some(raw)) if decode_header_value(raw).as_deref() == Some(name) => Ok(()),
+        _ => Err(Refusal::HeaderMismatch("Mcp-Name")),
+    }
+}
+
+/// A value as an MCP header carries it: as it is when it is printable ASCII
+/// without surrounding spaces (and does not look encoded), else
+/// `=?base64?…?=` over its UTF-8 bytes.
+pub(crate) fn encode_header_value(value: &str) -> String {
+    let plain = value.bytes().all(|b| (0x20..=0x7e).contains(&b))
+        && value.trim() == value
+        && !(value.starts_with("=?base64?") && value.ends_with("?="));
+    if plain {
+        value.to_owned()
+    } else {
+        format!(
+            "=?base64?{}?=",
+            base64::engine::general_purpose::STANDARD.encode(value)
+        )
+    }
 }
 
 /// A header value as sent: plain, or `=?base64?…?=` over its UTF-8 bytes
@@ -157,63 +177,46 @@ mod tests {
     fn the_era_follows_the_version_header_the_session_and_the_meta() {
         let plain = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
         assert!(!is_stateless(&HeaderMap::new(), &plain));
-        assert!(!is_stateless(
-            &headers(&[("mcp-protocol-version", "2025-11-25")]),
-            &plain
-        ));
-        assert!(is_stateless(
-            &headers(&[("mcp-protocol-version", "2026-07-28")]),
-            &plain
-        ));
-        assert!(is_stateless(
-            &headers(&[("mcp-protocol-version", "v999.0.0")]),
-            &plain
-        ));
-        assert!(!is_stateless(
-            &headers(&[
-                ("mcp-protocol-version", "v999.0.0"),
-                ("mcp-session-id", "s")
-            ]),
-            &plain
-        ));
+        let v = |v: &str| headers(&[("mcp-protocol-version", v)]);
+        assert!(!is_stateless(&v("2025-11-25"), &plain));
+        assert!(is_stateless(&v("2026-07-28"), &plain));
+        assert!(is_stateless(&v("v999.0.0"), &plain));
+        let with_session = headers(&[
+            ("mcp-protocol-version", "v999.0.0"),
+            ("mcp-session-id", "s"),
+        ]);
+        assert!(!is_stateless(&with_session, &plain));
         let with_meta =
             json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": meta()}});
         assert!(is_stateless(&HeaderMap::new(), &with_meta));
-        let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25"}});
+        let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": "2025-11-25"}});
         assert!(!is_stateless(&HeaderMap::new(), &init));
     }
 
     #[test]
     fn meta_must_carry_the_version_and_the_capabilities() {
-        let h = headers(&[("mcp-protocol-version", "2026-07-28")]);
+        let h = headers(&[
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "server/discover"),
+        ]);
         let m = |params: Value| json!({"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": params});
         assert_eq!(reason(&h, &m(json!({}))), "meta_invalid");
-        assert_eq!(
-            reason(
-                &h,
-                &m(json!({"_meta": {"io.modelcontextprotocol/clientCapabilities": {}}}))
-            ),
-            "meta_invalid"
-        );
-        assert_eq!(
-            reason(
-                &h,
-                &m(json!({"_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}))
-            ),
-            "meta_invalid"
-        );
+        let no_version = json!({"_meta": {"io.modelcontextprotocol/clientCapabilities": {}}});
+        assert_eq!(reason(&h, &m(no_version)), "meta_invalid");
+        let no_caps = json!({"_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}});
+        assert_eq!(reason(&h, &m(no_caps)), "meta_invalid");
         assert_eq!(reason(&h, &m(json!({"_meta": meta()}))), "ok");
-        assert_eq!(
-            reason(&HeaderMap::new(), &m(json!({"_meta": meta()}))),
-            "ok"
-        );
+        let method_only = headers(&[("mcp-method", "server/discover")]);
+        assert_eq!(reason(&method_only, &m(json!({"_meta": meta()}))), "ok");
     }
 
     #[test]
     fn a_disagreeing_header_is_a_mismatch_before_the_version_is_judged() {
         let body = |v: &str| {
             json!({"jsonrpc": "2.0", "id": 1, "method": "server/discover",
-            "params": {"_meta": {"io.modelcontextprotocol/protocolVersion": v, "io.modelcontextprotocol/clientCapabilities": {}}}})
+            "params": {"_meta": {"io.modelcontextprotocol/protocolVersion": v,
+                                 "io.modelcontextprotocol/clientCapabilities": {}}}})
         };
         let h = headers(&[("mcp-protocol-version", "2026-07-28")]);
         assert_eq!(reason(&h, &body("v999.0.0")), "header_mismatch");
@@ -232,26 +235,69 @@ mod tests {
     }
 
     #[test]
-    fn method_and_name_headers_must_match_the_body() {
+    fn method_and_name_headers_must_be_sent_and_match_the_body() {
         let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
             "params": {"name": "echo", "_meta": meta()}});
-        let ok = headers(&[("mcp-method", "tools/call"), ("mcp-name", "echo")]);
-        assert_eq!(reason(&ok, &call), "ok");
-        let wrong_method = headers(&[("mcp-method", "tools/list")]);
-        assert_eq!(reason(&wrong_method, &call), "header_mismatch");
-        let wrong_name = headers(&[("mcp-method", "tools/call"), ("mcp-name", "other")]);
-        assert_eq!(reason(&wrong_name, &call), "header_mismatch");
+        let sent = |method: &str, name: Option<&str>| {
+            let mut h = headers(&[("mcp-method", method)]);
+            if let Some(n) = name {
+                h.insert("mcp-name", HeaderValue::from_str(n).unwrap());
+            }
+            h
+        };
+        assert_eq!(reason(&sent("tools/call", Some("echo")), &call), "ok");
+        assert_eq!(
+            reason(&sent("tools/list", Some("echo")), &call),
+            "header_mismatch"
+        );
+        assert_eq!(
+            reason(&sent("TOOLS/CALL", Some("echo")), &call),
+            "header_mismatch"
+        );
+        assert_eq!(reason(&sent("tools/call", None), &call), "header_mismatch");
+        assert_eq!(
+            reason(&sent("tools/call", Some("other")), &call),
+            "header_mismatch"
+        );
+        assert_eq!(
+            reason(&headers(&[("mcp-name", "echo")]), &call),
+            "header_mismatch"
+        );
         // "echo" in the base64 sentinel form.
-        let encoded = headers(&[("mcp-name", "=?base64?ZWNobw==?=")]);
-        assert_eq!(reason(&encoded, &call), "ok");
-        let broken = headers(&[("mcp-name", "=?base64?***?=")]);
-        assert_eq!(reason(&broken, &call), "header_mismatch");
+        assert_eq!(
+            reason(&sent("tools/call", Some("=?base64?ZWNobw==?=")), &call),
+            "ok"
+        );
+        assert_eq!(
+            reason(&sent("tools/call", Some("=?base64?***?=")), &call),
+            "header_mismatch"
+        );
         let read = json!({"jsonrpc": "2.0", "id": 1, "method": "resources/read",
             "params": {"uri": "file:///a", "_meta": meta()}});
-        assert_eq!(reason(&headers(&[("mcp-name", "file:///a")]), &read), "ok");
         assert_eq!(
-            reason(&headers(&[("mcp-name", "file:///b")]), &read),
+            reason(&sent("resources/read", Some("file:///a")), &read),
+            "ok"
+        );
+        assert_eq!(
+            reason(&sent("resources/read", Some("file:///b")), &read),
             "header_mismatch"
+        );
+        // A response carries neither header.
+        let answer = json!({"jsonrpc": "2.0", "id": "warden:x:1", "result": {}});
+        assert!(check_headers(&HeaderMap::new(), &answer).is_ok());
+    }
+
+    #[test]
+    fn names_that_cannot_ride_in_a_header_are_base64_encoded() {
+        assert_eq!(encode_header_value("echo"), "echo");
+        let odd = "grüß ";
+        let encoded = encode_header_value(odd);
+        assert!(encoded.starts_with("=?base64?"), "{encoded}");
+        assert_eq!(decode_header_value(&encoded).as_deref(), Some(odd));
+        let lookalike = "=?base64?x?=";
+        assert_eq!(
+            decode_header_value(&encode_header_value(lookalike)).as_deref(),
+            Some(lookalike)
         );
     }
 }

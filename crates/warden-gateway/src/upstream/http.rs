@@ -173,8 +173,11 @@ impl HttpLink {
                     .pointer("/params/name")
                     .or_else(|| msg.pointer("/params/uri"))
                     .and_then(Value::as_str);
-                if let Some(name) = name.filter(|n| HeaderValue::from_str(n).is_ok()) {
-                    b = b.header("mcp-name", name);
+                if let Some(name) = name {
+                    let encoded = crate::mcp::encode_header_value(name);
+                    if let Ok(value) = HeaderValue::from_str(&encoded) {
+                        b = b.header("mcp-name", value);
+                    }
                 }
             }
             b = b.header(CONTENT_TYPE, "application/json").json(msg);

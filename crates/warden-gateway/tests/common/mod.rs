@@ -276,6 +276,12 @@ impl Harness {
         method: &str,
         params: Value,
     ) -> Value {
+        let named = params
+            .get("name")
+            .or_else(|| params.get("uri"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
         let resp = self
             .post_raw(
                 path,
@@ -284,6 +290,7 @@ impl Harness {
                 &[
                     ("mcp-protocol-version", "2026-07-28"),
                     ("mcp-method", method),
+                    ("mcp-name", named.as_str()),
                 ],
                 &json!({"jsonrpc": "2.0", "id": id, "method": method, "params": with_meta(params)}),
             )
