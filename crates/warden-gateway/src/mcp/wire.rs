@@ -43,8 +43,8 @@ pub(crate) fn is_stateless(headers: &HeaderMap, msg: &Value) -> bool {
 
 /// The rules every stateless request must meet, in the order the
 /// revision's errors are told apart: missing `_meta` fields (-32602), a
-/// header that disagrees with the body (-32020), a version not served
-/// (-32022).
+/// version header that disagrees with `_meta` (-32020), a version not
+/// served (-32022), then the method and name headers (-32020).
 pub(crate) fn check_request(headers: &HeaderMap, msg: &Value) -> Result<(), Refusal> {
     let Some(meta) = msg.pointer("/params/_meta").and_then(Value::as_object) else {
         return Err(Refusal::MetaInvalid("params._meta is required"));
