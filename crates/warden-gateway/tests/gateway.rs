@@ -905,7 +905,9 @@ async fn a_server_request_reaches_the_calling_client_and_its_answer_goes_back() 
         vec![http_upstream(1, "files", &fx.url(), 5_000)],
     )
     .await;
-    let sid = h.initialize("/mcp", KEY_A).await;
+    let sid = h
+        .initialize_with("/mcp", KEY_A, json!({"sampling": {}}))
+        .await;
     let resp = h
         .post_raw("/mcp", Some(KEY_A), Some(&sid), &[], &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "files__ask"}}))
         .await;

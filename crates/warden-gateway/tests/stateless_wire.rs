@@ -2,7 +2,8 @@
 //! per-request `_meta` and header rules (status and JSON-RPC code of each
 //! refusal), the methods that revision removed, `server/discover`, the
 //! caching scope of lists that depend on the caller, the upstream era
-//! Warden prefers, and the caller's own capabilities sent upstream.
+//! Warden prefers, and the caller's own capabilities: sent upstream, and
+//! the bound on what an upstream may ask a caller.
 
 mod common;
 
@@ -445,4 +446,39 @@ async fn a_dual_era_upstream_is_used_on_the_newest_wire() {
         vec!["old__echo"]
     );
     assert_eq!(old.state.requests("initialize").len(), 1);
+}
+
+#[tokio::test]
+async fn a_server_request_needing_an_undeclared_capability_never_reaches_the_client() {
+    // A session-era upstream (one session shared by all callers, opened with
+    // Warden's capabilities) asks for sampling mid-call.
+    let fx = fixture::start(Mode::Normal, &["ask"]).await;
+    let h = start(
+        rows(1, &["files"]),
+        vec![http_upstream(1, "files", &fx.url(), 5_000)],
+    )
+    .await;
+    let sid = h
+        .initialize_with("/mcp", KEY_A, json!({"elicitation": {}}))
+        .await;
+    let resp = h
+        .post_raw("/mcp", Some(KEY_A), Some(&sid), &[],
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "files__ask"}}))
+        .await;
+    let messages = all_messages(resp).await;
+    assert_eq!(
+        messages.len(),
+        1,
+        "no request reached the client: {messages:?}"
+    );
+    let answer = &messages[0]["result"]["answer"];
+    assert_eq!(
+        answer["id"], "srv-1",
+        "the upstream got an answer to its own id"
+    );
+    assert_eq!(answer["error"]["code"], -32601, "{answer}");
+    assert!(answer["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("sampling"));
 }

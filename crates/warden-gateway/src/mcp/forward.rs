@@ -236,6 +236,23 @@ impl Ctx {
         jsonrpc::merge_meta(params, entries);
     }
 
+    /// The client capabilities the caller declared, for the requests an
+    /// upstream sends it: a session's from its `initialize`; none at all for
+    /// a 2026-07-28 caller, whose response stream carries no request from
+    /// the server (that wire asks through `InputRequiredResult` instead).
+    fn declared(&self) -> Option<Value> {
+        if self.stateless {
+            return Some(json!({}));
+        }
+        let session = self.shared.session(&self.owner)?;
+        session.client_meta().and_then(|entries| {
+            entries
+                .iter()
+                .find(|(k, _)| k == crate::upstream::META_CLIENT_CAPABILITIES)
+                .map(|(_, v)| v.clone())
+        })
+    }
+
     async fn exchange(&self, fwd: Forward, sink: Option<ClientSink>) -> Option<Value> {
         let Forward {
             id,
@@ -287,7 +304,7 @@ impl Ctx {
             telemetry::inject_meta(&span, &mut params);
         }
         let outcome = match upstream
-            .start_request(upstream_id, method, Some(params), sink)
+            .start_request_for(upstream_id, method, Some(params), sink, self.declared())
             .instrument(span.clone())
             .await
         {

@@ -210,6 +210,10 @@ enum LinkState {
 struct Pending {
     tx: oneshot::Sender<Result<Value, GatewayError>>,
     sink: Option<ClientSink>,
+    /// The client capabilities of the caller (`None`: not known, every
+    /// request the upstream sends it is relayed). A server-to-client request
+    /// that needs a capability the caller did not declare is refused here.
+    declared: Option<Value>,
     /// (gateway token, client token)
     progress: Option<(String, Value)>,
 }
@@ -449,11 +453,25 @@ impl Upstream {
         params: Option<Value>,
         sink: Option<ClientSink>,
     ) -> Result<ResponseRx, GatewayError> {
+        self.start_request_for(id, method, params, sink, None).await
+    }
+
+    /// [`Upstream::start_request`] for a caller whose client capabilities
+    /// are known (`declared`): requests the upstream sends it that need a
+    /// capability it lacks are answered here with `-32601`, never relayed.
+    pub async fn start_request_for(
+        self: &Arc<Self>,
+        id: u64,
+        method: &str,
+        params: Option<Value>,
+        sink: Option<ClientSink>,
+        declared: Option<Value>,
+    ) -> Result<ResponseRx, GatewayError> {
         if self.closed.load(Ordering::SeqCst) {
             return Err(self.unavailable("the server was removed"));
         }
         self.ensure_ready().await?;
-        Ok(self.send_request(id, method, params, sink))
+        Ok(self.send_request(id, method, params, sink, declared))
     }
 
     fn send_request(
@@ -462,6 +480,7 @@ impl Upstream {
         method: &str,
         mut params: Option<Value>,
         sink: Option<ClientSink>,
+        declared: Option<Value>,
     ) -> ResponseRx {
         let (tx, rx) = oneshot::channel();
         let mut progress = None;
@@ -478,7 +497,15 @@ impl Upstream {
         if self.is_stateless() {
             params = Some(self.stateless_meta(params));
         }
-        lock(&self.pending).insert(id, Pending { tx, sink, progress });
+        lock(&self.pending).insert(
+            id,
+            Pending {
+                tx,
+                sink,
+                declared,
+                progress,
+            },
+        );
         let mut msg = json!({"jsonrpc": "2.0", "id": id, "method": method});
         if let Some(p) = params {
             msg["params"] = p;
@@ -620,8 +647,26 @@ impl Upstream {
             Kind::Notification => self.dispatch_notification(msg, via),
             Kind::Request => {
                 let target = via.or_else(|| self.sole_pending_with_sink());
-                let sink =
-                    target.and_then(|id| lock(&self.pending).get(&id).and_then(|p| p.sink.clone()));
+                let (sink, undeclared) = match target {
+                    None => (None, None),
+                    Some(id) => match lock(&self.pending).get(&id) {
+                        None => (None, None),
+                        Some(p) => (
+                            p.sink.clone(),
+                            undeclared_capability(&msg, p.declared.as_ref()),
+                        ),
+                    },
+                };
+                if let Some(capability) = undeclared {
+                    let id = msg.get("id").cloned().unwrap_or(Value::Null);
+                    self.send_oneway(jsonrpc::error(
+                        id,
+                        jsonrpc::code::METHOD_NOT_FOUND,
+                        format!("the client did not declare the {capability} capability"),
+                        None,
+                    ));
+                    return;
+                }
                 match sink {
                     Some(sink) => {
                         let n = self.next_request_id();
@@ -819,7 +864,7 @@ impl Upstream {
         self.protocol
             .store(Some(Arc::new(STATELESS_VERSION.to_owned())));
         let id = self.next_request_id();
-        let rx = self.send_request(id, "server/discover", None, None);
+        let rx = self.send_request(id, "server/discover", None, None, None);
         // A session-era server may not answer a request before `initialize`
         // at all (stdio): it is not given the whole timeout to do so.
         let probe = self.timeout.min(DISCOVER_PROBE);
@@ -856,7 +901,7 @@ impl Upstream {
             "clientInfo": client_info(),
         });
         let id = self.next_request_id();
-        let rx = self.send_request(id, "initialize", Some(init), None);
+        let rx = self.send_request(id, "initialize", Some(init), None, None);
         let resp = self.await_response(id, rx).await?;
         let Some(result) = resp.get("result") else {
             return Err(self.err_protocol("neither server/discover nor initialize succeeded"));
@@ -921,6 +966,19 @@ impl Upstream {
             .send(UpstreamEvent::CatalogChanged(self.config.server));
         Ok(())
     }
+}
+
+/// The capability a server-to-client request needs that the caller did not
+/// declare, if any (`declared: None`: not known, nothing is refused).
+fn undeclared_capability(msg: &Value, declared: Option<&Value>) -> Option<&'static str> {
+    let needed = match jsonrpc::method(msg) {
+        "sampling/createMessage" => "sampling",
+        "elicitation/create" => "elicitation",
+        "roots/list" => "roots",
+        _ => return None,
+    };
+    let declared = declared?;
+    declared.get(needed).is_none().then_some(needed)
 }
 
 /// What Warden tells a session-era upstream it can do on the one
@@ -1004,6 +1062,7 @@ mod tests {
             Pending {
                 tx,
                 sink: Some(sink),
+                declared: None,
                 progress: None,
             },
         );
@@ -1017,6 +1076,7 @@ mod tests {
             Pending {
                 tx,
                 sink: None,
+                declared: None,
                 progress: None,
             },
         );

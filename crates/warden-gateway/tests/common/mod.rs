@@ -220,9 +220,14 @@ impl Harness {
 
     /// Initializes a 2025-11-25 session; returns its id.
     pub async fn initialize(&self, path: &str, key: &str) -> String {
+        self.initialize_with(path, key, json!({})).await
+    }
+
+    /// Initializes a 2025-11-25 session declaring `capabilities`.
+    pub async fn initialize_with(&self, path: &str, key: &str, capabilities: Value) -> String {
         let resp = self
             .post_raw(path, Some(key), None, &[], &json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
-                "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}))
+                "params": {"protocolVersion": "2025-11-25", "capabilities": capabilities, "clientInfo": {"name": "t", "version": "1"}}}))
             .await;
         assert_eq!(resp.status(), 200);
         let sid = resp.headers()["mcp-session-id"]
