@@ -170,6 +170,13 @@ class Procs:
                           cwd=E2E_DIR)
         return f"http://127.0.0.1:{proc.listening_port()}/mcp"
 
+    def conformance_upstream_2026(self) -> str:
+        """The dual-era (2025-11-25 and 2026-07-28) conformance fixture on the
+        Python SDK 2.x (fixtures/conformance_server_2026.py)."""
+        proc = self.start([python(), str(FIXTURES / "conformance_server_2026.py"), "--port", "0"],
+                          "conformance-fixture-2026", cwd=E2E_DIR)
+        return f"http://127.0.0.1:{proc.listening_port()}/mcp"
+
     def everything_http_upstream(self) -> str:
         port = free_port()
         proc = self.start([node22(), str(NODE_MODULES / "@modelcontextprotocol/server-everything/dist/index.js"),

@@ -47,6 +47,9 @@ pub(crate) struct Session {
     muted: AtomicBool,
     /// When a request last named this session (ms since the epoch).
     last_seen_ms: AtomicI64,
+    /// The capabilities and info the client declared at `initialize`, as
+    /// 2026-07-28 `_meta` entries for the upstreams on that wire.
+    client: std::sync::OnceLock<Vec<(String, Value)>>,
 }
 
 impl Session {
@@ -66,7 +69,25 @@ impl Session {
             fingerprint: AtomicU64::new(0),
             muted: AtomicBool::new(false),
             last_seen_ms: AtomicI64::new(now_ms()),
+            client: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Keeps what the client declared at `initialize`.
+    pub fn set_client(&self, capabilities: Value, info: Option<Value>) {
+        let mut entries = vec![(
+            crate::upstream::META_CLIENT_CAPABILITIES.to_owned(),
+            capabilities,
+        )];
+        if let Some(info) = info {
+            entries.push((crate::upstream::META_CLIENT_INFO.to_owned(), info));
+        }
+        let _ = self.client.set(entries);
+    }
+
+    /// The client's declared capabilities and info as `_meta` entries.
+    pub fn client_meta(&self) -> Option<&[(String, Value)]> {
+        self.client.get().map(Vec::as_slice)
     }
 
     /// Idle for longer than `timeout_ms` with no open stream: a client that

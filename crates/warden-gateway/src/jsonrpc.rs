@@ -22,6 +22,12 @@ pub mod code {
     pub const LIMITED: i64 = -32005;
     /// The client cancelled the request.
     pub const REQUEST_CANCELLED: i64 = -32800;
+    /// 2026-07-28: an HTTP header disagrees with the body.
+    pub const HEADER_MISMATCH: i64 = -32020;
+    /// 2026-07-28: the request needs a client capability it did not declare.
+    pub const MISSING_CLIENT_CAPABILITY: i64 = -32021;
+    /// 2026-07-28: the requested protocol version is not served.
+    pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
 }
 
 /// What kind of JSON-RPC message a value is.

@@ -158,10 +158,13 @@ async fn stateless_era_discover_list_and_call() {
                 ("mcp-protocol-version", "2026-07-28"),
                 ("mcp-method", "tools/call"),
             ],
-            &json!({"jsonrpc": "2.0", "id": 4, "method": "tools/list"}),
+            &json!({"jsonrpc": "2.0", "id": 4, "method": "tools/list", "params": with_meta(json!({}))}),
         )
         .await;
     assert_eq!(mismatch.status(), 400);
+    let body = response_message(mismatch).await;
+    assert_eq!(body["error"]["code"], -32020);
+    assert_eq!(body["id"], 4);
 }
 
 #[tokio::test]
@@ -668,8 +671,8 @@ async fn a_revoked_keys_streams_end_and_its_next_request_is_refused() {
     let sid = h.initialize("/mcp", KEY_A).await;
     let mut stream = h.open_stream("/mcp", KEY_A, &sid).await;
     let listen = h
-        .post_raw("/mcp", Some(KEY_A), None, &[("mcp-protocol-version", "2026-07-28")],
-            &json!({"jsonrpc": "2.0", "id": "sub-1", "method": "subscriptions/listen", "params": {"notifications": {"toolsListChanged": true}}}))
+        .post_raw("/mcp", Some(KEY_A), None, &[("mcp-protocol-version", "2026-07-28"), ("mcp-method", "subscriptions/listen")],
+            &json!({"jsonrpc": "2.0", "id": "sub-1", "method": "subscriptions/listen", "params": with_meta(json!({"notifications": {"toolsListChanged": true}}))}))
         .await;
     let mut listen = SseReader::new(listen);
     let ack = listen.next(Duration::from_secs(2)).await.unwrap();
@@ -707,8 +710,8 @@ async fn a_revoked_keys_streams_end_and_its_next_request_is_refused() {
 async fn stateless_listen_stream_gets_list_changed_with_subscription_id() {
     let (_fx, h) = one_server().await;
     let listen = h
-        .post_raw("/mcp", Some(KEY_B), None, &[("mcp-protocol-version", "2026-07-28")],
-            &json!({"jsonrpc": "2.0", "id": 5, "method": "subscriptions/listen", "params": {"notifications": {"toolsListChanged": true}}}))
+        .post_raw("/mcp", Some(KEY_B), None, &[("mcp-protocol-version", "2026-07-28"), ("mcp-method", "subscriptions/listen")],
+            &json!({"jsonrpc": "2.0", "id": 5, "method": "subscriptions/listen", "params": with_meta(json!({"notifications": {"toolsListChanged": true}}))}))
         .await;
     let mut listen = SseReader::new(listen);
     listen.next(Duration::from_secs(2)).await.unwrap();
@@ -902,7 +905,9 @@ async fn a_server_request_reaches_the_calling_client_and_its_answer_goes_back() 
         vec![http_upstream(1, "files", &fx.url(), 5_000)],
     )
     .await;
-    let sid = h.initialize("/mcp", KEY_A).await;
+    let sid = h
+        .initialize_with("/mcp", KEY_A, json!({"sampling": {}}))
+        .await;
     let resp = h
         .post_raw("/mcp", Some(KEY_A), Some(&sid), &[], &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "files__ask"}}))
         .await;

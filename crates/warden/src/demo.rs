@@ -164,7 +164,7 @@ List the tools with curl:
   curl -s http://{warden}/mcp -H 'Authorization: Bearer {key}' \
     -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
     -H 'MCP-Protocol-Version: 2026-07-28' \
-    -d '{{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{{}}}}'
+    -H 'Mcp-Method: tools/list' -d '{{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{{"_meta":{{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{{}}}}}}}}'
 
 Or with the Python MCP SDK 2.x (pip install "mcp>=2.3,<3"), as a script:
   import asyncio

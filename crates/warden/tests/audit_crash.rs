@@ -28,16 +28,13 @@ async fn every_answered_call_survives_kill_9_in_the_audit_log() {
         let url = url.clone();
         let key = key.clone();
         async move {
-            let resp = client
+            let req = client
                 .post(&url)
                 .bearer_auth(&key)
-                .header("accept", "application/json")
-                .header("mcp-protocol-version", "2026-07-28")
-                .json(&json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-                    "params": {"name": "demo__echo", "arguments": {"text": "x"}}}))
-                .send()
-                .await
-                .ok()?;
+                .header("accept", "application/json");
+            let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                "params": {"name": "demo__echo", "arguments": {"text": "x"}}});
+            let resp = stateless_request(req, body).send().await.ok()?;
             let body: Value = resp.json().await.ok()?;
             body["result"]["_meta"]["warden.dev/decision_id"]
                 .as_str()
@@ -121,4 +118,27 @@ async fn every_answered_call_survives_kill_9_in_the_audit_log() {
         answered.len(),
         missing.first()
     );
+}
+
+/// A 2026-07-28 request as that wire requires it: `_meta` with the protocol
+/// version and the client's capabilities, `Mcp-Method` and `Mcp-Name`.
+fn stateless_request(
+    req: reqwest::RequestBuilder,
+    mut body: serde_json::Value,
+) -> reqwest::RequestBuilder {
+    if !body["params"].is_object() {
+        body["params"] = serde_json::json!({});
+    }
+    body["params"]["_meta"] = serde_json::json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+    });
+    let method = body["method"].as_str().unwrap_or("").to_owned();
+    let mut req = req
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", method);
+    if let Some(name) = body["params"]["name"].as_str() {
+        req = req.header("mcp-name", name.to_owned());
+    }
+    req.json(&body)
 }

@@ -70,15 +70,11 @@ fn start_demo(dir: &tempfile::TempDir) -> Warden {
 }
 
 async fn mcp(client: &reqwest::Client, w: &Warden, body: Value) -> Value {
-    let resp = client
+    let req = client
         .post(format!("{}/mcp", w.base))
         .bearer_auth(&w.demo_key)
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+        .header("accept", "application/json, text/event-stream");
+    let resp = stateless_request(req, body).send().await.unwrap();
     let text = resp.text().await.unwrap();
     // JSON, or one SSE event carrying it.
     let json = text
@@ -432,4 +428,27 @@ async fn a_new_admin_token_in_the_environment_replaces_the_old_one() {
     let w = serve_with_admin_token(&dir, new).await;
     assert_eq!(whoami(&w, new).await, 200);
     assert_eq!(whoami(&w, old).await, 401);
+}
+
+/// A 2026-07-28 request as that wire requires it: `_meta` with the protocol
+/// version and the client's capabilities, `Mcp-Method` and `Mcp-Name`.
+fn stateless_request(
+    req: reqwest::RequestBuilder,
+    mut body: serde_json::Value,
+) -> reqwest::RequestBuilder {
+    if !body["params"].is_object() {
+        body["params"] = serde_json::json!({});
+    }
+    body["params"]["_meta"] = serde_json::json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+    });
+    let method = body["method"].as_str().unwrap_or("").to_owned();
+    let mut req = req
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", method);
+    if let Some(name) = body["params"]["name"].as_str() {
+        req = req.header("mcp-name", name.to_owned());
+    }
+    req.json(&body)
 }

@@ -26,6 +26,7 @@ use crate::upstream::{Upstream, STATELESS_VERSION};
 use crate::view::{prefix_name, prefix_uri, split_uri, Mount, View};
 
 const META_SUBSCRIPTION: &str = "io.modelcontextprotocol/subscriptionId";
+const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
 /// `_meta` keys Warden adds to allowed call results.
 pub const META_DECISION_ID: &str = "warden.dev/decision_id";
 pub const META_REVISION: &str = "warden.dev/revision";
@@ -104,7 +105,17 @@ impl Ctx {
         // Taken, not cloned: the request's params can be large.
         let params = msg.as_object_mut().and_then(|m| m.remove("params"));
         let answer = match jsonrpc::method(&msg) {
-            "initialize" if !self.stateless => self.initialize(id, params),
+            // 2026-07-28 removed these: 404 there, like any unknown method.
+            "initialize"
+            | "ping"
+            | "logging/setLevel"
+            | "resources/subscribe"
+            | "resources/unsubscribe"
+                if self.stateless =>
+            {
+                Err(Refusal::NoSuchMethod)
+            }
+            "initialize" => self.initialize(id, params),
             "server/discover" => self.discover(id),
             "ping" => self.ok(id, json!({})),
             "tools/list" => self.tools_list(id),
@@ -121,6 +132,7 @@ impl Ctx {
             // cannot set the log level for all of them.
             "logging/setLevel" => self.ok(id, json!({})),
             "subscriptions/listen" if self.stateless => self.listen(id, params),
+            _ if self.stateless => Err(Refusal::NoSuchMethod),
             _ => Err(Refusal::MethodNotFound),
         };
         answer.unwrap_or_else(|refusal| refusal.into_response(reply_id))
@@ -145,8 +157,10 @@ impl Ctx {
                 if let Some(tools) = caps.get_mut("tools").and_then(Value::as_object_mut) {
                     tools.insert("listChanged".into(), json!(true));
                 }
+                // A 2026-07-28 upstream names itself in `_meta`.
                 let server_info = info
                     .get("serverInfo")
+                    .or_else(|| info.pointer("/_meta").and_then(|m| m.get(META_SERVER_INFO)))
                     .cloned()
                     .unwrap_or_else(Self::server_info);
                 return (caps, server_info, info.get("instructions").cloned());
@@ -183,6 +197,21 @@ impl Ctx {
             self.mount.clone(),
             None,
         ));
+        // What the client declared, for upstreams on the 2026-07-28 wire,
+        // which are told each caller's own capabilities per request.
+        session.set_client(
+            params
+                .as_ref()
+                .and_then(|p| p.get("capabilities"))
+                .filter(|c| c.is_object())
+                .cloned()
+                .unwrap_or_else(|| json!({})),
+            params
+                .as_ref()
+                .and_then(|p| p.get("clientInfo"))
+                .filter(|c| c.is_object())
+                .cloned(),
+        );
         session.set_fingerprint(self.shared.session_fingerprint(&self.snapshot, &session));
         self.shared.insert_session(session)?;
         let (capabilities, server_info, instructions) = self.capabilities_and_info();
@@ -201,6 +230,10 @@ impl Ctx {
         Ok(resp)
     }
 
+    /// `server/discover`: what this endpoint offers this caller. It names
+    /// itself in `_meta` (2026-07-28), and the answer depends on who asks
+    /// (a server's info only for a caller allowed to use it): no shared
+    /// caches.
     fn discover(&self, id: Value) -> Answer {
         let (capabilities, server_info, instructions) = self.capabilities_and_info();
         let mut versions = vec![STATELESS_VERSION];
@@ -208,7 +241,9 @@ impl Ctx {
         let mut result = json!({
             "supportedVersions": versions,
             "capabilities": capabilities,
-            "serverInfo": server_info,
+            "ttlMs": 0,
+            "cacheScope": "private",
+            "_meta": {META_SERVER_INFO: server_info},
         });
         if let Some(i) = instructions {
             result["instructions"] = i;
@@ -481,12 +516,18 @@ impl Ctx {
                 Some(upstream) if upstream.has_capability(capability) => {
                     let permit = Permit::listing(verdict, upstream, slug);
                     // The list depends on who asks, whatever the upstream
-                    // says: no shared caches.
+                    // says (a 2026-07-28 upstream may call it public):
+                    // no shared caches.
                     let stateless = self.stateless;
                     let finish: Finish = Box::new(move |result: &mut Value| {
-                        if let Some(obj) = result.as_object_mut().filter(|_| stateless) {
-                            obj.insert("ttlMs".into(), json!(0));
-                            obj.insert("cacheScope".into(), json!("private"));
+                        if let Some(obj) = result.as_object_mut() {
+                            if stateless
+                                || obj.contains_key("cacheScope")
+                                || obj.contains_key("ttlMs")
+                            {
+                                obj.insert("ttlMs".into(), json!(0));
+                                obj.insert("cacheScope".into(), json!("private"));
+                            }
                         }
                     });
                     Ok(self

@@ -146,7 +146,7 @@ impl Ctx {
             tokio::select! {
                 biased;
                 reply = &mut exchange => match (rx.try_recv().ok(), reply) {
-                    (None, Some(reply)) => json_response(StatusCode::OK, reply.to_string()),
+                    (None, Some(reply)) => json_response(ctx.reply_status(&reply), reply.to_string()),
                     (first, reply) => {
                         // Messages came first, or the call was cancelled
                         // (no reply: the stream just ends).
@@ -175,9 +175,21 @@ impl Ctx {
             let _inflight = ctx.shared.enter();
             let id = fwd.id.clone();
             match ctx.exchange(fwd, None).await {
-                Some(reply) => json_response(StatusCode::OK, reply.to_string()),
+                Some(reply) => json_response(ctx.reply_status(&reply), reply.to_string()),
                 None => Refusal::Cancelled.into_response(id),
             }
+        }
+    }
+
+    /// The HTTP status of a forwarded answer sent as one JSON body: on the
+    /// 2026-07-28 wire a missing client capability is a 400, as the
+    /// upstream answered it; everything else is a 200.
+    fn reply_status(&self, reply: &Value) -> StatusCode {
+        let code = reply.pointer("/error/code").and_then(Value::as_i64);
+        if self.stateless && code == Some(jsonrpc::code::MISSING_CLIENT_CAPABILITY) {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::OK
         }
     }
 
@@ -200,6 +212,45 @@ impl Ctx {
             end: std::sync::Mutex::new(Some(end_tx)),
         });
         Some((call_no, end_rx))
+    }
+
+    /// On the 2026-07-28 wire an upstream is told, per request, what the
+    /// caller declared: a stateless caller's own `_meta` travels with its
+    /// params already; a session's capabilities and info from its
+    /// `initialize` are added here. Never Warden's: an upstream must not
+    /// ask a client for what it did not declare.
+    fn caller_meta(&self, params: &mut Value) {
+        if self.stateless {
+            return;
+        }
+        let declared = self
+            .shared
+            .session(&self.owner)
+            .and_then(|s| s.client_meta().map(<[(String, Value)]>::to_vec));
+        let entries = declared.unwrap_or_else(|| {
+            vec![(
+                crate::upstream::META_CLIENT_CAPABILITIES.to_owned(),
+                json!({}),
+            )]
+        });
+        jsonrpc::merge_meta(params, entries);
+    }
+
+    /// The client capabilities the caller declared, for the requests an
+    /// upstream sends it: a session's from its `initialize`; none at all for
+    /// a 2026-07-28 caller, whose response stream carries no request from
+    /// the server (that wire asks through `InputRequiredResult` instead).
+    fn declared(&self) -> Option<Value> {
+        if self.stateless {
+            return Some(json!({}));
+        }
+        let session = self.shared.session(&self.owner)?;
+        session.client_meta().and_then(|entries| {
+            entries
+                .iter()
+                .find(|(k, _)| k == crate::upstream::META_CLIENT_CAPABILITIES)
+                .map(|(_, v)| v.clone())
+        })
     }
 
     async fn exchange(&self, fwd: Forward, sink: Option<ClientSink>) -> Option<Value> {
@@ -246,11 +297,14 @@ impl Ctx {
         // used `_meta` or the upstream speaks 2026-07-28, in `_meta`.
         let span = telemetry::upstream_span(upstream.slug(), method);
         let mut params = params;
+        if upstream.is_stateless() {
+            self.caller_meta(&mut params);
+        }
         if telemetry::enabled() && (telemetry::has_meta_trace(&params) || upstream.is_stateless()) {
             telemetry::inject_meta(&span, &mut params);
         }
         let outcome = match upstream
-            .start_request(upstream_id, method, Some(params), sink)
+            .start_request_for(upstream_id, method, Some(params), sink, self.declared())
             .instrument(span.clone())
             .await
         {

@@ -28,6 +28,7 @@ pub(crate) mod limits;
 mod message;
 pub(crate) mod refusal;
 mod stream;
+mod wire;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -44,6 +45,7 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 pub use dispatch::{META_DECISION_ID, META_REVISION};
+pub(crate) use wire::encode_header_value;
 
 use crate::gateway::{Session, Shared};
 use crate::jsonrpc::{self, Kind};
@@ -54,13 +56,11 @@ use dispatch::Ctx;
 use message::MAX_SLUG_BYTES;
 use refusal::Refusal;
 use stream::sse_bounded;
+use wire::VERSION_HEADER;
 
 /// Session-era protocol versions the front door accepts, newest first.
 pub const SESSION_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
 const SESSION_HEADER: &str = "mcp-session-id";
-const VERSION_HEADER: &str = "mcp-protocol-version";
-const METHOD_HEADER: &str = "mcp-method";
-const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 /// Session ids are 32 hex characters; anything much longer is not one.
 const MAX_SESSION_ID_BYTES: usize = 128;
 
@@ -138,20 +138,6 @@ fn read_body(shared: &Shared, body: Result<Bytes, BytesRejection>) -> Result<Byt
             Refusal::InvalidRequest("the body could not be read")
         }
     })
-}
-
-fn is_stateless(headers: &HeaderMap, msg: &Value) -> bool {
-    let header = headers.get(VERSION_HEADER).and_then(|v| v.to_str().ok());
-    header == Some(STATELESS_VERSION)
-        || msg
-            .pointer("/params/_meta")
-            .and_then(|m| m.get(META_VERSION))
-            .and_then(Value::as_str)
-            == Some(STATELESS_VERSION)
-        || matches!(
-            jsonrpc::method(msg),
-            "server/discover" | "subscriptions/listen"
-        )
 }
 
 /// The session a session-era request names, checked against its principal.
@@ -247,6 +233,8 @@ async fn handle_message(
     msg: message::Message,
     started: Instant,
 ) -> Response {
+    // Every refusal from here on answers the request's own id.
+    let reply_id = msg.value.get("id").cloned().unwrap_or(Value::Null);
     match transport(&shared, &mount, &admitted, &headers, &msg.value) {
         Ok((session, stateless)) => {
             let access = match &session {
@@ -258,14 +246,14 @@ async fn handle_message(
                 if let Some(s) = &session {
                     shared.remove_session(&s.id);
                 }
-                return refusal.into_response(Value::Null);
+                return refusal.into_response(reply_id);
             }
             if matches!(mount, Mount::Toolset(_))
                 && shared
                     .toolset(&admitted.snapshot, &access, &mount)
                     .is_none()
             {
-                return Refusal::ToolsetUnknown.into_response(Value::Null);
+                return Refusal::ToolsetUnknown.into_response(reply_id);
             }
             let owner = match &session {
                 Some(s) => s.id.clone(),
@@ -298,7 +286,7 @@ async fn handle_message(
                 Kind::Request | Kind::Invalid => ctx.request(msg.value).await,
             }
         }
-        Err(refusal) => refusal.into_response(Value::Null),
+        Err(refusal) => refusal.into_response(reply_id),
     }
 }
 
@@ -312,11 +300,11 @@ fn transport(
     msg: &Value,
 ) -> Result<(Option<Arc<Session>>, bool), Refusal> {
     let method = jsonrpc::method(msg);
-    if is_stateless(headers, msg) {
-        if let Some(named) = header_str(headers, METHOD_HEADER, 256)? {
-            if !method.is_empty() && named != method {
-                return Err(Refusal::HeaderMismatch);
-            }
+    if wire::is_stateless(headers, msg) {
+        if jsonrpc::kind(msg) == Kind::Request {
+            wire::check_request(headers, msg)?;
+        } else {
+            wire::check_headers(headers, msg)?;
         }
         return Ok((None, true));
     }

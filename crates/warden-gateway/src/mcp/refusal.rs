@@ -44,8 +44,17 @@ pub(crate) enum Refusal {
         limit: usize,
     },
     UnsupportedProtocolVersion,
-    /// `Mcp-Method` disagrees with the body.
-    HeaderMismatch,
+    /// 2026-07-28: a request whose `_meta` lacks what every request must
+    /// carry (the protocol version, the client's capabilities).
+    MetaInvalid(&'static str),
+    /// 2026-07-28: a protocol version this endpoint does not serve (the
+    /// requested value, at most [`MAX_ECHOED_VERSION`] bytes of it).
+    UnsupportedVersion {
+        requested: String,
+    },
+    /// `MCP-Protocol-Version`, `Mcp-Method` or `Mcp-Name` disagrees with
+    /// the body (names the header).
+    HeaderMismatch(&'static str),
     ToolsetUnknown,
     /// A path segment too long to name anything.
     EndpointUnknown,
@@ -59,6 +68,9 @@ pub(crate) enum Refusal {
     /// Not a JSON-RPC 2.0 message (wrong or missing `jsonrpc`, bad id, ...).
     InvalidRequest(&'static str),
     Batch,
+    /// 2026-07-28: a method this endpoint does not implement, including
+    /// the ones that revision removed (`initialize`, `ping`, ...): 404.
+    NoSuchMethod,
     // ---- inside an admitted request (HTTP 200, JSON-RPC error)
     MethodNotFound,
     /// Missing or malformed params.
@@ -80,6 +92,9 @@ pub(crate) enum Refusal {
     Upstream(GatewayError),
     Cancelled,
 }
+
+/// Longest requested version echoed back in an unsupported-version error.
+pub(crate) const MAX_ECHOED_VERSION: usize = 64;
 
 /// A denied decision, as the caller is told it.
 #[derive(Debug)]
@@ -109,7 +124,10 @@ impl Refusal {
             Refusal::SessionUnknown => "session_unknown",
             Refusal::SessionLimit { .. } => "session_limit",
             Refusal::UnsupportedProtocolVersion => "unsupported_protocol_version",
-            Refusal::HeaderMismatch => "header_mismatch",
+            Refusal::MetaInvalid(_) => "meta_invalid",
+            Refusal::UnsupportedVersion { .. } => "unsupported_protocol_version",
+            Refusal::HeaderMismatch(_) => "header_mismatch",
+            Refusal::NoSuchMethod => "method_not_found",
             Refusal::ToolsetUnknown => "toolset_unknown",
             Refusal::EndpointUnknown => "endpoint_unknown",
             Refusal::GetNotAllowed => "method_not_allowed",
@@ -142,16 +160,19 @@ impl Refusal {
             | Refusal::Assertion(_) => StatusCode::FORBIDDEN,
             Refusal::ShuttingDown | Refusal::PolicyStale => StatusCode::SERVICE_UNAVAILABLE,
             Refusal::SessionLimit { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Refusal::SessionUnknown | Refusal::ToolsetUnknown | Refusal::EndpointUnknown => {
-                StatusCode::NOT_FOUND
-            }
+            Refusal::SessionUnknown
+            | Refusal::ToolsetUnknown
+            | Refusal::EndpointUnknown
+            | Refusal::NoSuchMethod => StatusCode::NOT_FOUND,
             Refusal::GetNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Refusal::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             Refusal::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Refusal::BadHeader(_)
             | Refusal::SessionRequired
             | Refusal::UnsupportedProtocolVersion
-            | Refusal::HeaderMismatch
+            | Refusal::MetaInvalid(_)
+            | Refusal::UnsupportedVersion { .. }
+            | Refusal::HeaderMismatch(_)
             | Refusal::Parse
             | Refusal::InvalidRequest(_)
             | Refusal::Batch => StatusCode::BAD_REQUEST,
@@ -170,10 +191,13 @@ impl Refusal {
         match self {
             Refusal::PolicyStale => code::POLICY_STALE,
             Refusal::Parse => code::PARSE_ERROR,
-            Refusal::MethodNotFound => code::METHOD_NOT_FOUND,
-            Refusal::InvalidParams(_) | Refusal::FieldTooLong { .. } | Refusal::Denied(_) => {
-                code::INVALID_PARAMS
-            }
+            Refusal::MethodNotFound | Refusal::NoSuchMethod => code::METHOD_NOT_FOUND,
+            Refusal::HeaderMismatch(_) => code::HEADER_MISMATCH,
+            Refusal::UnsupportedVersion { .. } => code::UNSUPPORTED_PROTOCOL_VERSION,
+            Refusal::MetaInvalid(_)
+            | Refusal::InvalidParams(_)
+            | Refusal::FieldTooLong { .. }
+            | Refusal::Denied(_) => code::INVALID_PARAMS,
             Refusal::AuditUnavailable { .. } => code::AUDIT_UNAVAILABLE,
             Refusal::Limited(_) => code::LIMITED,
             Refusal::Upstream(_) => code::UPSTREAM_ERROR,
@@ -204,7 +228,10 @@ impl Refusal {
                 format!("too many live sessions ({scope} limit {limit}); end one first")
             }
             Refusal::UnsupportedProtocolVersion => "unsupported MCP-Protocol-Version".into(),
-            Refusal::HeaderMismatch => "Mcp-Method header does not match the body".into(),
+            Refusal::MetaInvalid(why) => format!("invalid params: {why}"),
+            Refusal::UnsupportedVersion { .. } => "Unsupported protocol version".into(),
+            Refusal::HeaderMismatch(name) => format!("header {name} does not match the body"),
+            Refusal::NoSuchMethod => "Method not found".into(),
             Refusal::ToolsetUnknown => "no such toolset".into(),
             Refusal::EndpointUnknown => "no such endpoint".into(),
             Refusal::GetNotAllowed => "use subscriptions/listen".into(),
@@ -251,7 +278,16 @@ impl Refusal {
     fn data(&self) -> Option<Value> {
         let reason = self.reason();
         Some(match self {
-            Refusal::MethodNotFound | Refusal::Cancelled | Refusal::Parse => return None,
+            Refusal::MethodNotFound
+            | Refusal::NoSuchMethod
+            | Refusal::Cancelled
+            | Refusal::Parse => return None,
+            Refusal::UnsupportedVersion { requested } => json!({
+                "reason": reason,
+                "supported": [crate::upstream::STATELESS_VERSION],
+                "requested": requested,
+            }),
+            Refusal::HeaderMismatch(name) => json!({"reason": reason, "header": name}),
             Refusal::SessionLimit { scope, limit } => {
                 json!({"reason": reason, "scope": scope, "limit": limit})
             }

@@ -173,8 +173,11 @@ impl HttpLink {
                     .pointer("/params/name")
                     .or_else(|| msg.pointer("/params/uri"))
                     .and_then(Value::as_str);
-                if let Some(name) = name.filter(|n| HeaderValue::from_str(n).is_ok()) {
-                    b = b.header("mcp-name", name);
+                if let Some(name) = name {
+                    let encoded = crate::mcp::encode_header_value(name);
+                    if let Ok(value) = HeaderValue::from_str(&encoded) {
+                        b = b.header("mcp-name", value);
+                    }
                 }
             }
             b = b.header(CONTENT_TYPE, "application/json").json(msg);
@@ -244,6 +247,15 @@ impl HttpLink {
             return Err(up.unavailable("the upstream session expired"));
         }
         if !status.is_success() {
+            // The 2026-07-28 wire answers some JSON-RPC errors with a 4xx
+            // status (400 for a missing client capability, 404 for an
+            // unknown method): the error itself, with its `data`, goes to
+            // the caller unchanged. A status without one is an upstream
+            // failure.
+            if let Some(error) = json_rpc_error_body(up, resp, via).await {
+                up.dispatch(error, via);
+                return Ok(());
+            }
             return Err(GatewayError::UpstreamStatus {
                 server: up.slug().to_owned(),
                 status: status.as_u16(),
@@ -387,4 +399,26 @@ async fn read_sse(
         }
     }
     Ok(())
+}
+
+/// The JSON-RPC error response to request `via` in the body of a non-2xx
+/// answer, if that is what the body is.
+async fn json_rpc_error_body(
+    up: &Arc<Upstream>,
+    resp: reqwest::Response,
+    via: Option<u64>,
+) -> Option<Value> {
+    let id = via?;
+    let is_json = resp
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("application/json"));
+    if !is_json {
+        return None;
+    }
+    let body = read_limited(up, resp).await.ok()?;
+    let value: Value = serde_json::from_slice(&body).ok()?;
+    let answers = value.get("id").and_then(Value::as_u64) == Some(id);
+    (answers && value.get("error").is_some_and(Value::is_object)).then_some(value)
 }

@@ -33,8 +33,13 @@ pub(crate) use sse::SseParser;
 
 /// The stateless protocol revision.
 pub const STATELESS_VERSION: &str = "2026-07-28";
-/// The session-based revision Warden speaks first to upstreams.
+/// The session-based revision Warden falls back to with upstreams that do
+/// not speak [`STATELESS_VERSION`].
 pub const SESSION_VERSION: &str = "2025-11-25";
+/// Per-request `_meta` keys of the stateless revision.
+pub const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+pub const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+pub const META_CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
 
 /// Where messages for one client request go (progress, logging, requests
 /// from the server), already mapped back to the client's ids and tokens.
@@ -68,6 +73,10 @@ impl Default for UpstreamLimits {
 /// First wait after a failed connection attempt; doubles up to
 /// [`UpstreamLimits::max_backoff`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Longest wait for an answer to the opening `server/discover` before the
+/// upstream is taken for a session-era server.
+const DISCOVER_PROBE: Duration = Duration::from_secs(3);
 
 /// Something the gateway must react to.
 #[derive(Debug, Clone)]
@@ -201,6 +210,10 @@ enum LinkState {
 struct Pending {
     tx: oneshot::Sender<Result<Value, GatewayError>>,
     sink: Option<ClientSink>,
+    /// The client capabilities of the caller (`None`: not known, every
+    /// request the upstream sends it is relayed). A server-to-client request
+    /// that needs a capability the caller did not declare is refused here.
+    declared: Option<Value>,
     /// (gateway token, client token)
     progress: Option<(String, Value)>,
 }
@@ -440,11 +453,25 @@ impl Upstream {
         params: Option<Value>,
         sink: Option<ClientSink>,
     ) -> Result<ResponseRx, GatewayError> {
+        self.start_request_for(id, method, params, sink, None).await
+    }
+
+    /// [`Upstream::start_request`] for a caller whose client capabilities
+    /// are known (`declared`): requests the upstream sends it that need a
+    /// capability it lacks are answered here with `-32601`, never relayed.
+    pub async fn start_request_for(
+        self: &Arc<Self>,
+        id: u64,
+        method: &str,
+        params: Option<Value>,
+        sink: Option<ClientSink>,
+        declared: Option<Value>,
+    ) -> Result<ResponseRx, GatewayError> {
         if self.closed.load(Ordering::SeqCst) {
             return Err(self.unavailable("the server was removed"));
         }
         self.ensure_ready().await?;
-        Ok(self.send_request(id, method, params, sink))
+        Ok(self.send_request(id, method, params, sink, declared))
     }
 
     fn send_request(
@@ -453,6 +480,7 @@ impl Upstream {
         method: &str,
         mut params: Option<Value>,
         sink: Option<ClientSink>,
+        declared: Option<Value>,
     ) -> ResponseRx {
         let (tx, rx) = oneshot::channel();
         let mut progress = None;
@@ -469,7 +497,15 @@ impl Upstream {
         if self.is_stateless() {
             params = Some(self.stateless_meta(params));
         }
-        lock(&self.pending).insert(id, Pending { tx, sink, progress });
+        lock(&self.pending).insert(
+            id,
+            Pending {
+                tx,
+                sink,
+                declared,
+                progress,
+            },
+        );
         let mut msg = json!({"jsonrpc": "2.0", "id": id, "method": method});
         if let Some(p) = params {
             msg["params"] = p;
@@ -486,26 +522,26 @@ impl Upstream {
         ResponseRx { rx, driver }
     }
 
-    /// The per-request `_meta` the stateless revision requires.
+    /// The per-request `_meta` the stateless revision requires. The
+    /// protocol version is always this link's; the client's capabilities
+    /// and info are the caller's own when the request carries them (the
+    /// front door puts them there), and otherwise Warden's: no capability
+    /// at all, so an upstream never asks a client for something it did not
+    /// declare.
     pub(crate) fn stateless_meta(&self, params: Option<Value>) -> Value {
         let mut p = params.unwrap_or_else(|| json!({}));
-        jsonrpc::merge_meta(
-            &mut p,
-            [
-                (
-                    "io.modelcontextprotocol/protocolVersion".to_string(),
-                    json!(STATELESS_VERSION),
-                ),
-                (
-                    "io.modelcontextprotocol/clientCapabilities".to_string(),
-                    client_capabilities(),
-                ),
-                (
-                    "io.modelcontextprotocol/clientInfo".to_string(),
-                    client_info(),
-                ),
-            ],
-        );
+        if !p.is_object() {
+            p = json!({});
+        }
+        let has = |p: &Value, key: &str| p.pointer("/_meta").and_then(|m| m.get(key)).is_some();
+        let mut entries = vec![(META_PROTOCOL_VERSION.to_string(), json!(STATELESS_VERSION))];
+        if !has(&p, META_CLIENT_CAPABILITIES) {
+            entries.push((META_CLIENT_CAPABILITIES.to_string(), json!({})));
+        }
+        if !has(&p, META_CLIENT_INFO) {
+            entries.push((META_CLIENT_INFO.to_string(), client_info()));
+        }
+        jsonrpc::merge_meta(&mut p, entries);
         p
     }
 
@@ -611,8 +647,26 @@ impl Upstream {
             Kind::Notification => self.dispatch_notification(msg, via),
             Kind::Request => {
                 let target = via.or_else(|| self.sole_pending_with_sink());
-                let sink =
-                    target.and_then(|id| lock(&self.pending).get(&id).and_then(|p| p.sink.clone()));
+                let (sink, undeclared) = match target {
+                    None => (None, None),
+                    Some(id) => match lock(&self.pending).get(&id) {
+                        None => (None, None),
+                        Some(p) => (
+                            p.sink.clone(),
+                            undeclared_capability(&msg, p.declared.as_ref()),
+                        ),
+                    },
+                };
+                if let Some(capability) = undeclared {
+                    let id = msg.get("id").cloned().unwrap_or(Value::Null);
+                    self.send_oneway(jsonrpc::error(
+                        id,
+                        jsonrpc::code::METHOD_NOT_FOUND,
+                        format!("the client did not declare the {capability} capability"),
+                        None,
+                    ));
+                    return;
+                }
                 match sink {
                     Some(sink) => {
                         let n = self.next_request_id();
@@ -781,28 +835,18 @@ impl Upstream {
                 .spawn(self)
                 .map_err(|e| self.unavailable(format!("cannot start process: {e}")))?,
         }
-        let init = json!({
-            "protocolVersion": SESSION_VERSION,
-            "capabilities": client_capabilities(),
-            "clientInfo": client_info(),
-        });
-        let id = self.next_request_id();
-        let rx = self.send_request(id, "initialize", Some(init), None);
-        let response = self.await_response(id, rx).await;
-        match response {
-            Ok(resp) if resp.get("result").is_some() => {
-                let result = resp["result"].clone();
-                let version = result
-                    .get("protocolVersion")
-                    .and_then(Value::as_str)
-                    .unwrap_or(SESSION_VERSION)
-                    .to_owned();
-                self.protocol.store(Some(Arc::new(version)));
-                self.info.store(Some(Arc::new(result)));
-                self.send_oneway(jsonrpc::notification("notifications/initialized", None));
+        // The newest revision first: `server/discover` (2026-07-28). An
+        // upstream that refuses it, answers it with an error, or answers
+        // without listing 2026-07-28 is opened on the session era
+        // (`initialize`, 2025-11-25) instead.
+        match self.discover().await {
+            Ok(true) => {}
+            Ok(false) => self.initialize().await?,
+            Err(e) if e.kind() == "unavailable" => return Err(e),
+            Err(e) => {
+                tracing::debug!(server = %self.config.slug, error = %e, "server/discover refused; opening the session era");
+                self.initialize().await?
             }
-            Ok(_) | Err(GatewayError::UpstreamStatus { .. }) => self.discover().await?,
-            Err(e) => return Err(e),
         }
         self.state_tx.send_replace(LinkState::Ready);
         if let Link::Http(link) = &self.link {
@@ -814,19 +858,63 @@ impl Upstream {
     }
 
     /// The stateless revision: no handshake, `server/discover` instead.
-    async fn discover(self: &Arc<Self>) -> Result<(), GatewayError> {
+    /// True when the upstream speaks 2026-07-28 (its discover result lists
+    /// it); false, with nothing kept, when it does not.
+    async fn discover(self: &Arc<Self>) -> Result<bool, GatewayError> {
         self.protocol
             .store(Some(Arc::new(STATELESS_VERSION.to_owned())));
         let id = self.next_request_id();
-        let rx = self.send_request(id, "server/discover", None, None);
-        let resp = self.await_response(id, rx).await?;
-        match resp.get("result") {
-            Some(result) => {
-                self.info.store(Some(Arc::new(result.clone())));
-                Ok(())
+        let rx = self.send_request(id, "server/discover", None, None, None);
+        // A session-era server may not answer a request before `initialize`
+        // at all (stdio): it is not given the whole timeout to do so.
+        let probe = self.timeout.min(DISCOVER_PROBE);
+        let outcome = match tokio::time::timeout(probe, self.await_response(id, rx)).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.forget(id);
+                Ok(Value::Null)
             }
-            None => Err(self.err_protocol("neither initialize nor server/discover succeeded")),
+        };
+        self.protocol.store(None);
+        let resp = outcome?;
+        let speaks_stateless = resp
+            .pointer("/result/supportedVersions")
+            .and_then(Value::as_array)
+            .is_some_and(|v| v.iter().any(|v| v == STATELESS_VERSION));
+        if !speaks_stateless {
+            return Ok(false);
         }
+        self.protocol
+            .store(Some(Arc::new(STATELESS_VERSION.to_owned())));
+        self.info.store(Some(Arc::new(resp["result"].clone())));
+        Ok(true)
+    }
+
+    /// The session era: `initialize` and `notifications/initialized`.
+    async fn initialize(self: &Arc<Self>) -> Result<(), GatewayError> {
+        if let Link::Http(link) = &self.link {
+            link.reset();
+        }
+        let init = json!({
+            "protocolVersion": SESSION_VERSION,
+            "capabilities": client_capabilities(),
+            "clientInfo": client_info(),
+        });
+        let id = self.next_request_id();
+        let rx = self.send_request(id, "initialize", Some(init), None, None);
+        let resp = self.await_response(id, rx).await?;
+        let Some(result) = resp.get("result") else {
+            return Err(self.err_protocol("neither server/discover nor initialize succeeded"));
+        };
+        let version = result
+            .get("protocolVersion")
+            .and_then(Value::as_str)
+            .unwrap_or(SESSION_VERSION)
+            .to_owned();
+        self.protocol.store(Some(Arc::new(version)));
+        self.info.store(Some(Arc::new(result.clone())));
+        self.send_oneway(jsonrpc::notification("notifications/initialized", None));
+        Ok(())
     }
 
     /// On stdio a `subscriptions/listen` is just a request that stays open;
@@ -880,8 +968,23 @@ impl Upstream {
     }
 }
 
-/// What Warden tells upstreams it can do: it relays sampling and
-/// elicitation requests to the client that caused them.
+/// The capability a server-to-client request needs that the caller did not
+/// declare, if any (`declared: None`: not known, nothing is refused).
+fn undeclared_capability(msg: &Value, declared: Option<&Value>) -> Option<&'static str> {
+    let needed = match jsonrpc::method(msg) {
+        "sampling/createMessage" => "sampling",
+        "elicitation/create" => "elicitation",
+        "roots/list" => "roots",
+        _ => return None,
+    };
+    let declared = declared?;
+    declared.get(needed).is_none().then_some(needed)
+}
+
+/// What Warden tells a session-era upstream it can do on the one
+/// connection all callers share: it relays sampling and elicitation
+/// requests to the client that caused them (the 2026-07-28 wire carries
+/// each caller's own capabilities instead, per request).
 fn client_capabilities() -> Value {
     json!({"sampling": {}, "elicitation": {}})
 }
@@ -959,6 +1062,7 @@ mod tests {
             Pending {
                 tx,
                 sink: Some(sink),
+                declared: None,
                 progress: None,
             },
         );
@@ -972,6 +1076,7 @@ mod tests {
             Pending {
                 tx,
                 sink: None,
+                declared: None,
                 progress: None,
             },
         );

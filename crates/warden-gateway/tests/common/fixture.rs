@@ -26,8 +26,14 @@ pub enum Mode {
     /// tools/call answers with a body larger than the gateway's limit.
     Oversized,
     /// Speaks only 2026-07-28: refuses `initialize`, requires the version
-    /// header and `_meta` on every request.
+    /// header and `_meta` on every request. Its lists say they may be cached
+    /// publicly; `needs_sampling` refuses a caller that did not declare
+    /// sampling (HTTP 400, -32021) and reading `file:///missing` is a 404
+    /// with the URI in the error's `data`.
     Stateless,
+    /// Speaks both eras on one endpoint: `initialize` (2025-11-25) and
+    /// `server/discover` (2026-07-28).
+    Dual,
 }
 
 pub struct FixtureState {
@@ -148,12 +154,53 @@ async fn handle_post(
             return json_reply(
                 id,
                 json!({"supportedVersions": ["2026-07-28"], "resultType": "complete",
-                "capabilities": {"tools": {"listChanged": true}}, "serverInfo": {"name": "stateless-fixture", "version": "1"}}),
+                "capabilities": {"tools": {"listChanged": true}, "prompts": {}, "resources": {}},
+                "_meta": {"io.modelcontextprotocol/serverInfo": {"name": "stateless-fixture", "version": "1"}}}),
             );
         }
         if method == "subscriptions/listen" {
             return (StatusCode::METHOD_NOT_ALLOWED, "no").into_response();
         }
+        if method == "prompts/list" || method == "resources/list" {
+            let field = if method == "prompts/list" {
+                "prompts"
+            } else {
+                "resources"
+            };
+            return json_reply(
+                id,
+                json!({field: [], "resultType": "complete", "ttlMs": 300000, "cacheScope": "public"}),
+            );
+        }
+        if method == "resources/read" && msg["params"]["uri"] == "file:///missing" {
+            let body = json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32602,
+                "message": "Resource not found", "data": {"uri": "file:///missing", "x-extra": [1]}}});
+            return (
+                StatusCode::NOT_FOUND,
+                [("content-type", "application/json")],
+                body.to_string(),
+            )
+                .into_response();
+        }
+        let declared = &msg["params"]["_meta"]["io.modelcontextprotocol/clientCapabilities"];
+        if msg["params"]["name"] == "needs_sampling" && declared.get("sampling").is_none() {
+            let body = json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32021,
+                "message": "Missing required client capability",
+                "data": {"requiredCapabilities": {"sampling": {}}}}});
+            return (
+                StatusCode::BAD_REQUEST,
+                [("content-type", "application/json")],
+                body.to_string(),
+            )
+                .into_response();
+        }
+    }
+    if state.mode == Mode::Dual && method == "server/discover" {
+        return json_reply(
+            id,
+            json!({"supportedVersions": ["2026-07-28", "2025-11-25"], "resultType": "complete",
+            "capabilities": {"tools": {"listChanged": true}}}),
+        );
     }
     match method.as_str() {
         "initialize" => {
@@ -205,7 +252,7 @@ async fn call(state: &Arc<FixtureState>, id: Value, msg: &Value) -> Response {
             let text = "x".repeat(2 * 1024 * 1024);
             return json_reply(id, json!({"content": [{"type": "text", "text": text}]}));
         }
-        Mode::Normal | Mode::Stateless => {}
+        Mode::Normal | Mode::Stateless | Mode::Dual => {}
     }
     let name = msg["params"]["name"].as_str().unwrap_or("");
     let args = msg["params"]["arguments"].clone();

@@ -49,6 +49,23 @@ pub fn only(server: i64, tools: &[&str]) -> Scope {
 
 /// One org; servers 1..=n with the given slugs, all granted with `*`.
 /// Key A (id 1) inherits; key B (id 2) is limited to server 1 tool "echo".
+/// The `_meta` every 2026-07-28 request carries.
+pub fn stateless_meta() -> Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "test-client", "version": "1"},
+    })
+}
+
+/// `params` with the 2026-07-28 `_meta` added.
+pub fn with_meta(mut params: Value) -> Value {
+    if params.get("_meta").is_none() {
+        params["_meta"] = stateless_meta();
+    }
+    params
+}
+
 pub fn rows(revision: u64, slugs: &[&str]) -> PolicyRows {
     PolicyRows {
         revision,
@@ -203,9 +220,14 @@ impl Harness {
 
     /// Initializes a 2025-11-25 session; returns its id.
     pub async fn initialize(&self, path: &str, key: &str) -> String {
+        self.initialize_with(path, key, json!({})).await
+    }
+
+    /// Initializes a 2025-11-25 session declaring `capabilities`.
+    pub async fn initialize_with(&self, path: &str, key: &str, capabilities: Value) -> String {
         let resp = self
             .post_raw(path, Some(key), None, &[], &json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
-                "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}))
+                "params": {"protocolVersion": "2025-11-25", "capabilities": capabilities, "clientInfo": {"name": "t", "version": "1"}}}))
             .await;
         assert_eq!(resp.status(), 200);
         let sid = resp.headers()["mcp-session-id"]
@@ -259,6 +281,12 @@ impl Harness {
         method: &str,
         params: Value,
     ) -> Value {
+        let named = params
+            .get("name")
+            .or_else(|| params.get("uri"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
         let resp = self
             .post_raw(
                 path,
@@ -267,8 +295,9 @@ impl Harness {
                 &[
                     ("mcp-protocol-version", "2026-07-28"),
                     ("mcp-method", method),
+                    ("mcp-name", named.as_str()),
                 ],
-                &json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}),
+                &json!({"jsonrpc": "2.0", "id": id, "method": method, "params": with_meta(params)}),
             )
             .await;
         assert_eq!(resp.status(), 200, "{method}");

@@ -85,15 +85,11 @@ pub fn start_demo(dir: &tempfile::TempDir, envs: &[(&str, &str)]) -> Warden {
 
 /// One MCP request (stateless era) with `key`; the JSON-RPC reply.
 pub async fn mcp(client: &reqwest::Client, base: &str, key: &str, body: Value) -> Value {
-    let resp = client
+    let req = client
         .post(format!("{base}/mcp"))
         .bearer_auth(key)
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+        .header("accept", "application/json, text/event-stream");
+    let resp = stateless_request(req, body).send().await.unwrap();
     let text = resp.text().await.unwrap();
     let json = text
         .lines()
@@ -133,4 +129,27 @@ pub fn metric(metrics: &str, prefix: &str) -> f64 {
         .filter(|l| l.starts_with(prefix))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
+}
+
+/// A 2026-07-28 request as that wire requires it: `_meta` with the protocol
+/// version and the client's capabilities, `Mcp-Method` and `Mcp-Name`.
+fn stateless_request(
+    req: reqwest::RequestBuilder,
+    mut body: serde_json::Value,
+) -> reqwest::RequestBuilder {
+    if !body["params"].is_object() {
+        body["params"] = serde_json::json!({});
+    }
+    body["params"]["_meta"] = serde_json::json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+    });
+    let method = body["method"].as_str().unwrap_or("").to_owned();
+    let mut req = req
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", method);
+    if let Some(name) = body["params"]["name"].as_str() {
+        req = req.header("mcp-name", name.to_owned());
+    }
+    req.json(&body)
 }
