@@ -93,7 +93,11 @@ fn switching_a_grant_off_names_who_loses_which_tools() {
     );
     assert!(impact.affected[0].gained.is_empty());
     // The live snapshot is untouched.
-    assert_eq!(snap.reachable_tools(&principals[0], &catalog(), NOW).len(), 3, "{principals:?}");
+    assert_eq!(
+        snap.reachable_tools(&principals[0], &catalog(), NOW).len(),
+        3,
+        "{principals:?}"
+    );
 }
 
 #[test]
