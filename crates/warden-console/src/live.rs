@@ -131,8 +131,8 @@ async fn panel_html(
     let mut denials: BTreeMap<String, usize> = BTreeMap::new();
     for e in &page.items {
         let d = e.decision.as_ref();
-        let method = d.and_then(|d| d["method"].as_str()).unwrap_or("");
-        if method == "tools/call" {
+        // A decision's action is its JSON-RPC method.
+        if e.action == "tools/call" {
             calls += 1;
         }
         if d.and_then(|d| d["allowed"].as_bool()) == Some(false) {

@@ -1,6 +1,8 @@
 //! Headers on every console response: a strict Content-Security-Policy (no
 //! inline script or style, nothing from elsewhere), no framing, no sniffing,
-//! no referrer, no caching of pages that show policy.
+//! the referrer only to this origin (with `no-referrer` browsers send
+//! `Origin: null` on form posts, which the sign-in check must refuse),
+//! no caching of pages that show policy.
 
 use axum::extract::Request;
 use axum::http::header::{
@@ -25,7 +27,7 @@ pub async fn headers(req: Request, next: Next) -> Response {
     h.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     h.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     if !h.contains_key(CACHE_CONTROL) {
         h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }

@@ -57,7 +57,7 @@ pub async fn list(
                 let d = e.decision.clone().unwrap_or_default();
                 format!(
                     "{} {} {} → {}{}",
-                    d["method"].as_str().unwrap_or(""),
+                    e.action,
                     d["server_slug"].as_str().unwrap_or(""),
                     d["tool"].as_str().unwrap_or(""),
                     if d["allowed"].as_bool() == Some(true) {
