@@ -323,25 +323,6 @@ pub(crate) fn print_out(text: &str) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sqlite_paths() {
-        assert_eq!(
-            sqlite_path("sqlite://warden.db"),
-            Some(PathBuf::from("warden.db"))
-        );
-        assert_eq!(
-            sqlite_path("sqlite:/tmp/w.db?mode=rwc"),
-            Some(PathBuf::from("/tmp/w.db"))
-        );
-        assert_eq!(sqlite_path("sqlite::memory:"), None);
-        assert_eq!(sqlite_path("postgres://x/y"), None);
-    }
-}
-
 /// The gateway's live sessions, for the console's live page and impact
 /// reports.
 struct GatewaySessions(Gateway);
@@ -360,5 +341,24 @@ impl warden_console::LiveSessions for GatewaySessions {
                 },
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_paths() {
+        assert_eq!(
+            sqlite_path("sqlite://warden.db"),
+            Some(PathBuf::from("warden.db"))
+        );
+        assert_eq!(
+            sqlite_path("sqlite:/tmp/w.db?mode=rwc"),
+            Some(PathBuf::from("/tmp/w.db"))
+        );
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("postgres://x/y"), None);
     }
 }
