@@ -200,6 +200,17 @@ def test_seed_scenario_in_the_browser(procs: Procs, warden: Warden) -> None:
                 rate = float(await page.locator("[data-testid=live-rate]").inner_text())
                 assert rate > 0, "calls in the last minute"
 
+            # Audit: the refused call, filtered by principal and reason.
+            with anyio.fail_after(10):
+                while True:
+                    await page.goto(f"{warden.base}/console/audit?org={ORG}&kind=decision&key=1"
+                                    "&reason=server_disabled_by_org")
+                    rows = await page.locator("tbody tr").all_inner_texts()
+                    if any("denied (server_disabled_by_org)" in r for r in rows):
+                        break
+                    await anyio.sleep(0.2)
+            assert all("server_disabled_by_org" in r for r in rows), rows
+
             # Audit: both switches, by the org admin.
             await page.goto(f"{warden.base}/console/audit?org={ORG}&kind=admin_change&entity=org_grant")
             actors = await page.locator("[data-testid=audit-actor]").all_inner_texts()
@@ -255,6 +266,14 @@ def test_pickers_offer_the_parents_allowance_and_other_orgs_do_not_exist(procs: 
                 assert resp is not None and resp.status == 404, path
                 assert "secret-team" not in await page.content()
                 assert await page.get_by_role("alert").count() == 1
+
+            # The platform admin sees both orgs and the global servers.
+            platform_page = await (await browser.new_context(viewport={"width": 1280, "height": 800})).new_page()
+            await sign_in(platform_page, warden.base, warden.admin_token)
+            assert "globex" in await platform_page.content()
+            await platform_page.get_by_role("link", name="Servers").click()
+            assert "echo" in await platform_page.locator("tr[data-server=py] td.tools").inner_text()
+            await shot(platform_page, "servers")
             await browser.close()
 
     anyio.run(body)

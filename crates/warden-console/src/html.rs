@@ -169,6 +169,13 @@ impl Page {
             nav.push_str(&format!("<a href=\"/console/audit?org={o}\">Audit</a>"));
         } else {
             nav.push_str("<a href=\"/console/audit\">Audit</a>");
+            if console.admin.is_platform() {
+                nav.push_str(
+                    "<a href=\"/console/servers\">Servers</a>\
+                     <a href=\"/console/replicas\">Replicas</a>\
+                     <a href=\"/console/admin-tokens\">Admin tokens</a>",
+                );
+            }
         }
         let role = if console.admin.is_platform() {
             "platform admin"

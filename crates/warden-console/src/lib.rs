@@ -91,6 +91,23 @@ pub fn router(admin: AdminState, live: Arc<dyn LiveSessions>, config: ConsoleCon
             "/console/orgs",
             get(pages::orgs::list).post(pages::orgs::create),
         )
+        .route(
+            "/console/servers",
+            get(pages::platform::servers).post(pages::platform::create_server),
+        )
+        .route(
+            "/console/servers/{server}/switch",
+            get(pages::platform::server_impact).post(pages::platform::server_switch),
+        )
+        .route("/console/replicas", get(pages::platform::replicas))
+        .route(
+            "/console/admin-tokens",
+            get(pages::platform::admin_tokens).post(pages::platform::create_admin_token),
+        )
+        .route(
+            "/console/admin-tokens/{id}/delete",
+            post(pages::platform::delete_admin_token),
+        )
         .route("/console/orgs/{org}", get(pages::orgs::show))
         .route("/console/orgs/{org}/suspend", post(pages::orgs::suspend))
         .route(

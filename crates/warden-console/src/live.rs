@@ -120,6 +120,8 @@ async fn panel_html(
             entity: None,
             actor: None,
             kind: Some("decision".into()),
+            key: None,
+            reason: None,
             since: Some(since),
             until: None,
             limit: Some(500),

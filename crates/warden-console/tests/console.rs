@@ -633,6 +633,8 @@ async fn switching_a_grant_shows_its_impact_first_and_is_audited_with_the_admin(
             entity: None,
             actor: Some(actor.clone()),
             kind: Some("admin_change".into()),
+            key: None,
+            reason: None,
             since: None,
             until: None,
             limit: Some(10),
@@ -670,4 +672,100 @@ async fn switching_a_grant_shows_its_impact_first_and_is_audited_with_the_admin(
         )
         .await;
     assert!(page.contains("github: a, b"), "{page}");
+}
+
+#[tokio::test]
+async fn platform_pages_are_the_platforms_and_secrets_are_write_only() {
+    let h = start(ConsoleConfig::default()).await;
+    let org = h.sign_in(&h.acme_token).await;
+    for path in [
+        "/console/servers",
+        "/console/replicas",
+        "/console/admin-tokens",
+    ] {
+        let (status, body) = h.get(&org.cookie, path).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+        assert!(body.contains("platform_admin_required"), "{path}");
+    }
+    let (status, _) = h
+        .post(
+            &org.cookie,
+            "/console/servers/github/switch",
+            &[("enabled", "false"), ("csrf", &org.csrf)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let p = h.sign_in(PLATFORM_TOKEN).await;
+    let (status, _) = h
+        .post(
+            &p.cookie,
+            "/console/servers",
+            &[
+                ("slug", "jira"),
+                ("transport", "http"),
+                ("url", "http://127.0.0.1:9/jira"),
+                ("secret_name", "X-Api-Key"),
+                ("secret_value", "very-secret-value-123"),
+                ("csrf", &p.csrf),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, page) = h.get(&p.cookie, "/console/servers").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("X-Api-Key"));
+    assert!(
+        !page.contains("very-secret-value-123"),
+        "secrets are write-only"
+    );
+    assert!(page.contains("a, b, c"), "github's live catalog");
+
+    // Both orgs' keys lose github when it is switched off everywhere.
+    for org in ["acme", "globex"] {
+        let (status, _) = h
+            .post(
+                &p.cookie,
+                &format!("/console/orgs/{org}/keys"),
+                &[("name", "k"), ("csrf", &p.csrf)],
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let (_, page) = h
+        .get(&p.cookie, "/console/servers/github/switch?enabled=false")
+        .await;
+    assert!(page.contains("<strong>2</strong> principal(s)"), "{page}");
+    assert!(
+        page.contains("github: a, b, c") && page.contains("github: a, b"),
+        "{page}"
+    );
+    let (status, _) = h
+        .post(
+            &p.cookie,
+            "/console/servers/github/switch",
+            &[("enabled", "false"), ("csrf", &p.csrf)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(
+        !h.state
+            .snapshot()
+            .servers()
+            .find(|s| s.slug == "github")
+            .unwrap()
+            .enabled
+    );
+    let (status, page) = h.get(&p.cookie, "/console/replicas").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("(this one)"), "{page}");
+    let (status, page) = h
+        .post(
+            &p.cookie,
+            "/console/admin-tokens",
+            &[("name", "second"), ("csrf", &p.csrf)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("data-testid=\"token-secret\""));
 }

@@ -19,6 +19,8 @@ pub struct AuditQuery {
     kind: Option<String>,
     actor: Option<String>,
     entity: Option<String>,
+    key: Option<String>,
+    reason: Option<String>,
     since: Option<String>,
     until: Option<String>,
     cursor: Option<String>,
@@ -44,6 +46,14 @@ pub async fn list(
         entity: blank(&q.entity),
         actor: blank(&q.actor),
         kind: blank(&q.kind),
+        key: match blank(&q.key) {
+            None => None,
+            Some(k) => Some(
+                k.parse()
+                    .map_err(|_| ConsoleError::BadInput("key must be a key id".into()))?,
+            ),
+        },
+        reason: blank(&q.reason),
         since: blank(&q.since),
         until: blank(&q.until),
         limit: Some(PAGE),
@@ -106,8 +116,10 @@ pub async fn list(
             .unwrap_or_default()
     };
     let filters = format!(
-        "{}{}{}{}{}{}",
+        "{}{}{}{}{}{}{}{}",
         keep("org", &q.org),
+        keep("key", &q.key),
+        keep("reason", &q.reason),
         keep("kind", &q.kind),
         keep("actor", &q.actor),
         keep("entity", &q.entity),
@@ -141,6 +153,8 @@ pub async fn list(
          <label for=\"org\">Org</label><input id=\"org\" name=\"org\" value=\"{org}\">\
          <label for=\"actor\">Actor</label><input id=\"actor\" name=\"actor\" value=\"{actor}\">\
          <label for=\"entity\">Entity (kind or kind:id)</label><input id=\"entity\" name=\"entity\" value=\"{entity}\">\
+         <label for=\"key\">Principal (key id)</label><input id=\"key\" name=\"key\" inputmode=\"numeric\" value=\"{key}\">\
+         <label for=\"reason\">Denial reason</label><input id=\"reason\" name=\"reason\" value=\"{reason}\">\
          <label for=\"since\">Since (RFC 3339)</label><input id=\"since\" name=\"since\" value=\"{since}\">\
          <label for=\"until\">Until (RFC 3339)</label><input id=\"until\" name=\"until\" value=\"{until}\">\
          <button type=\"submit\">Filter</button></form>\
@@ -153,6 +167,8 @@ pub async fn list(
         org = val(&q.org),
         actor = val(&q.actor),
         entity = val(&q.entity),
+        key = val(&q.key),
+        reason = val(&q.reason),
         since = val(&q.since),
         until = val(&q.until),
     );

@@ -1,18 +1,16 @@
 //! One grant of an org: its tool filter (a picker over the live catalog)
 //! and its switch, with the impact of switching shown before it is made.
 
-use std::collections::{BTreeMap, HashSet};
-
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, Response};
 use serde::Deserialize;
 use warden_admin::dto::PatchGrant;
 use warden_admin::ops;
-use warden_policy::{PolicyChange, Principal, ToolFilter};
+use warden_policy::{PolicyChange, ToolFilter};
 
 use super::{see_other, Checked};
 use crate::error::ConsoleError;
-use crate::html::{self, csrf_field, esc, filter_text, url, Page};
+use crate::html::{csrf_field, esc, filter_text, url, Page};
 use crate::live::org_sessions;
 use crate::session::Console;
 use crate::ConsoleState;
@@ -153,62 +151,19 @@ pub async fn impact(
         .ok_or_else(|| ConsoleError::NotFound(format!("grant {}", p.server)))?;
     row.enabled = q.enabled;
     let sessions = org_sessions(&state, org.id);
-    let mut principals: Vec<Principal> = snapshot.key_principals(org.id);
-    let mut seen: HashSet<Principal> = principals.iter().copied().collect();
-    for s in &sessions {
-        if seen.insert(s.principal) {
-            principals.push(s.principal);
-        }
-    }
-    let impact = snapshot
-        .impact(
-            &PolicyChange::UpsertOrgGrant(row),
-            &principals,
-            state.admin.catalog(),
-            html::now_ms(),
-        )
-        .map_err(|e| ConsoleError::BadInput(e.to_string()))?;
-    let affected: HashSet<Principal> = impact.affected.iter().map(|a| a.principal).collect();
-    let live_affected = sessions
-        .iter()
-        .filter(|s| affected.contains(&s.principal))
-        .count();
-    let mut rows = String::new();
-    for a in &impact.affected {
-        let list = |pairs: &[(warden_policy::ServerId, String)]| {
-            let mut by: BTreeMap<String, Vec<String>> = BTreeMap::new();
-            for (sid, tool) in pairs {
-                let slug = snapshot
-                    .server(*sid)
-                    .map(|s| s.slug.clone())
-                    .unwrap_or_default();
-                by.entry(slug).or_default().push(tool.clone());
-            }
-            by.iter()
-                .map(|(s, t)| format!("{s}: {}", t.join(", ")))
-                .collect::<Vec<_>>()
-                .join("; ")
-        };
-        rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&html::principal_label(&snapshot, &a.principal)),
-            esc(&list(&a.lost)),
-            esc(&list(&a.gained)),
-        ));
-    }
-    if rows.is_empty() {
-        rows.push_str("<tr><td colspan=\"3\">Nobody's tools change.</td></tr>");
-    }
-    let tools_lost = impact.tools_lost().len();
+    let principals = super::impact::principals(snapshot.key_principals(org.id), &sessions);
+    let report = super::impact::render(
+        &state,
+        &snapshot,
+        &PolicyChange::UpsertOrgGrant(row),
+        &principals,
+        &sessions,
+    )?;
     let verb = if q.enabled { "on" } else { "off" };
     let body = format!(
         "<h1>Switch {sv} {verb} for {org}?</h1>\
          <p>It is {now} now.</p>\
-         <p class=\"impact\" data-testid=\"impact-summary\"><strong>{n}</strong> principal(s) and \
-         <strong>{live}</strong> live session(s) are affected; {tools_lost} tool(s) would be lost.</p>\
-         <table><caption>Computed by the policy engine on revision {rev}, with and without the change</caption>\
-         <thead><tr><th scope=\"col\">principal</th><th scope=\"col\">loses</th><th scope=\"col\">gains</th></tr></thead>\
-         <tbody>{rows}</tbody></table>\
+{report}\
          <form method=\"post\" action=\"/console/orgs/{o}/grants/{su}/switch\" class=\"card\">{csrf}\
          <input type=\"hidden\" name=\"enabled\" value=\"{en}\">\
          <button type=\"submit\" class=\"{cls}\">Confirm: switch {verb}</button> \
@@ -218,9 +173,6 @@ pub async fn impact(
         org = esc(&p.org),
         o = url(&p.org),
         now = if grant.enabled { "on" } else { "off" },
-        n = impact.affected.len(),
-        live = live_affected,
-        rev = snapshot.revision(),
         csrf = csrf_field(&console),
         en = q.enabled,
         cls = if q.enabled { "" } else { "danger" },

@@ -4,9 +4,11 @@
 pub mod audit;
 pub mod auth;
 pub mod grants;
+pub mod impact;
 pub mod inspect;
 pub mod keys;
 pub mod orgs;
+pub mod platform;
 pub mod principals;
 pub mod scope;
 
