@@ -41,6 +41,14 @@ if ! PG_BIN="$(find_pg_bin)"; then
 fi
 export WARDEN_PG_BIN="$PG_BIN"
 
+# --- Chromium (the console's browser tests; Playwright drives the system browser) ---
+if [[ ! -x /usr/bin/chromium ]]; then
+  step "installing chromium (apt)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+
 # --- Python deps ---------------------------------------------------------------
 mkdir -p "$DEPS"
 REQ_STAMP="$DEPS/requirements.sha"

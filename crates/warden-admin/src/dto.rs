@@ -574,6 +574,12 @@ pub struct AuditParams {
     pub actor: Option<String>,
     /// `admin_change` or `decision`.
     pub kind: Option<String>,
+    /// Call decisions of this key (its id).
+    #[serde(default)]
+    pub key: Option<i64>,
+    /// Call decisions denied with this reason code (`server_disabled_by_org`, ...).
+    #[serde(default)]
+    pub reason: Option<String>,
     /// RFC 3339, inclusive.
     pub since: Option<String>,
     /// RFC 3339, exclusive.

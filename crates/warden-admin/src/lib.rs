@@ -40,7 +40,7 @@ mod error;
 mod extract;
 mod limit_routes;
 mod openapi;
-mod ops;
+pub mod ops;
 mod routes;
 mod state;
 mod validate;

@@ -94,8 +94,9 @@ impl AdminState {
         crate::ops::store_error(&self.snapshot(), e)
     }
 
-    /// Who `token` is, or 401.
-    pub(crate) async fn authenticate(&self, token: &str) -> Result<Admin, AdminError> {
+    /// Who `token` is, or 401 (the REST API's bearer extractor and the
+    /// console's sign-in both ask this).
+    pub async fn authenticate(&self, token: &str) -> Result<Admin, AdminError> {
         let identity = self
             .store()
             .authenticate_admin(token)

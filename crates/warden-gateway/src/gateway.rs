@@ -343,6 +343,17 @@ impl Shared {
             + lock(&self.listeners).len()
     }
 
+    /// The principal and mount of every live session and listen stream.
+    pub fn session_principals(&self) -> Vec<(Principal, Mount)> {
+        let sessions = self.sessions.read().unwrap_or_else(|e| e.into_inner());
+        let listeners = lock(&self.listeners);
+        sessions
+            .values()
+            .chain(listeners.values())
+            .map(|s| (s.principal, s.mount.clone()))
+            .collect()
+    }
+
     /// The fingerprint of what `session` sees now.
     pub fn session_fingerprint(&self, snapshot: &Snapshot, session: &Session) -> u64 {
         let access = session.access(snapshot);

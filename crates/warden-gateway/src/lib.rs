@@ -257,6 +257,12 @@ impl Gateway {
         self.shared.live_session_count()
     }
 
+    /// Who holds each live session and listen stream, and on which mount:
+    /// for the console's live page and impact reports.
+    pub fn session_principals(&self) -> Vec<(warden_policy::Principal, Mount)> {
+        self.shared.session_principals()
+    }
+
     /// Waits until every upstream has a loaded tool catalog or `timeout`
     /// passes; returns whether all are ready. Useful at start-up and in tests.
     pub async fn wait_upstreams_ready(&self, timeout: Duration) -> bool {

@@ -19,6 +19,7 @@ mod change;
 mod decision;
 mod error;
 mod filter;
+mod impact;
 mod limits;
 mod model;
 mod picker;
@@ -32,6 +33,7 @@ pub use decision::{
 };
 pub use error::PolicyError;
 pub use filter::ToolFilter;
+pub use impact::{Impact, PrincipalImpact};
 pub use limits::{
     AppliedLimit, ConcurrencyBound, EffectiveLimits, LimitCounters, LimitUsage, RateBound,
 };

@@ -50,6 +50,10 @@ pub struct AuditQuery {
     /// that token did, platform or org token alike.
     pub actor: Option<String>,
     pub org: Option<OrgId>,
+    /// Decisions of this key (the principal's key).
+    pub key: Option<KeyId>,
+    /// Decisions denied with this reason code.
+    pub reason: Option<String>,
     /// Inclusive lower bound, Unix ms.
     pub since_ms: Option<i64>,
     /// Exclusive upper bound, Unix ms.
@@ -168,6 +172,12 @@ impl Store {
         }
         if let Some(v) = query.org {
             add("org_id", "=", Bind::Int(v.0));
+        }
+        if let Some(v) = query.key {
+            add("key_id", "=", Bind::Int(v.0));
+        }
+        if let Some(v) = &query.reason {
+            add("reason", "=", Bind::Text(v.clone()));
         }
         if let Some(v) = query.since_ms {
             add("at_ms", ">=", Bind::Int(v));

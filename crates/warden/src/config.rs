@@ -84,6 +84,18 @@ pub struct Config {
     /// tracing on; once on, the exporter's other `OTEL_EXPORTER_OTLP_*`
     /// variables (headers, timeout) apply as usual.
     pub otlp_endpoint: Option<String>,
+    // --- Admin console (`/console`) ---
+    /// Serve the admin console at `/console` (default on). Env
+    /// `WARDEN_CONSOLE=false` or `--no-console` turns it off.
+    pub console: bool,
+    /// Mark the console's session cookie `Secure` (set this when Warden is
+    /// reached over TLS, e.g. behind a TLS-terminating proxy; it is also
+    /// set on any request with `X-Forwarded-Proto: https`).
+    pub console_secure_cookie: bool,
+    /// A console session unused this long ends (seconds).
+    pub console_idle_timeout_secs: u64,
+    /// A console session ends this long after sign-in (seconds).
+    pub console_session_max_secs: u64,
 }
 
 /// `[egress]`: exceptions to the default refusal of loopback, private,
@@ -130,6 +142,10 @@ impl Default for Config {
             egress: EgressConfig::default(),
             stdio_allowed_commands: None,
             otlp_endpoint: None,
+            console: true,
+            console_secure_cookie: false,
+            console_idle_timeout_secs: 30 * 60,
+            console_session_max_secs: 12 * 60 * 60,
         }
     }
 }
@@ -156,6 +172,9 @@ pub struct ServeFlags {
     /// how to connect.
     #[arg(long)]
     pub demo: bool,
+    /// Do not serve the admin console at /console.
+    #[arg(long)]
+    pub no_console: bool,
 }
 
 fn env_var(name: &str) -> Option<String> {
@@ -191,6 +210,9 @@ impl Config {
         if let Some(path) = &flags.bootstrap {
             config.bootstrap = Some(path.clone());
         }
+        if flags.no_console {
+            config.console = false;
+        }
         if let Some(format) = flags.log_format {
             config.log_format = format;
         }
@@ -207,6 +229,9 @@ impl Config {
     fn apply_env(&mut self) -> Result<(), WardenError> {
         if let Some(v) = parse_env("WARDEN_LISTEN")? {
             self.listen = v;
+        }
+        if let Some(v) = parse_env("WARDEN_CONSOLE")? {
+            self.console = v;
         }
         if let Some(v) = env_var("WARDEN_DATABASE_URL") {
             self.database_url = v;
@@ -292,6 +317,11 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), WardenError> {
+        if self.console_idle_timeout_secs == 0 || self.console_session_max_secs == 0 {
+            return Err(WardenError::Config(
+                "console_idle_timeout_secs and console_session_max_secs must be at least 1".into(),
+            ));
+        }
         if !(self.database_url.starts_with("sqlite:")
             || self.database_url.starts_with("postgres://")
             || self.database_url.starts_with("postgresql://"))

@@ -89,6 +89,17 @@ pub async fn run(config: Config, demo: bool) -> Result<(), WardenError> {
     } else {
         None
     };
+    let console = config.console.then(|| {
+        warden_console::router(
+            admin_state.clone(),
+            Arc::new(GatewaySessions(gateway.clone())),
+            warden_console::ConsoleConfig {
+                idle_timeout: Duration::from_secs(config.console_idle_timeout_secs),
+                absolute_timeout: Duration::from_secs(config.console_session_max_secs),
+                secure_cookie: config.console_secure_cookie,
+            },
+        )
+    });
     let admin = warden_admin::router(admin_state);
     let ops = Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -98,7 +109,11 @@ pub async fn run(config: Config, demo: bool) -> Result<(), WardenError> {
             gateway: gateway.clone(),
             metrics,
         });
-    let app = gateway.router().merge(ops).merge(admin);
+    let mut app = gateway.router().merge(ops);
+    if let Some(console) = console {
+        app = app.merge(console);
+    }
+    let app = app.merge(admin);
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -107,7 +122,11 @@ pub async fn run(config: Config, demo: bool) -> Result<(), WardenError> {
             source,
         })?;
     let local = listener.local_addr()?;
-    tracing::info!(%local, "warden listening: MCP at /mcp, admin API at /admin/v1");
+    tracing::info!(
+        %local,
+        console = config.console,
+        "warden listening: MCP at /mcp, admin API at /admin/v1, console at /console"
+    );
     if let Some(demo) = &demo_upstream {
         demo.print_instructions(local);
     }
@@ -319,6 +338,27 @@ pub(crate) fn print_out(text: &str) {
     let mut out = std::io::stdout().lock();
     if let Err(e) = writeln!(out, "{text}").and_then(|()| out.flush()) {
         tracing::warn!(error = %e, "cannot write to stdout");
+    }
+}
+
+/// The gateway's live sessions, for the console's live page and impact
+/// reports.
+struct GatewaySessions(Gateway);
+
+impl warden_console::LiveSessions for GatewaySessions {
+    fn sessions(&self) -> Vec<warden_console::LiveSession> {
+        self.0
+            .session_principals()
+            .into_iter()
+            .map(|(principal, mount)| warden_console::LiveSession {
+                principal,
+                mount: match mount {
+                    warden_gateway::Mount::All => "all".to_owned(),
+                    warden_gateway::Mount::Server(s) => format!("server:{s}"),
+                    warden_gateway::Mount::Toolset(t) => format!("toolset:{t}"),
+                },
+            })
+            .collect()
     }
 }
 

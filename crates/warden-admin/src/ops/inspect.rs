@@ -210,6 +210,8 @@ pub async fn list_audit(
         entity_id,
         actor: q.actor,
         org,
+        key: q.key.map(warden_policy::KeyId),
+        reason: q.reason,
         since_ms: time("since", &q.since)?,
         until_ms: time("until", &q.until)?,
         before_id,
