@@ -191,6 +191,25 @@ impl UpstreamSource for warden_store::Store {
     }
 }
 
+/// The store holds identity providers and provisions people in production.
+impl IdentitySource for warden_store::Store {
+    fn load_providers(&self) -> BoxFuture<'_, Result<Vec<ProviderConfig>, GatewayError>> {
+        Box::pin(async move {
+            self.enabled_identity_providers()
+                .await
+                .map_err(|e| GatewayError::Config(e.to_string()))
+        })
+    }
+
+    fn provision(&self, r: Provision) -> BoxFuture<'_, Result<u64, GatewayError>> {
+        Box::pin(async move {
+            self.provision_sign_in(&r.provider, r.org, r.team, &r.key_digest, &r.end_user)
+                .await
+                .map_err(|e| GatewayError::Config(e.to_string()))
+        })
+    }
+}
+
 /// The store's batching audit writer records call decisions in production.
 impl DecisionRecorder for warden_store::AuditWriter {
     fn record(&self, record: DecisionRecord) {

@@ -77,6 +77,11 @@ pub struct Config {
     /// tracing on; once on, the exporter's other `OTEL_EXPORTER_OTLP_*`
     /// variables (headers, timeout) apply as usual.
     pub otlp_endpoint: Option<String>,
+    /// The gateway's public base URL (`https://warden.example`, no path):
+    /// the prefix of the resource identifiers identity-provider tokens
+    /// must be issued for (RFC 8707) and of the protected resource metadata
+    /// (RFC 9728). Default: `http://<listen>`. Env `WARDEN_PUBLIC_URL`.
+    pub public_url: Option<String>,
 }
 
 /// `[egress]`: exceptions to the default refusal of loopback, private,
@@ -122,6 +127,7 @@ impl Default for Config {
             egress: EgressConfig::default(),
             stdio_allowed_commands: None,
             otlp_endpoint: None,
+            public_url: None,
         }
     }
 }
@@ -234,6 +240,9 @@ impl Config {
             self.max_sessions_total = v;
         }
         self.apply_security_env();
+        if let Some(v) = env_var("WARDEN_PUBLIC_URL") {
+            self.public_url = Some(v);
+        }
         if let Some(v) = env_var("WARDEN_OTLP_ENDPOINT") {
             self.otlp_endpoint = Some(v);
         }
@@ -307,6 +316,16 @@ impl Config {
                 )));
             }
         }
+        if let Some(url) = &self.public_url {
+            let rest = url
+                .strip_prefix("https://")
+                .or_else(|| url.strip_prefix("http://"));
+            if rest.is_none_or(|r| r.is_empty() || r.trim_end_matches('/').contains('/')) {
+                return Err(WardenError::Config(format!(
+                    "public_url must be http(s)://host[:port] without a path (got {url:?})"
+                )));
+            }
+        }
         if self.max_staleness_ms == 0 {
             return Err(WardenError::Config("max_staleness_ms must be > 0".into()));
         }
@@ -316,6 +335,14 @@ impl Config {
 
     pub fn max_staleness(&self) -> Duration {
         Duration::from_millis(self.max_staleness_ms)
+    }
+
+    /// `public_url`, or `http://<listen>`, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.listen),
+        }
     }
 }
 
