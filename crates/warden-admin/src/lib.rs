@@ -38,6 +38,7 @@ pub mod bootstrap;
 pub mod dto;
 mod error;
 mod extract;
+mod idp_routes;
 mod limit_routes;
 mod openapi;
 pub mod ops;
@@ -61,6 +62,7 @@ pub use state::AdminState;
 pub fn router(state: AdminState) -> Router {
     routes::routes()
         .merge(limit_routes::routes())
+        .merge(idp_routes::routes())
         .route("/admin/v1/openapi.json", get(openapi::serve))
         // After every route: it is set on the routes registered so far.
         .method_not_allowed_fallback(method_not_allowed)

@@ -262,6 +262,27 @@ impl Validate for PatchLimit {
     }
 }
 
+/// An identity provider's configuration: its own shape rules (URLs,
+/// bounded claim names and mappings, group teams within the orgs it
+/// serves), then a slug. That the orgs, teams and agents exist is the
+/// store's check.
+impl Validate for warden_identity::ProviderConfig {
+    fn validate(&self) -> Result<(), AdminError> {
+        warden_policy::validate_slug("identity provider", &self.slug)?;
+        warden_identity::ProviderConfig::validate(self)
+            .map_err(|e| AdminError::invalid("config", e.to_string()))
+    }
+}
+
+impl Validate for crate::idp_routes::PatchIdentityProvider {
+    fn validate(&self) -> Result<(), AdminError> {
+        match &self.config {
+            Some(c) => Validate::validate(c),
+            None => Ok(()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

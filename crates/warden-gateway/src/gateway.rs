@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
@@ -15,7 +15,7 @@ use crate::jsonrpc;
 use crate::mcp::limits::Limiter;
 use crate::mcp::refusal::Refusal;
 use crate::registry::{GatewayCatalog, Registry};
-use crate::seams::{DecisionRecorder, UpstreamSource};
+use crate::seams::{DecisionRecorder, IdentitySource, UpstreamSource};
 use crate::upstream::{Upstream, UpstreamEvent};
 use crate::view::{fingerprint, Mount, Verdict, View};
 use crate::GatewayConfig;
@@ -193,6 +193,14 @@ pub(crate) struct Shared {
     pub inflight: AtomicUsize,
     pub drained: Notify,
     pub stop: Notify,
+    /// Where identity providers come from; unset: bearer keys only.
+    pub identity: OnceLock<Arc<dyn IdentitySource>>,
+    /// The registered identity providers, rebuilt at every revision.
+    pub identities: arc_swap::ArcSwapOption<warden_identity::Identities>,
+    /// Principals formed from identity-provider tokens: when the latest
+    /// token seen for each expires (ms). Their sessions end then, like a
+    /// key's at its expiry, unless a newer token moved it.
+    pub token_expiry: Mutex<HashMap<Principal, i64>>,
 }
 
 /// Counts a request as in flight until dropped (graceful shutdown drains).
@@ -406,10 +414,14 @@ impl Shared {
         let mut notified = 0usize;
         for session in sessions.iter().chain(listeners.iter()) {
             let access = session.access(snapshot);
-            if let Some(reason) = access.principal_denial(now) {
-                tracing::info!(session = %session.id, reason = reason.code(), "session ended");
+            let denial = access.principal_denial(now).map(|r| r.code()).or_else(|| {
+                self.token_expired(&session.principal, now)
+                    .then_some("token_expired")
+            });
+            if let Some(reason) = denial {
+                tracing::info!(session = %session.id, reason, "session ended");
                 if session.listen_id.is_some() {
-                    end_listen(session, reason.code(), snapshot.revision());
+                    end_listen(session, reason, snapshot.revision());
                     self.remove_listener(&session.id);
                 } else {
                     self.remove_session(&session.id);
@@ -465,7 +477,10 @@ impl Shared {
         let snapshot = self.live.snapshot();
         let now = now_ms();
         self.end_abandoned_sessions(now);
-        let expired = |s: &Arc<Session>| s.access(&snapshot).principal_denial(now).is_some();
+        let expired = |s: &Arc<Session>| {
+            s.access(&snapshot).principal_denial(now).is_some()
+                || self.token_expired(&s.principal, now)
+        };
         let any_session = self
             .sessions
             .read()
@@ -478,6 +493,46 @@ impl Shared {
             .any(|c| snapshot.principal_denial(&c.principal, now).is_some());
         if any_session || any_listener || any_call {
             self.reconcile(&snapshot);
+        }
+        lock(&self.token_expiry).retain(|_, t| *t > now);
+    }
+
+    /// Has the latest token of this (token-formed) principal expired?
+    pub fn token_expired(&self, principal: &Principal, now: i64) -> bool {
+        lock(&self.token_expiry)
+            .get(principal)
+            .is_some_and(|t| now >= *t)
+    }
+
+    /// A token for `principal` valid until `expires_at_ms` was admitted.
+    pub fn note_token(&self, principal: Principal, expires_at_ms: i64) {
+        let mut map = lock(&self.token_expiry);
+        let slot = map.entry(principal).or_insert(expires_at_ms);
+        *slot = (*slot).max(expires_at_ms);
+    }
+
+    /// Re-reads the identity providers (at start and every revision).
+    pub async fn reload_identities(&self) {
+        let Some(source) = self.identity.get() else {
+            return;
+        };
+        match source.load_providers().await {
+            Ok(configs) => {
+                let built = match self.identities.load_full() {
+                    Some(current) => current.reconfigure(configs),
+                    None => warden_identity::Identities::new(configs, Default::default()),
+                };
+                match built {
+                    Ok(ids) => self.identities.store(Some(Arc::new(ids))),
+                    Err(e) => tracing::warn!(
+                        error = %e,
+                        "identity providers not usable; keeping the current ones"
+                    ),
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not load identity providers; keeping the current ones")
+            }
         }
     }
 
@@ -575,6 +630,7 @@ pub(crate) async fn run_live(
                 metrics::gauge!("warden_policy_revision").set(snapshot.revision() as f64);
                 shared.reconcile(&snapshot);
                 shared.reload_upstreams().await;
+                shared.reload_identities().await;
             }
             event = events.recv() => {
                 let Some(UpstreamEvent::CatalogChanged(server)) = event else { return };

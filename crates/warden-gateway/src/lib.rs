@@ -124,7 +124,8 @@ pub use error::GatewayError;
 pub use mcp::{META_DECISION_ID, META_REVISION, SESSION_VERSIONS};
 pub use registry::GatewayCatalog;
 pub use seams::{
-    BoxFuture, ChannelRecorder, DecisionRecorder, NoRecorder, StaticUpstreams, UpstreamSource,
+    sign_in_digest, BoxFuture, ChannelRecorder, DecisionRecorder, IdentitySource, NoRecorder,
+    Provision, StaticUpstreams, UpstreamSource,
 };
 pub use upstream::{UpstreamLimits, SESSION_VERSION, STATELESS_VERSION};
 pub use view::{Mount, NOT_IN_TOOLSET};
@@ -162,6 +163,11 @@ pub struct GatewayConfig {
     /// current by the store's replica heartbeats); none: this one alone.
     pub live_replicas: Option<Arc<AtomicUsize>>,
     pub upstream: UpstreamLimits,
+    /// The gateway's public base URL (scheme, host, port; no path): the
+    /// prefix of every resource identifier (RFC 8707) an identity
+    /// provider's token must be issued for, and of the protected resource
+    /// metadata URLs (RFC 9728).
+    pub public_url: String,
 }
 
 impl Default for GatewayConfig {
@@ -178,6 +184,7 @@ impl Default for GatewayConfig {
             max_sessions_total: 100_000,
             live_replicas: None,
             upstream: UpstreamLimits::default(),
+            public_url: "http://localhost".into(),
         }
     }
 }
@@ -227,14 +234,33 @@ impl Gateway {
             inflight: AtomicUsize::new(0),
             drained: Notify::new(),
             stop: Notify::new(),
+            identity: Default::default(),
+            identities: Default::default(),
+            token_expiry: Mutex::new(Default::default()),
         });
         tokio::spawn(gateway::run_live(Arc::clone(&shared), revisions, events_rx));
         Ok(Gateway { shared })
     }
 
-    /// The MCP endpoints: `/mcp`, `/mcp/servers/{slug}`, `/mcp/toolsets/{slug}`.
+    /// The MCP endpoints: `/mcp`, `/mcp/servers/{slug}`, `/mcp/toolsets/{slug}`,
+    /// and their protected resource metadata (RFC 9728) under
+    /// `/.well-known/oauth-protected-resource`.
     pub fn router(&self) -> axum::Router {
         mcp::router(Arc::clone(&self.shared))
+    }
+
+    /// Accepts bearer tokens of the identity providers `source` registers
+    /// (besides Warden keys), and loads them now. Set once.
+    pub async fn enable_identity(&self, source: Arc<dyn IdentitySource>) {
+        if self.shared.identity.set(source).is_err() {
+            tracing::warn!("identity source already set");
+        }
+        self.shared.reload_identities().await;
+    }
+
+    /// The registered identity providers (for the admin API's sign-in).
+    pub fn identities(&self) -> Option<Arc<warden_identity::Identities>> {
+        self.shared.identities.load_full()
     }
 
     /// Ready to serve: the policy is current and not shutting down.

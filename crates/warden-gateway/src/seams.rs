@@ -1,5 +1,6 @@
-//! The two seams between the data plane and storage: where upstream
-//! connection settings come from, and where call decisions go.
+//! The seams between the data plane and storage: where upstream
+//! connection settings come from, where call decisions go, and where
+//! identity providers come from (and first-seen people are provisioned).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -7,6 +8,8 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
+use warden_identity::ProviderConfig;
+use warden_policy::{OrgId, TeamId};
 use warden_store::{DecisionOutcome, DecisionRecord, UpstreamConfig};
 
 use crate::error::GatewayError;
@@ -17,6 +20,41 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// decrypted). Called at start and whenever the policy revision moves.
 pub trait UpstreamSource: Send + Sync + 'static {
     fn load_upstreams(&self) -> BoxFuture<'_, Result<Vec<UpstreamConfig>, GatewayError>>;
+}
+
+/// Identity providers and just-in-time provisioning, for bearer tokens
+/// issued by an organization's identity provider.
+pub trait IdentitySource: Send + Sync + 'static {
+    /// Every enabled provider (org, team and agent named by slug). Called
+    /// at start and whenever the policy revision moves.
+    fn load_providers(&self) -> BoxFuture<'_, Result<Vec<ProviderConfig>, GatewayError>>;
+
+    /// Creates, in one policy write, what a first-seen identity lacks: the
+    /// provider's sign-in key for (org, team) and the end user. Existing
+    /// rows are left alone. Returns the revision that holds both.
+    fn provision(&self, request: Provision) -> BoxFuture<'_, Result<u64, GatewayError>>;
+}
+
+/// What [`IdentitySource::provision`] must make exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provision {
+    /// The provider's slug.
+    pub provider: String,
+    pub org: OrgId,
+    pub team: Option<TeamId>,
+    /// The sign-in key's `token_digest` ([`sign_in_digest`]).
+    pub key_digest: String,
+    /// The end user's external id.
+    pub end_user: String,
+}
+
+/// The `token_digest` of the key people of `provider` sign in through, in
+/// `org` and `team`. Never a hex SHA-256, so no bearer key can hash to it.
+pub fn sign_in_digest(provider: &str, org: OrgId, team: Option<TeamId>) -> String {
+    match team {
+        Some(t) => format!("idp:{provider}:{org}:{t}"),
+        None => format!("idp:{provider}:{org}:-"),
+    }
 }
 
 /// Receives every call decision for the audit log.
@@ -147,6 +185,25 @@ impl UpstreamSource for warden_store::Store {
     fn load_upstreams(&self) -> BoxFuture<'_, Result<Vec<UpstreamConfig>, GatewayError>> {
         Box::pin(async move {
             warden_store::Store::load_upstreams(self)
+                .await
+                .map_err(|e| GatewayError::Config(e.to_string()))
+        })
+    }
+}
+
+/// The store holds identity providers and provisions people in production.
+impl IdentitySource for warden_store::Store {
+    fn load_providers(&self) -> BoxFuture<'_, Result<Vec<ProviderConfig>, GatewayError>> {
+        Box::pin(async move {
+            self.enabled_identity_providers()
+                .await
+                .map_err(|e| GatewayError::Config(e.to_string()))
+        })
+    }
+
+    fn provision(&self, r: Provision) -> BoxFuture<'_, Result<u64, GatewayError>> {
+        Box::pin(async move {
+            self.provision_sign_in(&r.provider, r.org, r.team, &r.key_digest, &r.end_user)
                 .await
                 .map_err(|e| GatewayError::Config(e.to_string()))
         })

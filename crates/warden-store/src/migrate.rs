@@ -19,6 +19,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "policy", include_str!("../migrations/0001_policy.sql")),
     (2, "egress", include_str!("../migrations/0002_egress.sql")),
     (3, "limits", include_str!("../migrations/0003_limits.sql")),
+    (
+        4,
+        "identity",
+        include_str!("../migrations/0004_identity.sql"),
+    ),
 ];
 
 fn substitute(sql: &str, backend: Backend) -> String {

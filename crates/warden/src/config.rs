@@ -96,6 +96,11 @@ pub struct Config {
     pub console_idle_timeout_secs: u64,
     /// A console session ends this long after sign-in (seconds).
     pub console_session_max_secs: u64,
+    /// The gateway's public base URL (`https://warden.example`, no path):
+    /// the prefix of the resource identifiers identity-provider tokens
+    /// must be issued for (RFC 8707) and of the protected resource metadata
+    /// (RFC 9728). Default: `http://<listen>`. Env `WARDEN_PUBLIC_URL`.
+    pub public_url: Option<String>,
 }
 
 /// `[egress]`: exceptions to the default refusal of loopback, private,
@@ -146,6 +151,7 @@ impl Default for Config {
             console_secure_cookie: false,
             console_idle_timeout_secs: 30 * 60,
             console_session_max_secs: 12 * 60 * 60,
+            public_url: None,
         }
     }
 }
@@ -270,6 +276,9 @@ impl Config {
             self.max_sessions_total = v;
         }
         self.apply_security_env();
+        if let Some(v) = env_var("WARDEN_PUBLIC_URL") {
+            self.public_url = Some(v);
+        }
         if let Some(v) = env_var("WARDEN_OTLP_ENDPOINT") {
             self.otlp_endpoint = Some(v);
         }
@@ -348,6 +357,16 @@ impl Config {
                 )));
             }
         }
+        if let Some(url) = &self.public_url {
+            let rest = url
+                .strip_prefix("https://")
+                .or_else(|| url.strip_prefix("http://"));
+            if rest.is_none_or(|r| r.is_empty() || r.trim_end_matches('/').contains('/')) {
+                return Err(WardenError::Config(format!(
+                    "public_url must be http(s)://host[:port] without a path (got {url:?})"
+                )));
+            }
+        }
         if self.max_staleness_ms == 0 {
             return Err(WardenError::Config("max_staleness_ms must be > 0".into()));
         }
@@ -357,6 +376,14 @@ impl Config {
 
     pub fn max_staleness(&self) -> Duration {
         Duration::from_millis(self.max_staleness_ms)
+    }
+
+    /// `public_url`, or `http://<listen>`, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.listen),
+        }
     }
 }
 

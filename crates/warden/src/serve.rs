@@ -64,6 +64,7 @@ pub async fn run(config: Config, demo: bool) -> Result<(), WardenError> {
             policy: Arc::new(upstream_policy.clone()),
             ..UpstreamLimits::default()
         },
+        public_url: config.public_url(),
         ..GatewayConfig::default()
     };
     let gateway = Gateway::start(
@@ -74,6 +75,9 @@ pub async fn run(config: Config, demo: bool) -> Result<(), WardenError> {
     )
     .await
     .map_err(|e| WardenError::Config(format!("gateway: {e}")))?;
+    gateway
+        .enable_identity(Arc::new(store.clone()) as Arc<dyn warden_gateway::IdentitySource>)
+        .await;
 
     let admin_state = warden_admin::AdminState::with_upstream_policy(
         store.clone(),

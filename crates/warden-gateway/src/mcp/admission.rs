@@ -1,6 +1,7 @@
 //! Admission: the checks every MCP request passes before its body is read.
-//! Host and Origin, shutdown, staleness, and the bearer key with the
-//! identities it asserts, turned into a [`Principal`] by the snapshot.
+//! Host and Origin, shutdown, staleness, and the bearer: a Warden key with
+//! the identities it asserts, or an identity provider's token
+//! ([`super::oauth`]), turned into a [`Principal`] by the snapshot.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -15,8 +16,9 @@ use super::message::MAX_NAME_BYTES;
 use super::refusal::Refusal;
 use crate::gateway::Shared;
 
-/// Longest `Authorization` header considered (a key is far shorter).
-const MAX_AUTHORIZATION_BYTES: usize = 4096;
+/// Longest `Authorization` header considered (a key is far shorter; an
+/// identity provider's token with many groups may run to a few KiB).
+const MAX_AUTHORIZATION_BYTES: usize = warden_identity::token::MAX_TOKEN_BYTES + 16;
 
 /// An admitted caller: the snapshot its principal was formed in.
 pub(crate) struct Admitted {
@@ -31,7 +33,7 @@ impl FromRequestParts<Arc<Shared>> for Admitted {
         parts: &mut Parts,
         shared: &Arc<Shared>,
     ) -> Result<Self, Self::Rejection> {
-        admit(shared, &parts.headers)
+        admit(shared, &parts.headers, parts.uri.path()).await
     }
 }
 
@@ -51,7 +53,7 @@ pub(crate) fn header_str<'h>(
     }
 }
 
-fn admit(shared: &Shared, headers: &HeaderMap) -> Result<Admitted, Refusal> {
+async fn admit(shared: &Shared, headers: &HeaderMap, path: &str) -> Result<Admitted, Refusal> {
     if !shared.config.allowed_hosts.is_empty() {
         let host = header_str(headers, "host", 1024)?.unwrap_or("");
         if !host_allowed(&shared.config.allowed_hosts, host) {
@@ -81,6 +83,17 @@ fn admit(shared: &Shared, headers: &HeaderMap) -> Result<Admitted, Refusal> {
     };
     if token.is_empty() {
         return Err(Refusal::KeyMissing);
+    }
+    if warden_identity::looks_like_jwt(token) {
+        if let Some(ids) = shared.identities.load_full().filter(|i| !i.is_empty()) {
+            // A person signs in as themself: no asserted identities.
+            if headers.contains_key(shared.config.end_user_header.as_str())
+                || headers.contains_key(shared.config.agent_header.as_str())
+            {
+                return Err(Refusal::Assertion(PolicyError::EndUserAssertionNotAllowed));
+            }
+            return super::oauth::admit_token(shared, ids, token, path).await;
+        }
     }
     let digest = hex::encode(Sha256::digest(token.as_bytes()));
     let end_user = asserted(headers, &shared.config.end_user_header)?;
@@ -171,7 +184,7 @@ mod tests {
     #[test]
     fn oversized_headers_are_refused_not_read() {
         let mut h = HeaderMap::new();
-        h.insert("authorization", "x".repeat(5000).parse().unwrap());
+        h.insert("authorization", "x".repeat(20_000).parse().unwrap());
         assert!(matches!(
             header_str(&h, "authorization", MAX_AUTHORIZATION_BYTES),
             Err(Refusal::BadHeader("authorization"))

@@ -3,8 +3,9 @@
 //! A POST runs one pipeline, each step in its own file:
 //!
 //! 1. **admission** ([`admission`]): Host/Origin, shutdown, staleness, the
-//!    bearer key and asserted identities → a `Principal` (an axum
-//!    extractor, so no handler can skip it);
+//!    bearer key and asserted identities, or an identity provider's token
+//!    ([`oauth`]) → a `Principal` (an axum extractor, so no handler can
+//!    skip it);
 //! 2. **transport** (this file): the body read within its bound, one strict
 //!    JSON-RPC message ([`message`]), the protocol era, the session;
 //! 3. **dispatch** ([`dispatch`]): what the method means here;
@@ -26,6 +27,7 @@ mod dispatch;
 mod forward;
 pub(crate) mod limits;
 mod message;
+mod oauth;
 pub(crate) mod refusal;
 mod stream;
 mod wire;
@@ -79,8 +81,13 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/mcp/toolsets/{slug}",
             endpoint(|slug| Ok(Mount::Toolset(slug.unwrap_or_default()))),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            oauth::challenge,
+        ))
         .layer(DefaultBodyLimit::max(limit))
-        .with_state(shared)
+        .with_state(Arc::clone(&shared))
+        .merge(oauth::metadata_router(shared))
 }
 
 type MountOf = fn(Option<String>) -> Result<Mount, Refusal>;

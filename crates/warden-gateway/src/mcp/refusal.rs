@@ -8,6 +8,7 @@ use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Value};
+use warden_identity::IdentityError;
 use warden_policy::{PolicyError, Reason};
 
 use super::limits::LimitHit;
@@ -29,6 +30,13 @@ pub(crate) enum Refusal {
     KeyUnknown,
     /// The key may not make an identity assertion it made (403).
     Assertion(PolicyError),
+    /// An identity provider's bearer token that establishes no identity:
+    /// 401 `invalid_token`, 403 `insufficient_scope` (step-up), 503 when
+    /// the provider cannot be reached.
+    Token(IdentityError),
+    /// A valid token whose identity does not resolve here (a mapped team
+    /// or agent that does not exist in the org): 403.
+    IdentityUnmapped(&'static str),
     /// The key or its org is refused as a whole: revoked or expired key
     /// (401), suspended org (403).
     PrincipalDenied(Reason),
@@ -119,6 +127,8 @@ impl Refusal {
             Refusal::KeyMissing => "key_missing",
             Refusal::KeyUnknown => "key_unknown",
             Refusal::Assertion(e) => e.code(),
+            Refusal::Token(e) => e.code(),
+            Refusal::IdentityUnmapped(_) => "identity_unmapped",
             Refusal::PrincipalDenied(r) => r.code(),
             Refusal::SessionRequired => "session_required",
             Refusal::SessionUnknown => "session_unknown",
@@ -151,6 +161,12 @@ impl Refusal {
     pub fn status(&self) -> StatusCode {
         match self {
             Refusal::KeyMissing | Refusal::KeyUnknown => StatusCode::UNAUTHORIZED,
+            Refusal::Token(e) => match e.oauth_error() {
+                Some("insufficient_scope") => StatusCode::FORBIDDEN,
+                Some(_) => StatusCode::UNAUTHORIZED,
+                None => StatusCode::SERVICE_UNAVAILABLE,
+            },
+            Refusal::IdentityUnmapped(_) => StatusCode::FORBIDDEN,
             Refusal::PrincipalDenied(r) if r.is_principal_wide() && *r != Reason::OrgSuspended => {
                 StatusCode::UNAUTHORIZED
             }
@@ -218,6 +234,10 @@ impl Refusal {
             Refusal::KeyMissing => "a bearer key is required".into(),
             Refusal::KeyUnknown => "unknown key".into(),
             Refusal::Assertion(e) => e.to_string(),
+            Refusal::Token(e) => e.to_string(),
+            Refusal::IdentityUnmapped(what) => {
+                format!("the token's {what} does not exist in its organization")
+            }
             Refusal::PrincipalDenied(r) if r.is_principal_wide() && *r != Reason::OrgSuspended => {
                 format!("key refused: {}", r.code())
             }
@@ -340,23 +360,53 @@ impl Refusal {
         jsonrpc::error(id, self.rpc_code(), self.message(), self.data())
     }
 
-    /// The HTTP response, with the JSON-RPC error body.
+    /// The HTTP response, with the JSON-RPC error body. A 401 (and a 403
+    /// for a missing scope) carries a `WWW-Authenticate: Bearer` challenge
+    /// (RFC 6750); the front door adds `resource_metadata` (RFC 9728).
     pub fn into_response(self, id: Value) -> Response {
         let mut resp = json_response(self.status(), self.to_message(id).to_string());
-        if self.status() == StatusCode::UNAUTHORIZED {
-            let challenge = if matches!(self, Refusal::KeyMissing) {
-                "Bearer realm=\"warden\"".to_owned()
-            } else {
-                format!(
-                    "Bearer realm=\"warden\", error=\"invalid_token\", error_description=\"{}\"",
-                    self.reason()
-                )
-            };
-            if let Ok(v) = HeaderValue::from_str(&challenge) {
-                resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-            }
+        let challenge = match &self {
+            Refusal::KeyMissing => Some("Bearer realm=\"warden\"".to_owned()),
+            Refusal::Token(e) => e.oauth_error().map(|err| {
+                let mut c = format!(
+                    "Bearer realm=\"warden\", error=\"{err}\", error_description=\"{}\"",
+                    e.code()
+                );
+                if let IdentityError::InsufficientScope { required } = e {
+                    c.push_str(&format!(", scope=\"{}\"", required.join(" ")));
+                }
+                c
+            }),
+            _ if self.status() == StatusCode::UNAUTHORIZED => Some(format!(
+                "Bearer realm=\"warden\", error=\"invalid_token\", error_description=\"{}\"",
+                self.reason()
+            )),
+            _ => None,
+        };
+        if let Some(v) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
         }
         resp
+    }
+}
+
+/// Adds `resource_metadata="{url}"` (RFC 9728 §5.1) and, if the challenge
+/// names none, `scope` to a response's `WWW-Authenticate: Bearer`
+/// challenge. Responses without a challenge are left alone.
+pub(crate) fn add_resource_metadata(resp: &mut Response, metadata_url: &str, scopes: &[&str]) {
+    let Some(current) = resp
+        .headers()
+        .get(header::WWW_AUTHENTICATE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return;
+    };
+    let mut c = format!("{current}, resource_metadata=\"{metadata_url}\"");
+    if !scopes.is_empty() && !current.contains("scope=") {
+        c.push_str(&format!(", scope=\"{}\"", scopes.join(" ")));
+    }
+    if let Ok(v) = HeaderValue::from_str(&c) {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }
 }
 
@@ -409,5 +459,37 @@ mod tests {
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
         let challenge = resp.headers()[header::WWW_AUTHENTICATE].to_str().unwrap();
         assert!(challenge.contains("invalid_token"));
+    }
+
+    #[test]
+    fn token_refusals_challenge_with_their_oauth_error() {
+        let resp = Refusal::Token(IdentityError::Expired).into_response(Value::Null);
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        let c = resp.headers()[header::WWW_AUTHENTICATE].to_str().unwrap();
+        assert!(
+            c.contains("error=\"invalid_token\"") && c.contains("token_expired"),
+            "{c}"
+        );
+        let mut resp = Refusal::Token(IdentityError::InsufficientScope {
+            required: vec!["mcp".into(), "tools".into()],
+        })
+        .into_response(Value::Null);
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+        add_resource_metadata(
+            &mut resp,
+            "https://w.example/.well-known/oauth-protected-resource/mcp",
+            &["x"],
+        );
+        let c = resp.headers()[header::WWW_AUTHENTICATE].to_str().unwrap();
+        assert!(c.contains("error=\"insufficient_scope\""), "{c}");
+        assert!(c.contains("scope=\"mcp tools\""), "{c}");
+        assert!(!c.contains("scope=\"x\""), "{c}");
+        assert!(c.contains(
+            "resource_metadata=\"https://w.example/.well-known/oauth-protected-resource/mcp\""
+        ));
+        let resp = Refusal::Token(IdentityError::ProviderUnavailable("x".into()))
+            .into_response(Value::Null);
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(resp.headers().get(header::WWW_AUTHENTICATE).is_none());
     }
 }
