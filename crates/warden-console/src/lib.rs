@@ -111,6 +111,14 @@ pub fn router(admin: AdminState, live: Arc<dyn LiveSessions>, config: ConsoleCon
         .route("/console/orgs/{org}", get(pages::orgs::show))
         .route("/console/orgs/{org}/suspend", post(pages::orgs::suspend))
         .route(
+            "/console/orgs/{org}/servers",
+            post(pages::orgs::create_own_server),
+        )
+        .route(
+            "/console/orgs/{org}/servers/{server}/grant",
+            post(pages::orgs::grant_own_server),
+        )
+        .route(
             "/console/orgs/{org}/grants/{server}",
             get(pages::grants::edit).post(pages::grants::save),
         )
