@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use warden_admin::auth::Admin;
 use warden_admin::dto::{CreateAdminToken, CreateOrg, CreateServer, PutGrant, TransportSpec};
 use warden_admin::{ops, AdminState};
-use warden_console::{ConsoleConfig, NoLiveSessions, SESSION_COOKIE};
+use warden_console::{ConsoleConfig, NoGateway, SESSION_COOKIE};
 use warden_policy::{ServerId, ToolFilter};
 use warden_store::{Secret, Store, StoreOptions};
 use warden_testkit::TempSqlite;
@@ -136,7 +136,7 @@ async fn start(config: ConsoleConfig) -> H {
     };
     let acme_token = token("acme").await;
     let globex_token = token("globex").await;
-    let app = warden_console::router(state.clone(), Arc::new(NoLiveSessions), config)
+    let app = warden_console::router(state.clone(), Arc::new(NoGateway), config)
         .merge(warden_admin::router(state.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
