@@ -272,7 +272,9 @@ def test_pickers_offer_the_parents_allowance_and_other_orgs_do_not_exist(procs: 
             await sign_in(platform_page, warden.base, warden.admin_token)
             assert "globex" in await platform_page.content()
             await platform_page.get_by_role("link", name="Servers").click()
-            assert "echo" in await platform_page.locator("tr[data-server=py] td.tools").inner_text()
+            catalog = await platform_page.locator("tr[data-server=py] td.tools").inner_text()
+            assert "echo Echo the text back" in catalog, catalog
+            assert await platform_page.locator("tr[data-server=py] [data-testid=health]").inner_text() == "connected"
             await shot(platform_page, "servers")
             await browser.close()
 

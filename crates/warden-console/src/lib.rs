@@ -29,7 +29,7 @@ use axum::Router;
 use warden_admin::AdminState;
 
 pub use error::ConsoleError;
-pub use live::{LiveSession, LiveSessions, NoLiveSessions};
+pub use live::{GatewayView, LiveSession, NoGateway, ServerHealth};
 pub use session::{SESSION_CAP, SESSION_COOKIE};
 
 /// Where the console is mounted.
@@ -63,13 +63,13 @@ impl Default for ConsoleConfig {
 pub struct ConsoleState {
     pub(crate) admin: AdminState,
     pub(crate) sessions: Arc<session::Sessions>,
-    pub(crate) live: Arc<dyn LiveSessions>,
+    pub(crate) live: Arc<dyn GatewayView>,
     pub(crate) config: ConsoleConfig,
 }
 
 /// Every console route under [`MOUNT`], with security headers on every
 /// response.
-pub fn router(admin: AdminState, live: Arc<dyn LiveSessions>, config: ConsoleConfig) -> Router {
+pub fn router(admin: AdminState, live: Arc<dyn GatewayView>, config: ConsoleConfig) -> Router {
     let state = ConsoleState {
         admin,
         sessions: Arc::new(session::Sessions::default()),
@@ -110,6 +110,14 @@ pub fn router(admin: AdminState, live: Arc<dyn LiveSessions>, config: ConsoleCon
         )
         .route("/console/orgs/{org}", get(pages::orgs::show))
         .route("/console/orgs/{org}/suspend", post(pages::orgs::suspend))
+        .route(
+            "/console/orgs/{org}/servers",
+            post(pages::orgs::create_own_server),
+        )
+        .route(
+            "/console/orgs/{org}/servers/{server}/grant",
+            post(pages::orgs::grant_own_server),
+        )
         .route(
             "/console/orgs/{org}/grants/{server}",
             get(pages::grants::edit).post(pages::grants::save),

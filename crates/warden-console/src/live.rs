@@ -1,5 +1,5 @@
 //! The live page: sessions per server and per principal (from the gateway,
-//! through [`LiveSessions`]), calls per second and denials by reason (from
+//! through [`GatewayView`]), calls per second and denials by reason (from
 //! the audit log's decision records), and the policy revision the page
 //! polls to refresh itself when another admin changes something.
 
@@ -11,7 +11,7 @@ use axum::Json;
 use serde_json::json;
 use warden_admin::dto::AuditParams;
 use warden_admin::ops;
-use warden_policy::{OrgId, Principal};
+use warden_policy::{OrgId, Principal, ServerId};
 
 use crate::error::ConsoleError;
 use crate::html::{self, esc, Page};
@@ -27,16 +27,36 @@ pub struct LiveSession {
     pub mount: String,
 }
 
-/// The gateway's live sessions, as the console sees them (the binary
-/// implements this over the gateway; the console does not depend on it).
-pub trait LiveSessions: Send + Sync {
+/// How one upstream's connection is doing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerHealth {
+    pub ready: bool,
+    /// Why the connection is down, while it is.
+    pub failure: Option<String>,
+}
+
+/// What the console reads from the gateway: live sessions, upstream health
+/// and tool descriptions. The binary implements it over the gateway; the
+/// console, like the admin API, does not depend on the gateway crate. None
+/// of it decides anything: allow/deny comes from `warden-policy`.
+pub trait GatewayView: Send + Sync {
     fn sessions(&self) -> Vec<LiveSession>;
+
+    /// `None`: the gateway has no connection for this server.
+    fn server_health(&self, _server: ServerId) -> Option<ServerHealth> {
+        None
+    }
+
+    /// (name, description) of each tool in the server's live catalog.
+    fn tool_descriptions(&self, _server: ServerId) -> Option<Vec<(String, String)>> {
+        None
+    }
 }
 
 /// No gateway (tests of the console alone).
-pub struct NoLiveSessions;
+pub struct NoGateway;
 
-impl LiveSessions for NoLiveSessions {
+impl GatewayView for NoGateway {
     fn sessions(&self) -> Vec<LiveSession> {
         Vec::new()
     }

@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use warden_admin::auth::Admin;
 use warden_admin::dto::{CreateAdminToken, CreateOrg, CreateServer, PutGrant, TransportSpec};
 use warden_admin::{ops, AdminState};
-use warden_console::{ConsoleConfig, NoLiveSessions, SESSION_COOKIE};
+use warden_console::{ConsoleConfig, NoGateway, SESSION_COOKIE};
 use warden_policy::{ServerId, ToolFilter};
 use warden_store::{Secret, Store, StoreOptions};
 use warden_testkit::TempSqlite;
@@ -136,7 +136,7 @@ async fn start(config: ConsoleConfig) -> H {
     };
     let acme_token = token("acme").await;
     let globex_token = token("globex").await;
-    let app = warden_console::router(state.clone(), Arc::new(NoLiveSessions), config)
+    let app = warden_console::router(state.clone(), Arc::new(NoGateway), config)
         .merge(warden_admin::router(state.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -236,6 +236,10 @@ async fn every_response_carries_a_strict_csp_and_no_inline_script() {
         assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
         assert_eq!(res.headers()["x-frame-options"], "DENY");
         assert_eq!(res.headers()["cache-control"], "no-store");
+        // Same-origin referrer: browsers then send a real `Origin` on form
+        // posts (with `no-referrer` they send `Origin: null`).
+        assert_eq!(res.headers()["referrer-policy"], "same-origin");
+        assert_eq!(res.headers()["x-content-type-options"], "nosniff");
         let body = res.text().await.unwrap();
         // The only script is the embedded file; no inline script or handler.
         assert!(!body.contains("<script>"), "{path}");
@@ -768,4 +772,69 @@ async fn platform_pages_are_the_platforms_and_secrets_are_write_only() {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("data-testid=\"token-secret\""));
+}
+
+#[tokio::test]
+async fn org_servers_go_through_the_same_egress_rules_and_grants() {
+    let h = start(ConsoleConfig::default()).await;
+    let org = h.sign_in(&h.acme_token).await;
+    // An org admin's URL must pass the platform's egress policy.
+    let (status, body) = h
+        .post(
+            &org.cookie,
+            "/console/orgs/acme/servers",
+            &[
+                ("slug", "internal"),
+                ("url", "http://127.0.0.1:9/mcp"),
+                ("csrf", &org.csrf),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.contains("upstream_url_forbidden"), "{body}");
+    // The platform may; the org admin then grants it to the org.
+    let p = h.sign_in(PLATFORM_TOKEN).await;
+    let (status, _) = h
+        .post(
+            &p.cookie,
+            "/console/orgs/acme/servers",
+            &[
+                ("slug", "internal"),
+                ("url", "http://127.0.0.1:9/mcp"),
+                ("secret_name", "X-Key"),
+                ("secret_value", "hidden-value-456"),
+                ("csrf", &p.csrf),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, page) = h.get(&org.cookie, "/console/orgs/acme").await;
+    assert!(
+        page.contains("aria-label=\"Grant internal to the org\""),
+        "{page}"
+    );
+    assert!(!page.contains("hidden-value-456"));
+    let g = h.sign_in(&h.globex_token).await;
+    let (status, _) = h
+        .post(
+            &g.cookie,
+            "/console/orgs/acme/servers/internal/grant",
+            &[("csrf", &g.csrf)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = h
+        .post(
+            &org.cookie,
+            "/console/orgs/acme/servers/internal/grant",
+            &[("csrf", &org.csrf)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let snap = h.state.snapshot();
+    let acme = snap.org_by_slug("acme").unwrap().id;
+    let internal = snap.server_for_org(acme, "internal").unwrap().id;
+    assert!(snap.org_grant(acme, internal).unwrap().enabled);
+    let (_, page) = h.get(&org.cookie, "/console/orgs/acme").await;
+    assert!(page.contains("<tr data-server=\"internal\">"), "{page}");
 }

@@ -289,6 +289,37 @@ impl Gateway {
         self.shared.session_principals()
     }
 
+    /// An upstream's connection state: (ready, why it is down while it is);
+    /// `None` when the gateway has no connection for `server`.
+    pub fn server_health(&self, server: warden_policy::ServerId) -> Option<(bool, Option<String>)> {
+        let up = self.shared.registry.get(server)?;
+        Some((up.is_ready(), up.failure()))
+    }
+
+    /// (name, description) of each tool in an upstream's cached catalog.
+    pub fn tool_descriptions(
+        &self,
+        server: warden_policy::ServerId,
+    ) -> Option<Vec<(String, String)>> {
+        let up = self.shared.registry.get(server)?;
+        let catalog = up.catalog();
+        let mut out: Vec<(String, String)> = catalog
+            .tools
+            .iter()
+            .filter_map(|t| {
+                let name = t.get("name")?.as_str()?.to_owned();
+                let description = t
+                    .get("description")
+                    .and_then(|d| d.as_str())
+                    .unwrap_or("")
+                    .to_owned();
+                Some((name, description))
+            })
+            .collect();
+        out.sort();
+        Some(out)
+    }
+
     /// Waits until every upstream has a loaded tool catalog or `timeout`
     /// passes; returns whether all are ready. Useful at start-up and in tests.
     pub async fn wait_upstreams_ready(&self, timeout: Duration) -> bool {

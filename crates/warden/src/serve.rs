@@ -345,11 +345,11 @@ pub(crate) fn print_out(text: &str) {
     }
 }
 
-/// The gateway's live sessions, for the console's live page and impact
-/// reports.
+/// What the console reads from the gateway: live sessions (live page,
+/// impact reports), upstream health and tool descriptions.
 struct GatewaySessions(Gateway);
 
-impl warden_console::LiveSessions for GatewaySessions {
+impl warden_console::GatewayView for GatewaySessions {
     fn sessions(&self) -> Vec<warden_console::LiveSession> {
         self.0
             .session_principals()
@@ -363,6 +363,19 @@ impl warden_console::LiveSessions for GatewaySessions {
                 },
             })
             .collect()
+    }
+
+    fn server_health(
+        &self,
+        server: warden_policy::ServerId,
+    ) -> Option<warden_console::ServerHealth> {
+        self.0
+            .server_health(server)
+            .map(|(ready, failure)| warden_console::ServerHealth { ready, failure })
+    }
+
+    fn tool_descriptions(&self, server: warden_policy::ServerId) -> Option<Vec<(String, String)>> {
+        self.0.tool_descriptions(server)
     }
 }
 

@@ -3,7 +3,7 @@
 
 use axum::extract::State;
 use axum::response::{Html, Response};
-use warden_admin::dto::{CreateOrg, PatchOrg};
+use warden_admin::dto::{CreateOrg, CreateServer, PatchOrg, PutGrant, TransportSpec};
 use warden_admin::ops;
 
 use super::{see_other, Checked, OrgPath};
@@ -143,24 +143,54 @@ pub async fn show(
     if grants.items.is_empty() {
         rows.push_str("<tr><td colspan=\"5\">No server is granted to this org.</td></tr>");
     }
-    let own_list = own
-        .items
-        .iter()
-        .map(|v| {
+    let granted: std::collections::HashSet<&str> =
+        grants.items.iter().map(|g| g.server.as_str()).collect();
+    let mut own_list = String::new();
+    for v in &own.items {
+        let action = if granted.contains(v.slug.as_str()) {
+            String::new()
+        } else {
             format!(
-                "<li>{} ({})</li>",
-                esc(&v.slug),
-                if v.enabled { "enabled" } else { "disabled" }
+                "<form method=\"post\" action=\"/console/orgs/{o}/servers/{su}/grant\" class=\"inline\">{csrf}\
+                 <button type=\"submit\" aria-label=\"Grant {sv} to the org\">Grant to the org</button></form>",
+                su = url(&v.slug),
+                sv = esc(&v.slug),
+                csrf = csrf_field(&console),
             )
-        })
-        .collect::<String>();
+        };
+        own_list.push_str(&format!(
+            "<li data-own-server=\"{sv}\">{sv} ({state}{secrets}) {action}</li>",
+            sv = esc(&v.slug),
+            state = if v.enabled { "enabled" } else { "disabled" },
+            secrets = if v.secret_header_names.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", secret headers: {}",
+                    esc(&v.secret_header_names.join(", "))
+                )
+            },
+        ));
+    }
+    let add_server = format!(
+        "<form method=\"post\" action=\"/console/orgs/{o}/servers\" class=\"card\">{csrf}\
+         <label for=\"server_slug\">Slug</label><input id=\"server_slug\" name=\"slug\" required>\
+         <label for=\"server_url\">URL (HTTP; the platform's egress rules apply)</label>\
+         <input id=\"server_url\" name=\"url\" type=\"url\" required>\
+         <label for=\"secret_name\">Secret header name (optional)</label><input id=\"secret_name\" name=\"secret_name\">\
+         <label for=\"secret_value\">Secret header value (never shown again)</label>\
+         <input id=\"secret_value\" name=\"secret_value\" type=\"password\" autocomplete=\"off\">\
+         <button type=\"submit\">Add org server</button></form>",
+        csrf = csrf_field(&console),
+    );
     let body = format!(
         "<h1>{name} <small>({slug}{susp})</small></h1>\
          <section><h2>Servers granted to the org</h2>\
          <table><caption>Each switch and filter applies to every team, agent, end user and key of the org.</caption>\
          <thead><tr><th scope=\"col\">server</th><th scope=\"col\">switch</th><th scope=\"col\">tool filter</th>\
          <th scope=\"col\">live catalog</th><th scope=\"col\">actions</th></tr></thead><tbody>{rows}</tbody></table></section>\
-         <section><h2>The org's own servers</h2><ul>{own_list}</ul></section>",
+         <section><h2>The org's own servers</h2><ul>{own_list}</ul>\
+         <h3>Add a server of the org's own</h3>{add_server}</section>",
         name = esc(if org.name.is_empty() { &org.slug } else { &org.name }),
         slug = esc(&org.slug),
         susp = if org.suspended { ", suspended" } else { "" },
@@ -169,4 +199,58 @@ pub async fn show(
     Ok(Page::new(&org.slug, body)
         .org(&org.slug)
         .render(&console, &state))
+}
+
+/// `POST /console/orgs/{org}/servers`: an HTTP server owned by the org
+/// (`ops::create_server` applies the egress policy to an org admin's URL).
+pub async fn create_own_server(
+    State(state): State<ConsoleState>,
+    path: OrgPath,
+    checked: Checked,
+) -> Result<Response, ConsoleError> {
+    let f = &checked.form;
+    let mut secret_headers = std::collections::BTreeMap::new();
+    if let Some(name) = f.optional("secret_name") {
+        secret_headers.insert(name, f.get("secret_value").unwrap_or("").to_owned());
+    }
+    let body = CreateServer {
+        slug: f.required("slug")?,
+        name: None,
+        transport: TransportSpec::Http {
+            url: f.required("url")?,
+        },
+        secret_headers,
+        enabled: true,
+        timeout_ms: None,
+    };
+    ops::create_server(&state.admin, &checked.console.admin, Some(&path.org), body).await?;
+    Ok(see_other(&format!("/console/orgs/{}", url(&path.org))))
+}
+
+#[derive(serde::Deserialize)]
+pub struct OwnServerPath {
+    org: String,
+    server: String,
+}
+
+/// `POST /console/orgs/{org}/servers/{server}/grant`: grants one of the
+/// org's own servers to the org (all tools; narrow it with the filter).
+pub async fn grant_own_server(
+    State(state): State<ConsoleState>,
+    axum::extract::Path(p): axum::extract::Path<OwnServerPath>,
+    checked: Checked,
+) -> Result<Response, ConsoleError> {
+    let body = PutGrant {
+        enabled: true,
+        filter: warden_policy::ToolFilter::All,
+    };
+    ops::put_grant(
+        &state.admin,
+        &checked.console.admin,
+        &p.org,
+        &p.server,
+        body,
+    )
+    .await?;
+    Ok(see_other(&format!("/console/orgs/{}", url(&p.org))))
 }

@@ -32,13 +32,36 @@ pub async fn servers(
             .servers()
             .find(|r| r.slug == v.slug && r.owner_org.is_none())
             .map(|r| r.id);
-        let tools = id
-            .and_then(|id| s.catalog().tool_names(id))
-            .map(|mut t| {
-                t.sort();
-                t.join(", ")
-            })
-            .unwrap_or_else(|| "catalog not loaded (unreachable or starting)".into());
+        let tools = match id.and_then(|id| state.live.tool_descriptions(id)) {
+            Some(tools) if !tools.is_empty() => {
+                let items: String = tools
+                    .iter()
+                    .map(|(name, description)| {
+                        format!(
+                            "<li><code>{}</code> {}</li>",
+                            esc(name),
+                            esc(&truncate(description, 200))
+                        )
+                    })
+                    .collect();
+                format!("<ul class=\"catalog\">{items}</ul>")
+            }
+            _ => esc(&id
+                .and_then(|id| s.catalog().tool_names(id))
+                .map(|mut t| {
+                    t.sort();
+                    t.join(", ")
+                })
+                .unwrap_or_else(|| "catalog not loaded".into())),
+        };
+        let health = match id.and_then(|id| state.live.server_health(id)) {
+            Some(h) if h.ready => "connected".to_owned(),
+            Some(h) => match h.failure {
+                Some(f) => format!("down: {}", truncate(&f, 300)),
+                None => "connecting".to_owned(),
+            },
+            None => "no connection (switched off or not loaded)".to_owned(),
+        };
         let transport = match &v.transport {
             TransportSpec::Http { url } => format!("HTTP {url}"),
             TransportSpec::Stdio { command, args, .. } => {
@@ -51,22 +74,23 @@ pub async fn servers(
             ("Switch on", "true")
         };
         rows.push_str(&format!(
-            "<tr data-server=\"{sv}\"><td>{sv}</td><td>{tr}</td><td>{st}</td><td>{secrets}</td><td class=\"tools\">{tools}</td>\
+            "<tr data-server=\"{sv}\"><td>{sv}</td><td>{tr}</td><td>{st}</td><td data-testid=\"health\">{health}</td>\
+             <td>{secrets}</td><td class=\"tools\">{tools}</td>\
              <td><a class=\"button\" href=\"/console/servers/{su}/switch?enabled={to}\">{label}</a></td></tr>",
             sv = esc(&v.slug),
             su = url(&v.slug),
             tr = esc(&transport),
             st = if v.enabled { "on" } else { "off (gateway-wide)" },
+            health = esc(&health),
             secrets = esc(&v.secret_header_names.join(", ")),
-            tools = esc(&tools),
         ));
     }
     if list.items.is_empty() {
-        rows.push_str("<tr><td colspan=\"6\">No global server yet.</td></tr>");
+        rows.push_str("<tr><td colspan=\"7\">No global server yet.</td></tr>");
     }
     let body = format!(
         "<h1>Global servers</h1><table><thead><tr><th scope=\"col\">server</th><th scope=\"col\">transport</th>\
-         <th scope=\"col\">switch</th><th scope=\"col\">secret headers (write-only)</th><th scope=\"col\">live catalog</th>\
+         <th scope=\"col\">switch</th><th scope=\"col\">health</th><th scope=\"col\">secret headers (write-only)</th><th scope=\"col\">live catalog</th>\
          <th scope=\"col\">actions</th></tr></thead><tbody>{rows}</tbody></table>\
          <section><h2>Add a server</h2><form method=\"post\" class=\"card\">{csrf}\
          <label for=\"slug\">Slug</label><input id=\"slug\" name=\"slug\" required>\
@@ -303,4 +327,12 @@ pub async fn delete_admin_token(
         .map_err(|_| ConsoleError::NotFound(format!("admin token {id}")))?;
     ops::delete_platform_admin_token(&state.admin, &checked.console.admin, id).await?;
     Ok(see_other("/console/admin-tokens"))
+}
+
+/// At most `max` characters (an upstream's text is not ours to trust in size).
+fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
 }
