@@ -23,7 +23,7 @@ from mcp.client.auth import OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 
-from wardenkit import E2E_DIR, FIXTURES, Procs, Warden, free_port, node22
+from wardenkit import E2E_DIR, FIXTURES, Procs, Warden, free_port, node22, wait_until
 
 ORG = "acme"
 
@@ -132,6 +132,9 @@ def setup(procs: Procs, warden: Warden, record: Path) -> tuple[str, str]:
         "group_teams": [{"group": "engineering", "org": ORG, "team": "eng"}],
         "required_scopes": ["mcp"],
     })
+    # The gateway loads providers at the new revision, right after the write.
+    wait_until(lambda: httpx2.get(warden.base + "/.well-known/oauth-protected-resource/mcp",
+                                  timeout=2).status_code == 200, 10, what="protected resource metadata")
     return issuer, redirect
 
 

@@ -13,7 +13,7 @@ pub enum IdpCommand {
     /// List the registered identity providers.
     List,
     /// Register an identity provider (see docs/identity.md).
-    Add(IdpAddArgs),
+    Add(Box<IdpAddArgs>),
     /// Accept its tokens again.
     Enable {
         /// The provider's slug.
