@@ -285,7 +285,10 @@ async fn end_users_toolsets_admin_tokens_and_deletes() {
     let scope = api.ok("scope get acme end-user ann@example.com").await;
     assert!(has_row(&scope, &["server", "github", "search"]), "{scope}");
     let users = api.ok("end-user list acme").await;
-    assert_eq!(rows(&users)[0], ["external_id", "name", "scope", "disabled"]);
+    assert_eq!(
+        rows(&users)[0],
+        ["external_id", "name", "scope", "disabled"]
+    );
     assert!(
         has_row(
             &users,
