@@ -18,8 +18,3 @@ CREATE TABLE identity_providers (
     config TEXT NOT NULL,
     created_at_ms BIGINT NOT NULL
 );
-
--- An admin can disable an end user (a person, or one a service key acts
--- for): the engine then refuses every request made for them
--- (`end_user_disabled`) and their live sessions end.
-ALTER TABLE end_users ADD COLUMN disabled BIGINT NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1));
