@@ -23,7 +23,7 @@ from mcp.client.auth import OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 
-from wardenkit import E2E_DIR, FIXTURES, Procs, Warden, free_port, node22
+from wardenkit import E2E_DIR, FIXTURES, Procs, Warden, free_port, node22, wait_until
 
 ORG = "acme"
 
@@ -132,6 +132,9 @@ def setup(procs: Procs, warden: Warden, record: Path) -> tuple[str, str]:
         "group_teams": [{"group": "engineering", "org": ORG, "team": "eng"}],
         "required_scopes": ["mcp"],
     })
+    # The gateway loads providers at the new revision, right after the write.
+    wait_until(lambda: httpx2.get(warden.base + "/.well-known/oauth-protected-resource/mcp",
+                                  timeout=2).status_code == 200, 10, what="protected resource metadata")
     return issuer, redirect
 
 
@@ -174,6 +177,29 @@ def test_people_sign_in_through_the_org_identity_provider(procs: Procs, warden: 
                 with pytest.raises(MCPError):
                     await client.call_tool("py__echo", {"text": "nope"})
         warden.admin.set_grant_enabled(ORG, "py", True)
+
+        # Disabling one person cuts only that person, live session included.
+        ha = httpx2.AsyncClient(headers={"Authorization": f"Bearer {tokens['alice']}"}, timeout=30)
+        hb = httpx2.AsyncClient(headers={"Authorization": f"Bearer {tokens['bob']}"}, timeout=30)
+        async with ha, hb, \
+                Client(streamable_http_client(warden.mcp, http_client=ha), mode="legacy", cache=None) as ca, \
+                Client(streamable_http_client(warden.mcp, http_client=hb), mode="legacy", cache=None) as cb:
+            assert {t.name for t in (await ca.list_tools()).tools} == {"py__echo"}
+            assert {t.name for t in (await cb.list_tools()).tools} == seen["bob"]
+            user = warden.admin.call("PATCH", f"/orgs/{ORG}/end-users/alice", {"disabled": True})
+            assert user["item"]["disabled"] is True
+            with pytest.raises(Exception) as cut:
+                await ca.list_tools()
+            assert cut.value is not None
+            assert {t.name for t in (await cb.list_tools()).tools} == seen["bob"]
+        # A new session for her is refused with the reason, bob's token still works.
+        raw = httpx2.post(warden.mcp, headers={"Authorization": f"Bearer {tokens['alice']}",
+                                              "Accept": "application/json, text/event-stream"},
+                          json={"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                                "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                                           "clientInfo": {"name": "e2e", "version": "1"}}}, timeout=30)
+        assert raw.status_code == 403, raw.text
+        assert raw.json()["error"]["data"]["reason"] == "end_user_disabled"
 
     anyio.run(body)
 

@@ -73,6 +73,9 @@ impl FromRequestParts<AdminState> for Admin {
         state: &AdminState,
     ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts).ok_or(AdminError::Unauthorized)?;
+        if let Some(admin) = crate::idp_auth::admin_from_token(state, token).await? {
+            return Ok(admin);
+        }
         state.authenticate(token).await
     }
 }

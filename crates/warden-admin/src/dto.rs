@@ -381,6 +381,9 @@ pub struct EndUserView {
     pub external_id: String,
     pub name: String,
     pub scope: ScopeSpec,
+    /// A disabled end user is refused (`end_user_disabled`); their live
+    /// sessions end.
+    pub disabled: bool,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -400,6 +403,9 @@ pub struct CreateEndUser {
 pub struct PatchEndUser {
     /// A label for people: 1 to 256 bytes, not blank.
     pub name: Option<String>,
+    /// `true` refuses every request made for this end user (a signed-in
+    /// person or one a service key asserts) and ends their live sessions.
+    pub disabled: Option<bool>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -38,6 +38,7 @@ pub mod bootstrap;
 pub mod dto;
 mod error;
 mod extract;
+pub mod idp_auth;
 mod idp_routes;
 mod limit_routes;
 mod openapi;

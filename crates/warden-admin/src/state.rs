@@ -22,6 +22,9 @@ struct Inner {
     upstream_policy: UpstreamPolicy,
     /// The data plane's limit counters (explain says what is left).
     limit_counters: Option<Arc<dyn LimitCounters>>,
+    /// Identity providers whose tokens sign admins in, and the public URL
+    /// the admin API's resource identifier is built from.
+    identity: Option<(Arc<dyn crate::idp_auth::IdentityLookup>, String)>,
 }
 
 /// Default wait for `?wait=propagated` without `timeout_ms`.
@@ -51,6 +54,7 @@ impl AdminState {
                 catalog,
                 upstream_policy,
                 limit_counters: None,
+                identity: None,
             }),
         }
     }
@@ -62,6 +66,27 @@ impl AdminState {
             inner.limit_counters = Some(counters);
         }
         self
+    }
+
+    /// Accepts identity-provider tokens for admins (see `idp_auth`); the
+    /// admin API's resource is `{public_url}/admin/v1`. Call before the
+    /// state is cloned (it is set once, at start).
+    pub fn with_identities(
+        mut self,
+        lookup: Arc<dyn crate::idp_auth::IdentityLookup>,
+        public_url: String,
+    ) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.identity = Some((lookup, public_url));
+        }
+        self
+    }
+
+    pub(crate) fn identity_lookup(&self) -> Option<(&dyn crate::idp_auth::IdentityLookup, &str)> {
+        self.inner
+            .identity
+            .as_ref()
+            .map(|(l, u)| (l.as_ref(), u.as_str()))
     }
 
     pub fn limit_counters(&self) -> Option<&dyn LimitCounters> {

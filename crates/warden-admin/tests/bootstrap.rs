@@ -41,6 +41,12 @@ async fn example_applies_idempotently(backend: Backend) {
         "secrets are redacted in Debug"
     );
 
+    // The identity provider is registered with its mapping.
+    let providers = h.store.list_identity_providers().await.unwrap();
+    assert_eq!(providers.len(), 1);
+    assert_eq!(providers[0].config.slug, "corp");
+    assert_eq!(providers[0].config.group_teams[0].team, "support");
+
     let snapshot: std::sync::Arc<Snapshot> = h.store.live().snapshot();
     // The key from the environment authenticates with exactly that secret.
     let ci = snapshot

@@ -69,6 +69,7 @@ impl IdentitySource for TestIdentity {
                     org: req.org,
                     external_id: req.end_user.clone(),
                     scope: Scope::Inherit,
+                    disabled: false,
                 });
             }
             rows.revision += 1;
@@ -532,4 +533,46 @@ async fn without_providers_tokens_are_unknown_keys_and_there_is_no_metadata() {
     let (got, c, _) = refusal(&h, "/mcp", "aaa.bbb.ccc").await;
     assert_eq!(got, 401);
     assert!(!c.contains("resource_metadata"), "{c}");
+}
+
+#[tokio::test]
+async fn disabling_one_person_cuts_only_that_person_live_session_included() {
+    let s = setup().await;
+    let alice = sign(KEY_PEM, &claims(&s.issuer, "alice", &[]));
+    let bob = sign(KEY_PEM, &claims(&s.issuer, "bob", &[]));
+    let alice_sid = s.h.initialize("/mcp", &alice).await;
+    let bob_sid = s.h.initialize("/mcp", &bob).await;
+    assert_eq!(s.h.gateway.live_sessions(), 2);
+    // Both share the provider's sign-in key: only the end user differs.
+    let mut rows = s.source.rows.lock().unwrap().clone();
+    rows.end_users
+        .iter_mut()
+        .filter(|u| u.external_id == "alice")
+        .for_each(|u| u.disabled = true);
+    rows.revision += 1;
+    s.h.install(rows);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while s.h.gateway.live_sessions() > 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "alice's session outlived her"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Bob's session goes on.
+    let tools = s.h.list_tool_names("/mcp", &bob, &bob_sid).await;
+    assert!(!tools.is_empty());
+    // Alice: her session is gone, and a new one is refused with the reason.
+    let resp =
+        s.h.post_raw(
+            "/mcp",
+            Some(&alice),
+            Some(&alice_sid),
+            &[],
+            &json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+        )
+        .await;
+    assert_eq!(resp.status(), 403);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["data"]["reason"], "end_user_disabled");
 }

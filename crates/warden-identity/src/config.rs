@@ -15,6 +15,7 @@ pub const MAX_MAPPINGS: usize = 1_000;
 
 /// A trusted issuer and how its tokens become Warden identities.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
     /// The provider's name in Warden.
     pub slug: String,
@@ -57,6 +58,7 @@ pub fn default_user_claim() -> String {
 
 /// A group whose members act in `team` of `org`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GroupTeam {
     pub group: String,
     pub org: String,
@@ -66,6 +68,7 @@ pub struct GroupTeam {
 /// An OAuth client registered as its own agent: tokens issued to it act as
 /// `agent` (a slug of the token's org).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ClientAgent {
     pub client_id: String,
     pub agent: String,
@@ -98,6 +101,7 @@ impl OrgBinding {
 
 /// Group claim values that grant admin API roles.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AdminGroups {
     /// Members administer the whole gateway.
     #[serde(default)]

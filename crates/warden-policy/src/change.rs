@@ -173,6 +173,7 @@ mod tests {
                 org,
                 external_id: "ann".into(),
                 scope: scoped(1, None),
+                disabled: false,
             }],
             agents: vec![AgentRow {
                 id: AgentId(1),

@@ -25,10 +25,12 @@ pub enum Reason {
     NotGrantedByEndUser,
     NotGrantedByAgent,
     ToolUnknown,
+    /// The end user the principal acts for is disabled.
+    EndUserDisabled,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 13] = [
+    pub const ALL: [Reason; 14] = [
         Reason::KeyRevoked,
         Reason::KeyExpired,
         Reason::OrgSuspended,
@@ -42,6 +44,7 @@ impl Reason {
         Reason::NotGrantedByEndUser,
         Reason::NotGrantedByAgent,
         Reason::ToolUnknown,
+        Reason::EndUserDisabled,
     ];
 
     pub fn code(self) -> &'static str {
@@ -59,6 +62,7 @@ impl Reason {
             Reason::NotGrantedByEndUser => "not_granted_by_end_user",
             Reason::NotGrantedByAgent => "not_granted_by_agent",
             Reason::ToolUnknown => "tool_unknown",
+            Reason::EndUserDisabled => "end_user_disabled",
         }
     }
 
@@ -67,7 +71,10 @@ impl Reason {
     pub fn is_principal_wide(self) -> bool {
         matches!(
             self,
-            Reason::KeyRevoked | Reason::KeyExpired | Reason::OrgSuspended
+            Reason::KeyRevoked
+                | Reason::KeyExpired
+                | Reason::EndUserDisabled
+                | Reason::OrgSuspended
         )
     }
 }
@@ -313,11 +320,12 @@ impl ServerAccess {
     }
 }
 
-/// Check 1 of the decision, in its order: key revoked, key expired, org
-/// suspended.
+/// Check 1 of the decision, in its order: key revoked, key expired, end
+/// user disabled, org suspended.
 fn principal_denial(
     revoked: bool,
     expires_at_ms: Option<i64>,
+    end_user_disabled: bool,
     org_suspended: bool,
     now_ms: i64,
 ) -> Option<Reason> {
@@ -325,6 +333,8 @@ fn principal_denial(
         Some(Reason::KeyRevoked)
     } else if expires_at_ms.is_some_and(|t| now_ms >= t) {
         Some(Reason::KeyExpired)
+    } else if end_user_disabled {
+        Some(Reason::EndUserDisabled)
     } else if org_suspended {
         Some(Reason::OrgSuspended)
     } else {
@@ -341,6 +351,7 @@ pub struct Access {
     org: Option<OrgId>,
     key_revoked: bool,
     key_expires_at_ms: Option<i64>,
+    end_user_disabled: bool,
     org_suspended: bool,
     /// Servers granted to the org, by slug.
     servers: HashMap<String, ServerAccess>,
@@ -364,6 +375,7 @@ impl Access {
         principal_denial(
             self.key_revoked,
             self.key_expires_at_ms,
+            self.end_user_disabled,
             self.org_suspended,
             now_ms,
         )
@@ -414,6 +426,7 @@ impl Snapshot {
                 org: None,
                 key_revoked: true,
                 key_expires_at_ms: None,
+                end_user_disabled: false,
                 org_suspended: false,
                 servers: HashMap::new(),
             };
@@ -472,6 +485,7 @@ impl Snapshot {
             org: Some(org),
             key_revoked: key.revoked,
             key_expires_at_ms: key.expires_at_ms,
+            end_user_disabled: self.end_user_disabled(principal),
             org_suspended: self.orgs.get(&org).is_none_or(|o| o.suspended),
             servers,
         }
@@ -500,6 +514,8 @@ impl Snapshot {
                 CheckOutcome::Fail(Reason::KeyRevoked)
             } else if access.key_expires_at_ms.is_some_and(|t| now_ms >= t) {
                 CheckOutcome::Fail(Reason::KeyExpired)
+            } else if access.end_user_disabled {
+                CheckOutcome::Fail(Reason::EndUserDisabled)
             } else {
                 CheckOutcome::Pass
             },
@@ -606,7 +622,21 @@ impl Snapshot {
             return Some(Reason::KeyRevoked);
         };
         let org_suspended = self.orgs.get(&key.org).is_none_or(|o| o.suspended);
-        principal_denial(key.revoked, key.expires_at_ms, org_suspended, now_ms)
+        principal_denial(
+            key.revoked,
+            key.expires_at_ms,
+            self.end_user_disabled(principal),
+            org_suspended,
+            now_ms,
+        )
+    }
+
+    /// Does the principal act for a disabled end user?
+    fn end_user_disabled(&self, principal: &Principal) -> bool {
+        principal
+            .end_user
+            .and_then(|u| self.end_users.get(&u))
+            .is_some_and(|u| u.disabled)
     }
 
     /// [`Snapshot::decide`] for a principal without a warm [`Access`].

@@ -134,6 +134,10 @@ pub struct EndUserRow {
     /// The identifier a service key asserts (e.g. an email or IdP subject).
     pub external_id: String,
     pub scope: Scope,
+    /// A disabled end user is refused as a whole (like a revoked key):
+    /// every request that names them, and their live sessions end.
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

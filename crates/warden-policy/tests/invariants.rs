@@ -49,6 +49,12 @@ fn spec_reason(
     if key.expires_at_ms.is_some_and(|t| NOW >= t) {
         return Some(Reason::KeyExpired);
     }
+    if p.end_user
+        .and_then(|u| rows.end_users.iter().find(|r| r.id == u))
+        .is_some_and(|u| u.disabled)
+    {
+        return Some(Reason::EndUserDisabled);
+    }
     let org = rows.orgs.iter().find(|o| o.id == key.org)?;
     if org.suspended {
         return Some(Reason::OrgSuspended);

@@ -297,12 +297,14 @@ fn cascade_rows() -> PolicyRows {
         org: ACME,
         external_id: "alice@acme.test".into(),
         scope: scope(&[(GITHUB, only(&["search", "create_issue", "delete_repo"]))]),
+        disabled: false,
     });
     rows.end_users.push(EndUserRow {
         id: EndUserId(31),
         org: ACME,
         external_id: "bob@acme.test".into(),
         scope: scope(&[(GITHUB, only(&["search"]))]),
+        disabled: false,
     });
     rows.agents.push(AgentRow {
         id: AgentId(40),
@@ -579,6 +581,14 @@ fn reasons_rows() -> PolicyRows {
         org: ACME,
         external_id: "u".into(),
         scope: scope(&[(GITHUB, only(&["search"]))]),
+        disabled: false,
+    });
+    rows.end_users.push(EndUserRow {
+        id: EndUserId(31),
+        org: ACME,
+        external_id: "off".into(),
+        scope: Scope::Inherit,
+        disabled: true,
     });
     rows.agents.push(AgentRow {
         id: AgentId(40),
@@ -627,6 +637,16 @@ fn every_reason_is_reachable_and_the_first_failure_wins() {
         (team_key, "github", "search", None),
         (key_only(61), "github", "search", Some(Reason::KeyRevoked)),
         (key_only(62), "github", "search", Some(Reason::KeyExpired)),
+        // A disabled person is refused whole, whatever the key allows.
+        (
+            Principal {
+                end_user: Some(EndUserId(31)),
+                ..team_key
+            },
+            "github",
+            "search",
+            Some(Reason::EndUserDisabled),
+        ),
         // A suspended org's key is refused before its (unknown) server is looked at.
         (key_only(63), "nowhere", "x", Some(Reason::OrgSuspended)),
         (team_key, "nowhere", "search", Some(Reason::ServerUnknown)),
@@ -889,6 +909,7 @@ fn assertions_a_key_may_not_make_are_refused_with_a_code() {
         org: GLOBEX,
         external_id: "carol@globex.test".into(),
         scope: Scope::Inherit,
+        disabled: false,
     });
     rows.agents.push(AgentRow {
         id: AgentId(49),
@@ -1150,6 +1171,7 @@ fn build_rejects_bad_rows_with_clear_messages() {
                     org: ACME,
                     external_id: String::new(),
                     scope: Scope::Inherit,
+                    disabled: false,
                 })
             }),
             "must not be empty",
@@ -1162,12 +1184,14 @@ fn build_rejects_bad_rows_with_clear_messages() {
                     org: ACME,
                     external_id: "a".into(),
                     scope: Scope::Inherit,
+                    disabled: false,
                 });
                 r.end_users.push(EndUserRow {
                     id: EndUserId(31),
                     org: ACME,
                     external_id: "a".into(),
                     scope: Scope::Inherit,
+                    disabled: false,
                 });
             }),
             "duplicate end user external id \"a\" in org 1",

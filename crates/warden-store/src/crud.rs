@@ -826,8 +826,20 @@ impl Store {
         id: EndUserId,
         patch: EndUserPatch,
     ) -> Result<Written<EndUser>> {
-        self.update_labelled(actor, id, patch.external_id, patch.name)
-            .await
+        if let Some(label) = &patch.external_id {
+            EndUser::check_label(label)?;
+        }
+        let mut w = self.begin_write(actor).await?;
+        let before = EndUser::fetch_existing(w.conn(), id).await?;
+        w.rename(id, &before, patch.external_id, patch.name).await?;
+        if let Some(disabled) = patch.disabled {
+            sqlx::query("UPDATE end_users SET disabled = $1 WHERE id = $2")
+                .bind(i64::from(disabled))
+                .bind(id.0)
+                .execute(w.conn())
+                .await?;
+        }
+        w.commit_written("update", id, Some(&before)).await
     }
 
     pub async fn delete_end_user(&self, actor: &str, id: EndUserId) -> Result<u64> {

@@ -286,6 +286,9 @@ pub struct EndUser {
     pub external_id: String,
     pub name: String,
     pub scope: Scope,
+    /// Refused as a whole; live sessions end.
+    #[serde(default)]
+    pub disabled: bool,
     pub created_at_ms: i64,
 }
 
@@ -304,6 +307,9 @@ pub struct NewEndUser {
 pub struct EndUserPatch {
     pub external_id: Option<String>,
     pub name: Option<String>,
+    /// Disable (refuse every request for them, end their sessions) or
+    /// enable again.
+    pub disabled: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

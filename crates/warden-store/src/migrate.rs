@@ -24,6 +24,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "identity",
         include_str!("../migrations/0004_identity.sql"),
     ),
+    (
+        5,
+        "end_user_disabled",
+        include_str!("../migrations/0005_end_user_disabled.sql"),
+    ),
 ];
 
 fn substitute(sql: &str, backend: Backend) -> String {

@@ -604,7 +604,7 @@ pub(crate) async fn load_rows_in(conn: &mut AnyConnection) -> Result<PolicyRows>
     }
 
     let mut end_users = Vec::new();
-    for r in sqlx::query("SELECT id, org_id, external_id, scope_inherit FROM end_users")
+    for r in sqlx::query("SELECT id, org_id, external_id, scope_inherit, disabled FROM end_users")
         .fetch_all(&mut *conn)
         .await?
     {
@@ -618,6 +618,7 @@ pub(crate) async fn load_rows_in(conn: &mut AnyConnection) -> Result<PolicyRows>
                 &mut entries,
                 (OwnerCol::EndUser, id),
             ),
+            disabled: r.flag("disabled")?,
         });
     }
 

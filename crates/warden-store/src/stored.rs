@@ -466,7 +466,8 @@ impl Stored for Key {
 
 impl Decoded for EndUser {
     const TABLE: &'static str = "end_users";
-    const COLUMNS: &'static str = "id, org_id, external_id, name, scope_inherit, created_at_ms";
+    const COLUMNS: &'static str =
+        "id, org_id, external_id, name, scope_inherit, disabled, created_at_ms";
 
     async fn from_row(conn: &mut AnyConnection, r: &AnyRow) -> Result<Self> {
         Ok(EndUser {
@@ -475,6 +476,7 @@ impl Decoded for EndUser {
             external_id: r.text("external_id")?,
             name: r.text("name")?,
             scope: scope_of(conn, OwnerCol::EndUser, r).await?,
+            disabled: r.flag("disabled")?,
             created_at_ms: r.int("created_at_ms")?,
         })
     }
@@ -489,6 +491,7 @@ impl Recorded for EndUser {
             org: self.org,
             external_id: self.external_id.clone(),
             scope: self.scope.clone(),
+            disabled: self.disabled,
         }))
     }
 }

@@ -123,6 +123,49 @@ async fn providers_and_provisioning(backend: Backend) {
         "{kinds:?}"
     );
 
+    // Disabling one person: the engine refuses them whole, not the others.
+    let bob = store
+        .get_end_user_by_external_id(acme.id, "bob@acme.example")
+        .await
+        .unwrap()
+        .unwrap();
+    let w = store
+        .update_end_user(
+            "root",
+            bob.id,
+            EndUserPatch {
+                disabled: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(w.value.disabled);
+    let snap = store.live().snapshot();
+    let pb = snap
+        .principal(&digest, Some("bob@acme.example"), None)
+        .unwrap();
+    let pa = snap
+        .principal(&digest, Some("alice@acme.example"), None)
+        .unwrap();
+    assert_eq!(
+        snap.principal_denial(&pb, 0),
+        Some(warden_policy::Reason::EndUserDisabled)
+    );
+    assert_eq!(snap.principal_denial(&pa, 0), None);
+    assert_eq!(
+        store
+            .load_rows()
+            .await
+            .unwrap()
+            .end_users
+            .iter()
+            .filter(|u| u.disabled)
+            .count(),
+        1,
+        "the flag is stored, not only live"
+    );
+
     // A digest that is not this provider's sign-in key is refused.
     assert!(store
         .provision_sign_in("corp", acme.id, None, "idp:other:1:-", "eve")

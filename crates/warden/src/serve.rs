@@ -84,7 +84,14 @@ pub async fn run(config: Config, demo: bool) -> Result<(), WardenError> {
         Arc::new(gateway.catalog()),
         upstream_policy,
     )
-    .with_limit_counters(gateway.limit_counters());
+    .with_limit_counters(gateway.limit_counters())
+    .with_identities(
+        {
+            let gateway = gateway.clone();
+            Arc::new(move || gateway.identities())
+        },
+        config.public_url(),
+    );
     if let Some(path) = &config.bootstrap {
         apply_bootstrap(&admin_state, path).await?;
     }

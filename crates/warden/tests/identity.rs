@@ -40,6 +40,10 @@ async fn jwks_server() -> String {
 }
 
 fn token(issuer: &str, aud: &str, sub: &str) -> String {
+    token_with_groups(issuer, aud, sub, &[])
+}
+
+fn token_with_groups(issuer: &str, aud: &str, sub: &str, groups: &[&str]) -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -47,13 +51,30 @@ fn token(issuer: &str, aud: &str, sub: &str) -> String {
     let mut h = Header::new(Algorithm::RS256);
     h.kid = Some("key-a".into());
     let claims = json!({"iss": issuer, "aud": aud, "sub": sub, "exp": now + 600,
-                        "iat": now, "scope": "openid mcp", "client_id": "ide"});
+                        "iat": now, "scope": "openid mcp", "client_id": "ide",
+                        "groups": groups});
     jsonwebtoken::encode(
         &h,
         &claims,
         &EncodingKey::from_rsa_pem(KEY_PEM.as_bytes()).unwrap(),
     )
     .unwrap()
+}
+
+/// The gateway's metadata for `/mcp`, once it serves it (at most 5 s).
+async fn provider_metadata(http: &reqwest::Client, base: &str) -> Value {
+    for _ in 0..100 {
+        let resp = http
+            .get(format!("{base}/.well-known/oauth-protected-resource/mcp"))
+            .send()
+            .await
+            .unwrap();
+        if resp.status() == 200 {
+            return resp.json().await.unwrap();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no protected resource metadata after the provider was registered");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -98,18 +119,9 @@ async fn a_registered_provider_signs_people_in() {
         .unwrap();
     assert_eq!(resp.status(), 422);
 
-    // The metadata names the provider; the challenge names the metadata.
-    let prm: Value = http
-        .get(format!(
-            "{}/.well-known/oauth-protected-resource/mcp",
-            w.base
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    // The metadata names the provider (the gateway reloads providers at
+    // the new revision, right after the write); the challenge names it.
+    let prm = provider_metadata(&http, &w.base).await;
     assert_eq!(prm["resource"], format!("{}/mcp", w.base));
     assert_eq!(prm["authorization_servers"], json!([issuer]));
     let resp = http
@@ -198,4 +210,122 @@ async fn a_registered_provider_signs_people_in() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     panic!("token still accepted after the provider was deleted: {last}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_sign_in_with_the_provider_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = start_demo(&dir, &[]);
+    let admin = w.admin_token.clone().unwrap();
+    let http = reqwest::Client::new();
+    let issuer = jwks_server().await;
+    let resp = http
+        .post(format!("{}/admin/v1/identity-providers", w.base))
+        .bearer_auth(&admin)
+        .json(&json!({
+            "slug": "corp", "issuer": issuer, "orgs": {"kind": "org", "org": "demo"},
+            "groups_claim": "groups",
+            "admin_groups": {"platform_admin": "warden-admins", "org_admin": "demo-admins"},
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+    provider_metadata(&http, &w.base).await;
+    let aud = format!("{}/admin/v1", w.base);
+    let get = |path: &str, bearer: &str| {
+        http.get(format!("{}{path}", w.base))
+            .bearer_auth(bearer.to_owned())
+            .send()
+    };
+
+    // A platform admin by group.
+    let root = token_with_groups(&issuer, &aud, "root@demo.example", &["warden-admins"]);
+    assert_eq!(
+        get("/admin/v1/identity-providers", &root)
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let who: Value = get("/admin/v1/whoami", &root)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(who.to_string().contains("root@demo.example"), "{who}");
+
+    // An org admin by group: their org, not the platform's pages.
+    let ops = token_with_groups(&issuer, &aud, "ops@demo.example", &["demo-admins"]);
+    assert_eq!(
+        get("/admin/v1/orgs/demo/end-users", &ops)
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        get("/admin/v1/identity-providers", &ops)
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    let resp = http
+        .post(format!("{}/admin/v1/orgs/demo/teams", w.base))
+        .bearer_auth(&ops)
+        .json(&json!({"slug": "support"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+    let audit: Value = get("/admin/v1/audit?kind=admin_change", &admin)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        audit.to_string().contains("idp:corp:ops@demo.example"),
+        "{audit}"
+    );
+
+    // Nobody else: no admin group, a token for the MCP resource, garbage.
+    let person = token_with_groups(&issuer, &aud, "pat@demo.example", &["staff"]);
+    assert_eq!(
+        get("/admin/v1/orgs/demo/end-users", &person)
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let mcp_token = token_with_groups(
+        &issuer,
+        &format!("{}/mcp", w.base),
+        "root@demo.example",
+        &["warden-admins"],
+    );
+    assert_eq!(
+        get("/admin/v1/identity-providers", &mcp_token)
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        get("/admin/v1/identity-providers", "a.b.c")
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    // The admin token still works.
+    assert_eq!(
+        get("/admin/v1/identity-providers", &admin)
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 }

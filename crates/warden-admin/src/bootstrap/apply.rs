@@ -123,6 +123,11 @@ pub async fn apply(
             .await
             .map_err(|err| context(format!("limit #{} of org {}", i + 1, e.org), err))?;
     }
+    for e in &file.identity_providers {
+        run.identity_provider(e)
+            .await
+            .map_err(|err| context(format!("identity provider {}", e.slug), err))?;
+    }
     run.report.revision = state.live().revision();
     Ok(run.report)
 }
@@ -152,6 +157,46 @@ fn transport_of(spec: &TransportSpec) -> Transport {
 }
 
 impl Run<'_> {
+    /// Registers the provider if its slug is new, else brings its
+    /// configuration in line (whether it is enabled is left alone).
+    async fn identity_provider(
+        &mut self,
+        e: &warden_identity::ProviderConfig,
+    ) -> Result<(), AdminError> {
+        crate::validate::Validate::validate(e)?;
+        let store = self.s.store();
+        let existing = store
+            .list_identity_providers()
+            .await
+            .map_err(|x| self.s.error(x))?
+            .into_iter()
+            .find(|p| p.config.slug == e.slug);
+        match existing {
+            None => {
+                store
+                    .create_identity_provider(&self.admin.actor, e.clone())
+                    .await
+                    .map_err(|x| self.s.error(x))?;
+            }
+            Some(p) if p.config == *e => return Ok(()),
+            Some(p) => {
+                store
+                    .update_identity_provider(
+                        &self.admin.actor,
+                        p.id,
+                        warden_store::IdentityProviderPatch {
+                            enabled: None,
+                            config: Some(e.clone()),
+                        },
+                    )
+                    .await
+                    .map_err(|x| self.s.error(x))?;
+            }
+        }
+        self.report.changes += 1;
+        Ok(())
+    }
+
     /// Creates the limit for the entry's (holder, server, tool) if there is
     /// none, else brings its rate and concurrency in line (absent: left as is).
     async fn limit(&mut self, e: &LimitEntry) -> Result<(), AdminError> {

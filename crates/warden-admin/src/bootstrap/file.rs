@@ -26,6 +26,10 @@ pub struct BootstrapFile {
     pub keys: Vec<KeyEntry>,
     #[serde(default)]
     pub limits: Vec<LimitEntry>,
+    /// Identity providers people sign in with (docs/identity.md): the same
+    /// fields as `POST /admin/v1/identity-providers`.
+    #[serde(default)]
+    pub identity_providers: Vec<warden_identity::ProviderConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

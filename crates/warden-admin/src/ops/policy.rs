@@ -44,6 +44,7 @@ pub(crate) fn end_user_view(s: &AdminState, u: &EndUser) -> EndUserView {
         external_id: u.external_id.clone(),
         name: u.name.clone(),
         scope: Names(&s.snapshot()).scope(&u.scope),
+        disabled: u.disabled,
     }
 }
 
@@ -535,12 +536,15 @@ pub async fn patch_end_user(
 ) -> Result<Written<EndUserView>, AdminError> {
     let org = s.org(admin, org).await?;
     let user = s.end_user(org.id, external_id).await?;
-    let Some(name) = new_name("name", body.name, &user.name)? else {
+    let name = new_name("name", body.name, &user.name)?;
+    let disabled = body.disabled.filter(|d| *d != user.disabled);
+    if name.is_none() && disabled.is_none() {
         return Ok(unchanged(s, end_user_view(s, &user)));
-    };
+    }
     let patch = EndUserPatch {
         external_id: None,
-        name: Some(name),
+        name,
+        disabled,
     };
     let w = s
         .store()

@@ -167,9 +167,7 @@ impl Refusal {
                 None => StatusCode::SERVICE_UNAVAILABLE,
             },
             Refusal::IdentityUnmapped(_) => StatusCode::FORBIDDEN,
-            Refusal::PrincipalDenied(r) if r.is_principal_wide() && *r != Reason::OrgSuspended => {
-                StatusCode::UNAUTHORIZED
-            }
+            Refusal::PrincipalDenied(r) if key_refused(*r) => StatusCode::UNAUTHORIZED,
             Refusal::PrincipalDenied(_)
             | Refusal::HostNotAllowed
             | Refusal::OriginNotAllowed
@@ -238,9 +236,7 @@ impl Refusal {
             Refusal::IdentityUnmapped(what) => {
                 format!("the token's {what} does not exist in its organization")
             }
-            Refusal::PrincipalDenied(r) if r.is_principal_wide() && *r != Reason::OrgSuspended => {
-                format!("key refused: {}", r.code())
-            }
+            Refusal::PrincipalDenied(r) if key_refused(*r) => format!("key refused: {}", r.code()),
             Refusal::PrincipalDenied(r) => format!("refused: {}", r.code()),
             Refusal::SessionRequired => "Mcp-Session-Id header required".into(),
             Refusal::SessionUnknown => "session not found".into(),
@@ -414,6 +410,12 @@ impl axum::response::IntoResponse for Refusal {
     fn into_response(self) -> Response {
         Refusal::into_response(self, Value::Null)
     }
+}
+
+/// A refusal of the credential itself (revoked or expired key): 401. A
+/// suspended org or a disabled end user is refused with 403.
+fn key_refused(r: Reason) -> bool {
+    r.is_principal_wide() && !matches!(r, Reason::OrgSuspended | Reason::EndUserDisabled)
 }
 
 pub(crate) fn json_response(status: StatusCode, body: String) -> Response {

@@ -166,6 +166,7 @@ pub fn rows() -> PolicyRows {
                 org: org_of(o),
                 external_id: format!("user-{u}@org-{o}.example"),
                 scope: scope(&mut rng, o, 50, 3, 20),
+                disabled: false,
             });
         }
         for k in 0..KEYS_PER_ORG {

@@ -342,6 +342,8 @@ impl PolicySpec {
                 org,
                 external_id: format!("user-{i}@example.com"),
                 scope: scope(org, s),
+                // Some people are disabled: check 1 refuses them whole.
+                disabled: i % 2 == 1,
             });
         }
         let mut keys = Vec::new();

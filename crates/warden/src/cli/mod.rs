@@ -3,6 +3,7 @@
 //! requests and prints answers (tables for people, `--json` for scripts).
 
 mod client;
+mod idp;
 mod limits;
 mod table;
 #[cfg(test)]
@@ -93,6 +94,9 @@ pub enum AdminCommand {
     /// Quotas and rate limits of an org.
     #[command(subcommand)]
     Limit(limits::LimitCommand),
+    /// Identity providers people sign in with (platform admin).
+    #[command(subcommand)]
+    Idp(idp::IdpCommand),
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -310,6 +314,20 @@ pub enum EndUserCommand {
     },
     /// Delete an end user.
     Delete {
+        /// The org's slug.
+        org: String,
+        /// The end user's external id.
+        external_id: String,
+    },
+    /// Refuse every request made for this end user; their live sessions end.
+    Disable {
+        /// The org's slug.
+        org: String,
+        /// The end user's external id.
+        external_id: String,
+    },
+    /// Let a disabled end user in again.
+    Enable {
         /// The org's slug.
         org: String,
         /// The end user's external id.
@@ -689,6 +707,7 @@ pub async fn render(
         AdminCommand::Scope(c) => run_scope(&api, &mut out, c).await?,
         AdminCommand::AdminToken(c) => run_admin_token(&api, &mut out, c).await?,
         AdminCommand::Limit(c) => limits::run_limit(&api, &mut out, c).await?,
+        AdminCommand::Idp(c) => idp::run_idp(&api, &mut out, c).await?,
         AdminCommand::Explain(a) => {
             let mut query = vec![
                 ("key", a.key.to_string()),
@@ -998,7 +1017,17 @@ async fn run_end_user(
         }
         EndUserCommand::List { org } => {
             let v = api.get(&org_path(&org, "/end-users")).await?;
-            out.list(&v, &["external_id", "name", "scope"]);
+            out.list(&v, &["external_id", "name", "scope", "disabled"]);
+        }
+        EndUserCommand::Disable { org, external_id } => {
+            let path = item_path(&org, "end-users", &external_id);
+            let v = api.patch(&path, &json!({ "disabled": true })).await?;
+            out.written(&v);
+        }
+        EndUserCommand::Enable { org, external_id } => {
+            let path = item_path(&org, "end-users", &external_id);
+            let v = api.patch(&path, &json!({ "disabled": false })).await?;
+            out.written(&v);
         }
         EndUserCommand::Rename {
             org,

@@ -285,14 +285,18 @@ async fn end_users_toolsets_admin_tokens_and_deletes() {
     let scope = api.ok("scope get acme end-user ann@example.com").await;
     assert!(has_row(&scope, &["server", "github", "search"]), "{scope}");
     let users = api.ok("end-user list acme").await;
-    assert_eq!(rows(&users)[0], ["external_id", "name", "scope"]);
+    assert_eq!(
+        rows(&users)[0],
+        ["external_id", "name", "scope", "disabled"]
+    );
     assert!(
         has_row(
             &users,
             &[
                 "ann@example.com",
                 "Annie",
-                r#"{"servers":{"github":["search"]},"toolsets":[]}"#
+                r#"{"servers":{"github":["search"]},"toolsets":[]}"#,
+                "false"
             ]
         ),
         "{users}"
@@ -486,4 +490,60 @@ async fn limit_commands_set_list_and_delete() {
             .len(),
         1
     );
+}
+
+#[tokio::test]
+async fn identity_provider_and_end_user_disable_commands() {
+    let api = start().await;
+    api.ok("org create acme").await;
+    api.ok("team create acme eng").await;
+    api.ok("idp add corp --issuer https://login.corp.example --org acme --groups-claim groups --group-team engineering=eng --scope mcp")
+        .await;
+    let listed = api.ok("idp list").await;
+    assert!(
+        listed.contains("corp") && listed.contains("https://login.corp.example"),
+        "{listed}"
+    );
+    let providers = api.store.list_identity_providers().await.unwrap();
+    assert_eq!(providers.len(), 1);
+    let p = &providers[0];
+    assert_eq!(p.config.group_teams[0].team, "eng");
+    assert_eq!(p.config.required_scopes, vec!["mcp".to_owned()]);
+    // A mapping to a team that does not exist is refused by the API.
+    let err = api
+        .run("idp add other --issuer https://other.example --org acme --groups-claim g --group-team x=nope", false)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("nope"), "{err}");
+    api.ok("idp disable corp").await;
+    assert!(!api.store.list_identity_providers().await.unwrap()[0].enabled);
+    api.ok("idp enable corp").await;
+    api.ok("idp delete corp").await;
+    assert!(api
+        .store
+        .list_identity_providers()
+        .await
+        .unwrap()
+        .is_empty());
+
+    // End users: disable and enable.
+    api.ok("end-user create acme ann@example.com").await;
+    api.ok("end-user disable acme ann@example.com").await;
+    let org = api.store.get_org_by_slug("acme").await.unwrap().unwrap().id;
+    let ann = api
+        .store
+        .get_end_user_by_external_id(org, "ann@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(ann.disabled);
+    assert!(api.ok("end-user list acme").await.contains("true"));
+    api.ok("end-user enable acme ann@example.com").await;
+    let ann = api
+        .store
+        .get_end_user_by_external_id(org, "ann@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!ann.disabled);
 }
