@@ -1330,3 +1330,35 @@ async fn a_server_with_no_visible_tool_entering_access_tells_nobody() {
         ["files__echo"]
     );
 }
+
+/// A server removed from the configuration has its upstream session ended:
+/// Warden sends `DELETE` with the session's `Mcp-Session-Id`, not only
+/// dropping the connection (the upstream would keep the session's state).
+#[tokio::test]
+async fn a_removed_server_has_its_upstream_session_deleted() {
+    let fx = fixture::start(Mode::Normal, &["echo"]).await;
+    let h = start(
+        rows(1, &["files"]),
+        vec![http_upstream(1, "files", &fx.url(), 5_000)],
+    )
+    .await;
+    let sid = h.initialize("/mcp", KEY_A).await;
+    assert_eq!(
+        h.list_tool_names("/mcp", KEY_A, &sid).await,
+        vec!["files__echo"]
+    );
+    assert!(fx.state.requests("DELETE").is_empty());
+
+    h.upstreams.set(vec![]);
+    h.install(rows(2, &["files"]));
+    let mut deletes = Vec::new();
+    for _ in 0..100 {
+        deletes = fx.state.requests("DELETE");
+        if !deletes.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(deletes.len(), 1, "one DELETE for the one upstream session");
+    assert_eq!(deletes[0].0["mcp-session-id"], "upstream-session-1");
+}

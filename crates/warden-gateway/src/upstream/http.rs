@@ -130,6 +130,31 @@ impl HttpLink {
         self.stop_listener();
     }
 
+    /// Ends the upstream session, if one was opened: an HTTP `DELETE` with
+    /// its `Mcp-Session-Id`, sent in the background and bounded by the
+    /// server's timeout (best effort: an upstream that does not allow it
+    /// answers 405, one that is down is not waited for). The session is
+    /// forgotten either way.
+    pub fn end_session(&self, up: &Upstream, timeout: std::time::Duration) {
+        self.stop_listener();
+        if self.session.load().is_none() {
+            return;
+        }
+        let request = self
+            .builder(up, reqwest::Method::DELETE, None)
+            .timeout(timeout);
+        self.session.store(None);
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let slug = up.slug().to_owned();
+        runtime.spawn(async move {
+            if let Err(e) = request.send().await {
+                tracing::debug!(server = %slug, error = %e.without_url(), "could not end the upstream session");
+            }
+        });
+    }
+
     pub fn stop_listener(&self) {
         if let Some(h) = self
             .listener

@@ -374,7 +374,7 @@ impl Upstream {
     }
 
     /// Stops the connection task and the child process, failing pending
-    /// requests.
+    /// requests; an HTTP upstream's session is ended (`DELETE`).
     pub fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
         self.wake.notify_waiters();
@@ -382,7 +382,7 @@ impl Upstream {
         self.fail_all("the server was removed or reconfigured");
         match &self.link {
             Link::Stdio(link) => link.shutdown(),
-            Link::Http(link) => link.stop_listener(),
+            Link::Http(link) => link.end_session(self, self.timeout),
         }
     }
 

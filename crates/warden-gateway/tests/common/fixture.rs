@@ -91,7 +91,10 @@ pub async fn start(mode: Mode, tools: &[&str]) -> Fixture {
         answers: Mutex::new(Vec::new()),
     });
     let app = Router::new()
-        .route("/mcp", post(handle_post).get(handle_get))
+        .route(
+            "/mcp",
+            post(handle_post).get(handle_get).delete(handle_delete),
+        )
         .with_state(Arc::clone(&state));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -104,6 +107,16 @@ pub async fn start(mode: Mode, tools: &[&str]) -> Fixture {
 fn json_reply(id: Value, result: Value) -> Response {
     let body = json!({"jsonrpc": "2.0", "id": id, "result": result}).to_string();
     ([("content-type", "application/json")], body).into_response()
+}
+
+/// Ending a session: recorded as a request with method `DELETE`.
+async fn handle_delete(State(state): State<Arc<FixtureState>>, headers: HeaderMap) -> Response {
+    state
+        .recorded
+        .lock()
+        .unwrap()
+        .push((headers, json!({"method": "DELETE"})));
+    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn handle_get(State(state): State<Arc<FixtureState>>) -> Response {
