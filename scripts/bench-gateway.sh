@@ -91,8 +91,25 @@ json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 
 loadgen() { "$BIN/warden-loadgen" --warmup "$WARMUP" --json "$@"; }
 
+# CPU time (clock ticks, user + system) a process has used so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# Runs loadgen like `loadgen` and also records, in CPU[<name>], the CPU
+# ticks Warden, the demo upstream and the load generator itself used
+# during the whole run (warm-up included): "warden upstream loadgen".
+declare -A CPU
+measured_loadgen() { # NAME LOADGEN-ARGS...
+  local name="$1"; shift
+  local w0 u0 w1 u1
+  w0="$(cpu_ticks "$WARDEN_PID")"; u0="$(cpu_ticks "$UP_PID")"
+  /usr/bin/time -o "$WORK/loadgen.time" -f '%U %S' "$BIN/warden-loadgen" --warmup "$WARMUP" --json "$@" >"$WORK/loadgen.out"
+  w1="$(cpu_ticks "$WARDEN_PID")"; u1="$(cpu_ticks "$UP_PID")"
+  CPU[$name]="$((w1 - w0)) $((u1 - u0)) $(awk '{printf "%d", ($1 + $2) * 100}' "$WORK/loadgen.time")"
+  R[$name]="$(cat "$WORK/loadgen.out")"
+}
+
 echo "==> starting demo upstream and warden" >&2
 start_listening UP_PORT "$WORK/upstream.log" "$BIN/warden-demo-upstream" --listen 127.0.0.1:0
+UP_PID="${PIDS[-1]}"
 UPSTREAM="http://127.0.0.1:$UP_PORT/mcp"
 start_warden
 
@@ -105,9 +122,9 @@ ARGS='{"text":"hello"}'
 declare -A R
 for c in 1 32; do
   echo "==> tools/call concurrency $c: direct" >&2
-  R[direct_$c]="$(loadgen --url "$UPSTREAM" --tool echo --args "$ARGS" -c "$c" --duration "$DURATION")"
+  measured_loadgen "direct_$c" --url "$UPSTREAM" --tool echo --args "$ARGS" -c "$c" --duration "$DURATION"
   echo "==> tools/call concurrency $c: through warden" >&2
-  R[warden_$c]="$(loadgen --url "$WARDEN/mcp" --token "$KEY" --tool demo__echo --args "$ARGS" -c "$c" --duration "$DURATION")"
+  measured_loadgen "warden_$c" --url "$WARDEN/mcp" --token "$KEY" --tool demo__echo --args "$ARGS" -c "$c" --duration "$DURATION"
 done
 
 if [[ "${LIMIT_STEP:-0}" == "1" ]]; then
@@ -180,10 +197,14 @@ OPENED="$(awk '/^OPENED /{print $2}' "$WORK/sessions.out")"
 kill -- "-$HOLDER" 2>/dev/null || true
 
 python3 - "$RSS_BEFORE" "$RSS_AFTER" "${OPENED:-0}" "$LIST_COUNT" \
-  "${R[direct_1]}" "${R[warden_1]}" "${R[direct_32]}" "${R[warden_32]}" "${R[list]}" <<'EOF'
+  "${R[direct_1]}" "${R[warden_1]}" "${R[direct_32]}" "${R[warden_32]}" "${R[list]}" \
+  "$(getconf CLK_TCK)" "$WARMUP" "${CPU[direct_1]}" "${CPU[warden_1]}" "${CPU[direct_32]}" "${CPU[warden_32]}" <<'EOF'
 import json, sys
 rss_before, rss_after, opened, list_count = (int(x) for x in sys.argv[1:5])
 d1, w1, d32, w32, lst = (json.loads(x) for x in sys.argv[5:10])
+tck, w = int(sys.argv[10]), sys.argv[11]
+warmup = float(w[:-2]) / 1000 if w.endswith("ms") else float(w.rstrip("s"))
+cpu = dict(zip(("d1", "w1", "d32", "w32"), ([int(t) for t in x.split()] for x in sys.argv[12:16])))
 print()
 print(f"| tools/call (echo) | conc | p50 us | p90 us | p99 us | req/s | errors |")
 print(f"|---|---:|---:|---:|---:|---:|---:|")
@@ -194,6 +215,15 @@ print(f"added p50 latency at concurrency 1: {w1['p50_us'] - d1['p50_us']} us (ta
 print(f"throughput through Warden at concurrency 32: {100 * w32['throughput_rps'] / d32['throughput_rps']:.0f}% of direct (target >= 70%)")
 print(f"tools/list via /mcp, 100 servers x 50 tools ({list_count} tools listed): p50 {lst['p50_us'] / 1000:.2f} ms, "
       f"p99 {lst['p99_us'] / 1000:.2f} ms (target p50 <= 2 ms)")
+print()
+print("CPU per call, us (user + system over the whole run, warm-up included; calls = req/s x run time):")
+print("| tools/call (echo) | conc | Warden | upstream | load generator | all three |")
+print("|---|---:|---:|---:|---:|---:|")
+for name, conc, key, r in (("direct", 1, "d1", d1), ("through Warden", 1, "w1", w1),
+                           ("direct", 32, "d32", d32), ("through Warden", 32, "w32", w32)):
+    calls = r["throughput_rps"] * (r["seconds"] + warmup)
+    per = [1e6 * t / tck / max(calls, 1) for t in cpu[key]]
+    print(f"| {name} | {conc} | {per[0]:.0f} | {per[1]:.0f} | {per[2]:.0f} | {sum(per):.0f} |")
 print(f"RSS with {opened} idle sessions: {rss_after / 1024:.1f} MiB (before: {rss_before / 1024:.1f} MiB, "
       f"{(rss_after - rss_before) / max(opened, 1):.2f} KiB/session)")
 EOF
