@@ -63,6 +63,7 @@ impl Default for ConsoleConfig {
 pub struct ConsoleState {
     pub(crate) admin: AdminState,
     pub(crate) sessions: Arc<session::Sessions>,
+    pub(crate) flows: Arc<pages::oidc::Flows>,
     pub(crate) live: Arc<dyn GatewayView>,
     pub(crate) config: ConsoleConfig,
 }
@@ -73,6 +74,7 @@ pub fn router(admin: AdminState, live: Arc<dyn GatewayView>, config: ConsoleConf
     let state = ConsoleState {
         admin,
         sessions: Arc::new(session::Sessions::default()),
+        flows: Arc::new(pages::oidc::Flows::default()),
         live,
         config,
     };
@@ -85,6 +87,8 @@ pub fn router(admin: AdminState, live: Arc<dyn GatewayView>, config: ConsoleConf
             "/console/login",
             get(pages::auth::login_form).post(pages::auth::login),
         )
+        .route("/console/login/idp/{provider}", get(pages::oidc::start))
+        .route("/console/login/callback", get(pages::oidc::callback))
         .route("/console/logout", post(pages::auth::logout))
         .route("/console/revision", get(live::revision))
         .route(
