@@ -32,7 +32,7 @@ fn providers(state: &ConsoleState) -> String {
         return String::new();
     }
     format!(
-        "<section class=\"card\" aria-labelledby=\"idp-h\"><h2 id=\"idp-h\">Your organization's sign-in</h2>\
+        "<section class=\"idp\" aria-labelledby=\"idp-h\"><h2 id=\"idp-h\">Your organization's sign-in</h2>\
          <ul class=\"idp\">{links}</ul></section><p class=\"hint\">Or with an admin token:</p>"
     )
 }
