@@ -54,7 +54,10 @@ enum Credential {
 /// A live session's credential, handed to the extractor.
 enum Resumed {
     Token(String),
-    Idp { issuer: String, identity: Identity },
+    Idp {
+        issuer: String,
+        identity: Box<Identity>,
+    },
 }
 
 struct Entry {
@@ -151,7 +154,7 @@ impl Sessions {
             Credential::AdminToken(token) => Resumed::Token(token.expose().to_owned()),
             Credential::Idp { issuer, identity } => Resumed::Idp {
                 issuer: issuer.clone(),
-                identity: identity.as_ref().clone(),
+                identity: identity.clone(),
             },
         };
         Some((resumed, e.csrf.clone()))

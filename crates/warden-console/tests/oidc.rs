@@ -432,7 +432,8 @@ async fn a_platform_admin_by_group_sees_every_org() {
 #[tokio::test]
 async fn every_bad_answer_is_refused_without_a_session() {
     let h = start().await;
-    let cases: Vec<(&str, Box<dyn Fn(&Flow) -> Value + '_>, StatusCode, &str)> = vec![
+    type Claims<'a> = Box<dyn Fn(&Flow) -> Value + 'a>;
+    let cases: Vec<(&str, Claims<'_>, StatusCode, &str)> = vec![
         (
             "no admin group",
             Box::new(|f| h.id_token(f, "bob", &["sales"])),
