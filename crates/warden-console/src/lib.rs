@@ -103,6 +103,10 @@ pub fn router(admin: AdminState, live: Arc<dyn GatewayView>, config: ConsoleConf
             "/console/servers/{server}/switch",
             get(pages::platform::server_impact).post(pages::platform::server_switch),
         )
+        .route(
+            "/console/servers/{server}/edit",
+            get(pages::platform::edit_server).post(pages::platform::save_server),
+        )
         .route("/console/replicas", get(pages::platform::replicas))
         .route(
             "/console/admin-tokens",
