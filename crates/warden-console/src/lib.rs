@@ -147,6 +147,10 @@ pub fn router(admin: AdminState, live: Arc<dyn GatewayView>, config: ConsoleConf
             get(pages::principals::end_users).post(pages::principals::create_end_user),
         )
         .route(
+            "/console/orgs/{org}/end-users/{external_id}/disabled",
+            post(pages::principals::set_end_user_disabled),
+        )
+        .route(
             "/console/orgs/{org}/toolsets",
             get(pages::principals::toolsets).post(pages::principals::create_toolset),
         )

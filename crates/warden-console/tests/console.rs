@@ -935,3 +935,79 @@ async fn a_platform_admin_edits_a_server_and_its_secrets_stay_write_only() {
         matches!(&view.transport, TransportSpec::Http { url } if url == "http://127.0.0.1:9/v3")
     );
 }
+
+#[tokio::test]
+async fn an_org_admin_disables_and_enables_an_end_user_after_confirming() {
+    let h = start(ConsoleConfig::default()).await;
+    let acme = h.sign_in(&h.acme_token).await;
+    let (status, _) = h
+        .post(
+            &acme.cookie,
+            "/console/orgs/acme/end-users",
+            &[("external_id", "dave@acme"), ("csrf", &acme.csrf)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, page) = h.get(&acme.cookie, "/console/orgs/acme/end-users").await;
+    assert!(
+        page.contains("data-confirm=\"Disable end user dave@acme?"),
+        "{page}"
+    );
+    let path = "/console/orgs/acme/end-users/dave%40acme/disabled";
+
+    // Another org's admin, and a post without the CSRF token, change nothing.
+    let globex = h.sign_in(&h.globex_token).await;
+    let (status, _) = h
+        .post(
+            &globex.cookie,
+            path,
+            &[("disabled", "true"), ("csrf", &globex.csrf)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = h.post(&acme.cookie, path, &[("disabled", "true")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let sys = Admin::system("test");
+    let user = ops::get_end_user(&h.state, &sys, "acme", "dave@acme")
+        .await
+        .unwrap();
+    assert!(!user.disabled);
+
+    let (status, _) = h
+        .post(
+            &acme.cookie,
+            path,
+            &[("disabled", "true"), ("csrf", &acme.csrf)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let user = ops::get_end_user(&h.state, &sys, "acme", "dave@acme")
+        .await
+        .unwrap();
+    assert!(user.disabled);
+    let (_, page) = h.get(&acme.cookie, "/console/orgs/acme/end-users").await;
+    assert!(
+        page.contains("data-testid=\"end-user-status\">disabled<"),
+        "{page}"
+    );
+    let (status, _) = h
+        .post(
+            &acme.cookie,
+            path,
+            &[("disabled", "maybe"), ("csrf", &acme.csrf)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = h
+        .post(
+            &acme.cookie,
+            path,
+            &[("disabled", "false"), ("csrf", &acme.csrf)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let user = ops::get_end_user(&h.state, &sys, "acme", "dave@acme")
+        .await
+        .unwrap();
+    assert!(!user.disabled);
+}
