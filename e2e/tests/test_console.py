@@ -277,6 +277,15 @@ def test_pickers_offer_the_parents_allowance_and_other_orgs_do_not_exist(procs: 
             assert "echo Echo the text back" in catalog, catalog
             assert await platform_page.locator("tr[data-server=py] [data-testid=health]").inner_text() == "connected"
             await shot(platform_page, "servers")
+            # Edit: the URL is there, secret header values never are.
+            await platform_page.locator("tr[data-server=py]").get_by_role("link", name="Edit server py").click()
+            await platform_page.wait_for_url(re.compile(r".*/console/servers/py/edit$"))
+            assert (await platform_page.get_by_label("URL").input_value()).startswith("http://127.0.0.1:")
+            await platform_page.get_by_label("Call timeout (ms)").fill("7000")
+            await shot(platform_page, "server-edit")
+            await platform_page.get_by_role("button", name="Save server").click()
+            await platform_page.wait_for_url(re.compile(r".*/console/servers$"))
+            assert platform.call("GET", "/servers/py")["timeout_ms"] == 7000
             await browser.close()
 
     anyio.run(body)
@@ -365,6 +374,34 @@ def test_people_sign_in_to_the_console_at_the_org_identity_provider(procs: Procs
             await page.goto(f"{warden.base}/console/audit?org={ORG}&kind=admin_change&entity=team")
             actors = await page.locator("[data-testid=audit-actor]").all_inner_texts()
             assert actors and actors[0] == "idp:corp:carol", actors
+
+            # Disabling a person asks first (dismissed: nothing changes; accepted: disabled).
+            await page.goto(f"{warden.base}/console/orgs/{ORG}/end-users")
+            await page.get_by_label("External id").fill("dave")
+            await page.get_by_role("button", name="Create end user").click()
+            await page.wait_for_url(re.compile(r".*/end-users$"))
+            status = page.locator("tr[data-end-user=dave] [data-testid=end-user-status]")
+
+            async def dismiss(dialog) -> None:
+                await dialog.dismiss()
+
+            page.once("dialog", dismiss)
+            await page.get_by_role("button", name="Disable end user dave").click()
+            await anyio.sleep(0.3)
+            assert await status.inner_text() == "active"
+            questions: list[str] = []
+
+            async def accept(dialog) -> None:
+                questions.append(dialog.message)
+                await dialog.accept()
+
+            page.once("dialog", accept)
+            await page.get_by_role("button", name="Disable end user dave").click()
+            await page.wait_for_url(re.compile(r".*/end-users$"))
+            await wait_text(page, "tr[data-end-user=dave] [data-testid=end-user-status]", lambda t: t == "disabled")
+            assert questions and questions[0].startswith("Disable end user dave?"), questions
+            assert platform.call("GET", f"/orgs/{ORG}/end-users/dave")["disabled"] is True
+            await shot(page, "end-users")
             await page.get_by_role("button", name="Sign out").click()
             await page.wait_for_url(re.compile(r".*/console/login$"))
             await context.close()
