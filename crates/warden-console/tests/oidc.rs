@@ -33,6 +33,7 @@ const CLIENT: &str = "warden-console";
 /// The provider: what the token endpoint will answer, and what it was sent.
 #[derive(Default)]
 struct Provider {
+    discoveries: std::sync::atomic::AtomicUsize,
     next_id_token: Mutex<Option<String>>,
     last_form: Mutex<HashMap<String, String>>,
 }
@@ -72,11 +73,15 @@ async fn start_provider(provider: Arc<Provider>) -> String {
     let issuer = format!("http://{}", listener.local_addr().unwrap());
     let iss = issuer.clone();
     let jwk: Value = serde_json::from_str(JWK_A).unwrap();
+    let counter = provider.clone();
     let app = Router::new()
         .route(
             "/.well-known/openid-configuration",
             get(move || {
                 let iss = iss.clone();
+                counter
+                    .discoveries
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 async move {
                     Json(json!({
                         "issuer": iss,
@@ -427,6 +432,21 @@ async fn a_platform_admin_by_group_sees_every_org() {
     let (_, orgs) = h.get(&cookie, "/console/orgs").await;
     assert!(orgs.contains("corp:root (platform admin)"), "{orgs}");
     assert!(orgs.contains("acme") && orgs.contains("globex"));
+
+    // Starting sign-ins (no session needed) reuses the discovered endpoints.
+    let before = h
+        .provider
+        .discoveries
+        .load(std::sync::atomic::Ordering::SeqCst);
+    for _ in 0..5 {
+        h.begin().await;
+    }
+    assert_eq!(
+        h.provider
+            .discoveries
+            .load(std::sync::atomic::Ordering::SeqCst),
+        before
+    );
 }
 
 #[tokio::test]

@@ -36,6 +36,8 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::auth::{secure, session_cookie};
+use warden_identity::relying_party::SignInEndpoints;
+
 use crate::html::{bare_page, esc, url};
 use crate::ConsoleState;
 
@@ -60,13 +62,35 @@ struct Pending {
     created: Instant,
 }
 
-/// Sign-ins in flight, by `state`.
+/// How long a provider's discovered endpoints are reused: starting a
+/// sign-in needs no session, so it must not make Warden fetch the
+/// provider's discovery document on every request.
+pub const ENDPOINTS_TTL: Duration = Duration::from_secs(5 * 60);
+
+/// Sign-ins in flight, by `state`, and each issuer's endpoints.
 #[derive(Default)]
 pub struct Flows {
     map: Mutex<HashMap<String, Pending>>,
+    endpoints: Mutex<HashMap<String, (SignInEndpoints, Instant)>>,
 }
 
 impl Flows {
+    fn cached_endpoints(&self, issuer: &str) -> Option<SignInEndpoints> {
+        let cache = self.endpoints.lock().unwrap_or_else(|e| e.into_inner());
+        cache
+            .get(issuer)
+            .filter(|(_, at)| at.elapsed() <= ENDPOINTS_TTL)
+            .map(|(e, _)| e.clone())
+    }
+
+    fn remember_endpoints(&self, issuer: &str, endpoints: &SignInEndpoints) {
+        let mut cache = self.endpoints.lock().unwrap_or_else(|e| e.into_inner());
+        // Bounded by the registered issuers; stale entries of removed
+        // providers are dropped on the way.
+        cache.retain(|_, (_, at)| at.elapsed() <= ENDPOINTS_TTL);
+        cache.insert(issuer.to_owned(), (endpoints.clone(), Instant::now()));
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Pending>> {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -176,7 +200,13 @@ pub async fn start(
         Some(g) if g != "openid" => format!("openid {g}"),
         _ => "openid".to_owned(),
     };
-    let endpoints = match ids.sign_in_endpoints(&issuer).await {
+    let discovered = match state.flows.cached_endpoints(&issuer) {
+        Some(e) => Ok(e),
+        None => ids.sign_in_endpoints(&issuer).await.inspect(|e| {
+            state.flows.remember_endpoints(&issuer, e);
+        }),
+    };
+    let endpoints = match discovered {
         Ok(e) => e,
         Err(e) => {
             tracing::warn!(provider = %slug, error = %e, "console sign-in: provider unavailable");
