@@ -13,12 +13,13 @@ import re
 from pathlib import Path
 
 import anyio
+import httpx2
 import mcp.types as types
 import pytest
 from mcp import MCPError
 from playwright.async_api import Browser, Page, async_playwright
 
-from wardenkit import Procs, Warden, mcp_client
+from wardenkit import E2E_DIR, FIXTURES, Procs, Warden, free_port, mcp_client, node22, wait_until
 
 ORG = "acme"
 CHROMIUM = "/usr/bin/chromium"
@@ -276,6 +277,155 @@ def test_pickers_offer_the_parents_allowance_and_other_orgs_do_not_exist(procs: 
             assert "echo Echo the text back" in catalog, catalog
             assert await platform_page.locator("tr[data-server=py] [data-testid=health]").inner_text() == "connected"
             await shot(platform_page, "servers")
+            # Edit: the URL is there, secret header values never are.
+            await platform_page.locator("tr[data-server=py]").get_by_role("link", name="Edit server py").click()
+            await platform_page.wait_for_url(re.compile(r".*/console/servers/py/edit$"))
+            assert (await platform_page.get_by_label("URL").input_value()).startswith("http://127.0.0.1:")
+            await platform_page.get_by_label("Call timeout (ms)").fill("7000")
+            await shot(platform_page, "server-edit")
+            await platform_page.get_by_role("button", name="Save server").click()
+            await platform_page.wait_for_url(re.compile(r".*/console/servers$"))
+            assert platform.call("GET", "/servers/py")["timeout_ms"] == 7000
+            await browser.close()
+
+    anyio.run(body)
+
+
+def start_idp(procs: Procs, warden: Warden) -> str:
+    """The real OpenID Provider of e2e/fixtures/oidc_provider.mjs; its client
+    `warden-console` redirects to this Warden's /console/login/callback."""
+    port = free_port()
+    proc = procs.start([node22(), str(FIXTURES / "oidc_provider.mjs"), "--port", str(port),
+                        "--resource-base", warden.base,
+                        "--redirect", f"http://127.0.0.1:{free_port()}/callback"], "oidc-provider", cwd=E2E_DIR)
+    proc.listening_port()
+    return f"http://127.0.0.1:{port}"
+
+
+async def idp_sign_in(page: Page, base: str, user: str) -> None:
+    """From the console's sign-in page through the provider's own login and
+    consent forms (oidc-provider's interaction pages), as `user`."""
+    await page.goto(f"{base}/console/login")
+    await page.get_by_role("link", name="Sign in with corp").click()
+    await page.locator("input[name=login]").fill(user)
+    await page.locator("input[name=password]").fill("any")
+    await page.locator("button[type=submit]").click()
+    # Consent for the console client (first sign-in of this browser).
+    await page.locator("button[type=submit]").click()
+
+
+def test_people_sign_in_to_the_console_at_the_org_identity_provider(procs: Procs, warden: Warden) -> None:
+    """The console is an OpenID Connect relying party of the org's provider
+    (authorization code + PKCE + state + nonce): an org admin by group signs
+    in through the provider's login form, sees only their org, and their
+    changes are audited under their name; a person in no admin group gets a
+    clear refusal page; a callback this browser did not start is refused."""
+    platform = warden.admin
+    platform.create_org(ORG)
+    platform.create_org("globex")
+    platform.create_team("globex", "secret-team")
+    issuer = start_idp(procs, warden)
+    platform.call("POST", "/identity-providers", {
+        "slug": "corp", "issuer": issuer,
+        "orgs": {"kind": "org", "org": ORG},
+        "groups_claim": "groups",
+        # Access tokens must carry `mcp`; an ID token is not asked for it.
+        "required_scopes": ["mcp"],
+        "admin_groups": {"org_admin": "acme-admins", "platform_admin": "warden-admins"},
+        "console_client_id": "warden-console",
+    })
+    # The gateway loads providers at the new revision, right after the write.
+    wait_until(lambda: "Sign in with corp" in httpx2.get(f"{warden.base}/console/login", timeout=2).text,
+               10, what="the provider on the sign-in page")
+
+    # A callback this browser did not start: refused, nothing signed in.
+    stray = httpx2.get(f"{warden.base}/console/login/callback?state=abc&code=xyz", timeout=5)
+    assert stray.status_code == 400 and 'data-code="sign_in_expired"' in stray.text
+    assert "warden_console=" not in stray.headers.get("set-cookie", "")
+
+    async def body() -> None:
+        async with async_playwright() as p:
+            browser = await launch(p)
+            context = await browser.new_context(viewport={"width": 1280, "height": 800})
+            page = await context.new_page()
+            await page.goto(f"{warden.base}/console/login")
+            await shot(page, "login-idp")
+
+            # carol is in `acme-admins`: an admin of acme, and only of acme.
+            await idp_sign_in(page, warden.base, "carol")
+            await page.wait_for_url(re.compile(r".*/console/orgs$"))
+            assert await page.locator("[data-testid=who]").inner_text() == "corp:carol (org admin)"
+            assert "code=" not in page.url and "state=" not in page.url
+            assert await page.evaluate("JSON.stringify(window.localStorage)") == "{}"
+            cookies = {c["name"]: c for c in await context.cookies()}
+            assert cookies["warden_console"]["httpOnly"] and cookies["warden_console"]["sameSite"] == "Strict"
+            assert "warden_console_flow" not in cookies
+            content = await page.content()
+            assert ORG in content and "globex" not in content
+            for path in ["/console/orgs/globex", "/console/orgs/globex/teams", "/console/servers"]:
+                resp = await page.goto(f"{warden.base}{path}")
+                assert resp is not None and resp.status in (403, 404), (path, resp.status)
+                assert "secret-team" not in await page.content()
+
+            # A change made in the console is audited under the person's name.
+            await page.goto(f"{warden.base}/console/orgs/{ORG}/teams")
+            await page.get_by_label("Slug").fill("eng")
+            await page.get_by_role("button", name="Create team").click()
+            await page.goto(f"{warden.base}/console/audit?org={ORG}&kind=admin_change&entity=team")
+            actors = await page.locator("[data-testid=audit-actor]").all_inner_texts()
+            assert actors and actors[0] == "idp:corp:carol", actors
+
+            # Disabling a person asks first (dismissed: nothing changes; accepted: disabled).
+            await page.goto(f"{warden.base}/console/orgs/{ORG}/end-users")
+            await page.get_by_label("External id").fill("dave")
+            await page.get_by_role("button", name="Create end user").click()
+            await page.wait_for_url(re.compile(r".*/end-users$"))
+            status = page.locator("tr[data-end-user=dave] [data-testid=end-user-status]")
+
+            async def dismiss(dialog) -> None:
+                await dialog.dismiss()
+
+            page.once("dialog", dismiss)
+            await page.get_by_role("button", name="Disable end user dave").click()
+            await anyio.sleep(0.3)
+            assert await status.inner_text() == "active"
+            questions: list[str] = []
+
+            async def accept(dialog) -> None:
+                questions.append(dialog.message)
+                await dialog.accept()
+
+            page.once("dialog", accept)
+            await page.get_by_role("button", name="Disable end user dave").click()
+            await page.wait_for_url(re.compile(r".*/end-users$"))
+            await wait_text(page, "tr[data-end-user=dave] [data-testid=end-user-status]", lambda t: t == "disabled")
+            assert questions and questions[0].startswith("Disable end user dave?"), questions
+            assert platform.call("GET", f"/orgs/{ORG}/end-users/dave")["disabled"] is True
+            await shot(page, "end-users")
+            await page.get_by_role("button", name="Sign out").click()
+            await page.wait_for_url(re.compile(r".*/console/login$"))
+            await context.close()
+
+            # bob is in no admin group: a clear refusal, no session.
+            context = await browser.new_context(viewport={"width": 1280, "height": 800})
+            page = await context.new_page()
+            await idp_sign_in(page, warden.base, "bob")
+            alert = page.get_by_role("alert")
+            await alert.wait_for()
+            assert await alert.get_attribute("data-code") == "not_an_admin"
+            assert "not a Warden administrator" in await alert.inner_text()
+            await shot(page, "login-refused")
+            assert "warden_console" not in {c["name"] for c in await context.cookies()}
+            await page.goto(f"{warden.base}/console/orgs")
+            assert page.url.endswith("/console/login")
+
+            # root is in `warden-admins`: a platform admin sees every org.
+            context = await browser.new_context(viewport={"width": 1280, "height": 800})
+            page = await context.new_page()
+            await idp_sign_in(page, warden.base, "root")
+            await page.wait_for_url(re.compile(r".*/console/orgs$"))
+            assert await page.locator("[data-testid=who]").inner_text() == "corp:root (platform admin)"
+            assert "globex" in await page.content()
             await browser.close()
 
     anyio.run(body)

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use warden_identity::{AdminRole, Identities};
+use warden_identity::{AdminRole, Identities, Identity};
 
 use crate::auth::{Admin, Role};
 use crate::error::AdminError;
@@ -54,6 +54,22 @@ pub(crate) async fn admin_from_token(
         );
         return Err(AdminError::Unauthorized);
     }
+    admin_from_identity(state, &identity).map(Some)
+}
+
+/// The identity providers registered now and the gateway's public URL, if
+/// the gateway has any (the console's sign-in reads them).
+pub fn identities(state: &AdminState) -> Option<(Arc<Identities>, String)> {
+    let (lookup, public_url) = state.identity_lookup()?;
+    let ids = lookup.identities().filter(|i| !i.is_empty())?;
+    Some((ids, public_url.to_owned()))
+}
+
+/// The admin a verified identity is: a platform admin, or an admin of its
+/// org (which must exist), by the provider's `admin_groups`; anyone else is
+/// refused. The one rule for the admin API's bearer tokens and the
+/// console's sign-in.
+pub fn admin_from_identity(state: &AdminState, identity: &Identity) -> Result<Admin, AdminError> {
     let role = match identity.admin {
         Some(AdminRole::Platform) => Role::Platform,
         Some(AdminRole::Org) => {
@@ -66,9 +82,9 @@ pub(crate) async fn admin_from_token(
         }
         None => return Err(AdminError::Unauthorized),
     };
-    Ok(Some(Admin {
+    Ok(Admin {
         name: format!("{}:{}", identity.provider, identity.user),
         actor: format!("idp:{}:{}", identity.provider, identity.user),
         role,
-    }))
+    })
 }

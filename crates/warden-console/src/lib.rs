@@ -63,6 +63,7 @@ impl Default for ConsoleConfig {
 pub struct ConsoleState {
     pub(crate) admin: AdminState,
     pub(crate) sessions: Arc<session::Sessions>,
+    pub(crate) flows: Arc<pages::oidc::Flows>,
     pub(crate) live: Arc<dyn GatewayView>,
     pub(crate) config: ConsoleConfig,
 }
@@ -73,6 +74,7 @@ pub fn router(admin: AdminState, live: Arc<dyn GatewayView>, config: ConsoleConf
     let state = ConsoleState {
         admin,
         sessions: Arc::new(session::Sessions::default()),
+        flows: Arc::new(pages::oidc::Flows::default()),
         live,
         config,
     };
@@ -85,6 +87,8 @@ pub fn router(admin: AdminState, live: Arc<dyn GatewayView>, config: ConsoleConf
             "/console/login",
             get(pages::auth::login_form).post(pages::auth::login),
         )
+        .route("/console/login/idp/{provider}", get(pages::oidc::start))
+        .route("/console/login/callback", get(pages::oidc::callback))
         .route("/console/logout", post(pages::auth::logout))
         .route("/console/revision", get(live::revision))
         .route(
@@ -98,6 +102,10 @@ pub fn router(admin: AdminState, live: Arc<dyn GatewayView>, config: ConsoleConf
         .route(
             "/console/servers/{server}/switch",
             get(pages::platform::server_impact).post(pages::platform::server_switch),
+        )
+        .route(
+            "/console/servers/{server}/edit",
+            get(pages::platform::edit_server).post(pages::platform::save_server),
         )
         .route("/console/replicas", get(pages::platform::replicas))
         .route(
@@ -137,6 +145,10 @@ pub fn router(admin: AdminState, live: Arc<dyn GatewayView>, config: ConsoleConf
         .route(
             "/console/orgs/{org}/end-users",
             get(pages::principals::end_users).post(pages::principals::create_end_user),
+        )
+        .route(
+            "/console/orgs/{org}/end-users/{external_id}/disabled",
+            post(pages::principals::set_end_user_disabled),
         )
         .route(
             "/console/orgs/{org}/toolsets",

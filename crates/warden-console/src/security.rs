@@ -27,7 +27,9 @@ pub async fn headers(req: Request, next: Next) -> Response {
     h.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     h.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    if !h.contains_key(REFERRER_POLICY) {
+        h.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    }
     if !h.contains_key(CACHE_CONTROL) {
         h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }

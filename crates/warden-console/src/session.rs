@@ -1,4 +1,5 @@
-//! Console sessions: an admin signs in once with an admin token; the server
+//! Console sessions: an admin signs in once, with an admin token or at the
+//! organization's identity provider (see `pages::oidc`); the server
 //! keeps the session in memory (per process: a restart signs everyone out,
 //! and each replica has its own sessions) under a random id that only the
 //! `HttpOnly`, `SameSite=Strict` cookie carries. The token never goes back
@@ -6,7 +7,8 @@
 //!
 //! Every request re-resolves the session's identity with the same
 //! `AdminState::authenticate` the REST API uses, so a revoked token ends its
-//! console sessions at once. Sessions end after [`ConsoleConfig::idle_timeout`]
+//! console sessions at once (an identity-provider session is mapped again
+//! with `warden_admin::idp_auth::admin_from_identity`, the admin API's rule). Sessions end after [`ConsoleConfig::idle_timeout`]
 //! without a request and [`ConsoleConfig::absolute_timeout`] after sign-in.
 //!
 //! Each session has its own CSRF token, required (as the form field `csrf`
@@ -24,6 +26,7 @@ use axum::http::header::COOKIE;
 use axum::http::request::Parts;
 use rand::RngCore;
 use warden_admin::auth::Admin;
+use warden_identity::Identity;
 use warden_store::Secret;
 
 use crate::error::ConsoleError;
@@ -34,10 +37,27 @@ pub const SESSION_COOKIE: &str = "warden_console";
 /// Most sessions held at once; signing in past it ends the oldest.
 pub const SESSION_CAP: usize = 10_000;
 
-/// How a session proves who it is on each request. Today an admin token;
-/// an identity-provider sign-in adds a variant here (see ARCHITECTURE.md).
+/// How a session proves who it is on each request.
 enum Credential {
+    /// Signed in with an admin token: re-authenticated on every request.
     AdminToken(Secret),
+    /// Signed in at an identity provider (`pages::oidc`): the verified ID
+    /// token's identity. On every request the provider must still be
+    /// registered, enabled and offering console sign-in at the same
+    /// issuer, and the identity is mapped to an admin again.
+    Idp {
+        issuer: String,
+        identity: Box<Identity>,
+    },
+}
+
+/// A live session's credential, handed to the extractor.
+enum Resumed {
+    Token(String),
+    Idp {
+        issuer: String,
+        identity: Box<Identity>,
+    },
 }
 
 struct Entry {
@@ -74,6 +94,19 @@ impl Sessions {
 
     /// A new session for an admin token already authenticated; returns its id.
     pub fn create(&self, token: &str) -> String {
+        self.insert(Credential::AdminToken(Secret::new(token)))
+    }
+
+    /// A new session for a person whose ID token from `issuer` verified
+    /// and who maps to an admin; returns its id.
+    pub fn create_idp(&self, issuer: &str, identity: Identity) -> String {
+        self.insert(Credential::Idp {
+            issuer: issuer.to_owned(),
+            identity: Box::new(identity),
+        })
+    }
+
+    fn insert(&self, credential: Credential) -> String {
         let id = random_hex(32);
         let now = Instant::now();
         let mut map = self.lock();
@@ -89,7 +122,7 @@ impl Sessions {
         map.insert(
             id.clone(),
             Entry {
-                credential: Credential::AdminToken(Secret::new(token)),
+                credential,
                 csrf: random_hex(32),
                 created: now,
                 last_seen: now,
@@ -102,8 +135,8 @@ impl Sessions {
         self.lock().remove(id);
     }
 
-    /// The session's token and CSRF token, if it is live (touching it).
-    fn resume(&self, id: &str, state: &ConsoleState) -> Option<(String, String)> {
+    /// The session's credential and CSRF token, if it is live (touching it).
+    fn resume(&self, id: &str, state: &ConsoleState) -> Option<(Resumed, String)> {
         let mut map = self.lock();
         let now = Instant::now();
         let expired = {
@@ -117,8 +150,14 @@ impl Sessions {
         }
         let e = map.get_mut(id)?;
         e.last_seen = now;
-        let Credential::AdminToken(token) = &e.credential;
-        Some((token.expose().to_owned(), e.csrf.clone()))
+        let resumed = match &e.credential {
+            Credential::AdminToken(token) => Resumed::Token(token.expose().to_owned()),
+            Credential::Idp { issuer, identity } => Resumed::Idp {
+                issuer: issuer.clone(),
+                identity: identity.clone(),
+            },
+        };
+        Some((resumed, e.csrf.clone()))
     }
 }
 
@@ -162,14 +201,30 @@ impl FromRequestParts<ConsoleState> for Console {
         state: &ConsoleState,
     ) -> Result<Self, Self::Rejection> {
         let id = session_id(parts).ok_or(ConsoleError::SignInRequired)?;
-        let (token, csrf) = state
+        let (resumed, csrf) = state
             .sessions
             .resume(&id, state)
             .ok_or(ConsoleError::SignInRequired)?;
-        match state.admin.authenticate(&token).await {
+        let admin = match resumed {
+            Resumed::Token(token) => state.admin.authenticate(&token).await,
+            Resumed::Idp { issuer, identity } => {
+                let offered =
+                    warden_admin::idp_auth::identities(&state.admin).is_some_and(|(ids, _)| {
+                        ids.console_provider(&identity.provider)
+                            .is_some_and(|p| p.issuer == issuer)
+                    });
+                if offered {
+                    warden_admin::idp_auth::admin_from_identity(&state.admin, &identity)
+                } else {
+                    Err(warden_admin::AdminError::Unauthorized)
+                }
+            }
+        };
+        match admin {
             Ok(admin) => Ok(Console { admin, csrf }),
             Err(warden_admin::AdminError::Unauthorized) => {
-                // The token was revoked or replaced: the session ends.
+                // The token was revoked or replaced, or the provider no
+                // longer offers sign-in (or the org is gone): the session ends.
                 state.sessions.remove(&id);
                 Err(ConsoleError::SignInRequired)
             }

@@ -838,3 +838,176 @@ async fn org_servers_go_through_the_same_egress_rules_and_grants() {
     let (_, page) = h.get(&org.cookie, "/console/orgs/acme").await;
     assert!(page.contains("<tr data-server=\"internal\">"), "{page}");
 }
+
+#[tokio::test]
+async fn a_platform_admin_edits_a_server_and_its_secrets_stay_write_only() {
+    let h = start(ConsoleConfig::default()).await;
+    let org = h.sign_in(&h.acme_token).await;
+    let (status, _) = h.get(&org.cookie, "/console/servers/github/edit").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = h
+        .post(
+            &org.cookie,
+            "/console/servers/github/edit",
+            &[("url", "http://127.0.0.1:9/other"), ("csrf", &org.csrf)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let p = h.sign_in(PLATFORM_TOKEN).await;
+    let (status, page) = h.get(&p.cookie, "/console/servers/github/edit").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("value=\"http://127.0.0.1:9/mcp\""), "{page}");
+    let (status, _) = h
+        .post(
+            &p.cookie,
+            "/console/servers/github/edit",
+            &[
+                ("name", "GitHub"),
+                ("url", "http://127.0.0.1:9/v2"),
+                ("timeout_ms", "4000"),
+                ("replace_secrets", "true"),
+                ("secret_name", "Authorization"),
+                ("secret_value", "Bearer edited-secret-456"),
+                ("csrf", &p.csrf),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let sys = Admin::system("test");
+    let view = ops::get_server(&h.state, &sys, None, "github")
+        .await
+        .unwrap();
+    assert_eq!(view.name, "GitHub");
+    assert_eq!(view.timeout_ms, 4000);
+    assert!(
+        matches!(&view.transport, TransportSpec::Http { url } if url == "http://127.0.0.1:9/v2")
+    );
+    assert_eq!(view.secret_header_names, vec!["Authorization".to_owned()]);
+    for path in ["/console/servers", "/console/servers/github/edit"] {
+        let (_, page) = h.get(&p.cookie, path).await;
+        assert!(page.contains("Authorization"), "{path}");
+        assert!(
+            !page.contains("edited-secret-456"),
+            "{path}: secrets are write-only"
+        );
+    }
+
+    // Saving without "replace" keeps the secrets; a bad timeout is refused.
+    let (status, _) = h
+        .post(
+            &p.cookie,
+            "/console/servers/github/edit",
+            &[("url", "http://127.0.0.1:9/v3"), ("csrf", &p.csrf)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let view = ops::get_server(&h.state, &sys, None, "github")
+        .await
+        .unwrap();
+    assert_eq!(view.secret_header_names, vec!["Authorization".to_owned()]);
+    let (status, body) = h
+        .post(
+            &p.cookie,
+            "/console/servers/github/edit",
+            &[
+                ("url", "http://127.0.0.1:9/v3"),
+                ("timeout_ms", "soon"),
+                ("csrf", &p.csrf),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("invalid_input"));
+    // A missing CSRF token changes nothing.
+    let (status, _) = h
+        .post(
+            &p.cookie,
+            "/console/servers/github/edit",
+            &[("url", "http://127.0.0.1:9/evil")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let view = ops::get_server(&h.state, &sys, None, "github")
+        .await
+        .unwrap();
+    assert!(
+        matches!(&view.transport, TransportSpec::Http { url } if url == "http://127.0.0.1:9/v3")
+    );
+}
+
+#[tokio::test]
+async fn an_org_admin_disables_and_enables_an_end_user_after_confirming() {
+    let h = start(ConsoleConfig::default()).await;
+    let acme = h.sign_in(&h.acme_token).await;
+    let (status, _) = h
+        .post(
+            &acme.cookie,
+            "/console/orgs/acme/end-users",
+            &[("external_id", "dave@acme"), ("csrf", &acme.csrf)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, page) = h.get(&acme.cookie, "/console/orgs/acme/end-users").await;
+    assert!(
+        page.contains("data-confirm=\"Disable end user dave@acme?"),
+        "{page}"
+    );
+    let path = "/console/orgs/acme/end-users/dave%40acme/disabled";
+
+    // Another org's admin, and a post without the CSRF token, change nothing.
+    let globex = h.sign_in(&h.globex_token).await;
+    let (status, _) = h
+        .post(
+            &globex.cookie,
+            path,
+            &[("disabled", "true"), ("csrf", &globex.csrf)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = h.post(&acme.cookie, path, &[("disabled", "true")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let sys = Admin::system("test");
+    let user = ops::get_end_user(&h.state, &sys, "acme", "dave@acme")
+        .await
+        .unwrap();
+    assert!(!user.disabled);
+
+    let (status, _) = h
+        .post(
+            &acme.cookie,
+            path,
+            &[("disabled", "true"), ("csrf", &acme.csrf)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let user = ops::get_end_user(&h.state, &sys, "acme", "dave@acme")
+        .await
+        .unwrap();
+    assert!(user.disabled);
+    let (_, page) = h.get(&acme.cookie, "/console/orgs/acme/end-users").await;
+    assert!(
+        page.contains("data-testid=\"end-user-status\">disabled<"),
+        "{page}"
+    );
+    let (status, _) = h
+        .post(
+            &acme.cookie,
+            path,
+            &[("disabled", "maybe"), ("csrf", &acme.csrf)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = h
+        .post(
+            &acme.cookie,
+            path,
+            &[("disabled", "false"), ("csrf", &acme.csrf)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let user = ops::get_end_user(&h.state, &sys, "acme", "dave@acme")
+        .await
+        .unwrap();
+    assert!(!user.disabled);
+}

@@ -144,6 +144,7 @@ async fn setup() -> Setup {
             required_scopes: vec!["mcp".into()],
             orgs: OrgBinding::Org { org: "acme".into() },
             admin_groups: Default::default(),
+            console_client_id: None,
         },
         rows: Mutex::new(rows.clone()),
         live: Mutex::new(None),

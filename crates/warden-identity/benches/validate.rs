@@ -41,6 +41,7 @@ fn bench(c: &mut Criterion) {
                 required_scopes: vec![],
                 orgs: OrgBinding::Org { org: "acme".into() },
                 admin_groups: Default::default(),
+                console_client_id: None,
             }],
             IdentitiesOptions::default(),
         )

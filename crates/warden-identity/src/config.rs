@@ -50,6 +50,13 @@ pub struct ProviderConfig {
     /// Groups that make a person an admin of the admin API.
     #[serde(default)]
     pub admin_groups: AdminGroups,
+    /// The admin console's OAuth client at this provider: a public client
+    /// (authorization code + PKCE, no secret) whose redirect URI is
+    /// `{public_url}/console/login/callback`. When set (and the provider is
+    /// enabled) the console offers "Sign in with {slug}"; the ID token it
+    /// gets must name this client as its audience.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console_client_id: Option<String>,
 }
 
 pub fn default_user_claim() -> String {
@@ -193,6 +200,12 @@ impl ProviderConfig {
         for ca in &self.client_agents {
             short("client_id", &ca.client_id)?;
             short("agent", &ca.agent)?;
+        }
+        if let Some(c) = &self.console_client_id {
+            short("console_client_id", c)?;
+            if c.contains(char::is_whitespace) {
+                return bad("console_client_id has no spaces".into());
+            }
         }
         Ok(())
     }

@@ -16,6 +16,10 @@
 //!   agent, scopes, admin role).
 //! - [`registry`]: every provider by issuer, plus the cache of validated
 //!   tokens keyed by the token's SHA-256 digest until the token expires.
+//! - [`relying_party`]: the admin console as an OpenID Connect relying
+//!   party: the provider's endpoints, the code exchange (PKCE), and the ID
+//!   token's checks (signature, issuer, audience = the console's client,
+//!   nonce), then the same mapping.
 //!
 //! The audience (RFC 8707 resource) is checked per request against the
 //! endpoint the token is presented to ([`Identity::audience_matches`]).
@@ -28,6 +32,7 @@ pub mod error;
 pub mod jwks;
 pub mod mapping;
 pub mod registry;
+pub mod relying_party;
 pub mod token;
 
 pub use config::{AdminGroups, ClientAgent, GroupTeam, OrgBinding, ProviderConfig};

@@ -129,6 +129,24 @@ impl Identities {
         self.by_issuer.is_empty()
     }
 
+    /// The provider that issues as `issuer`: its configuration and keys
+    /// (for the console's ID-token check, `relying_party`).
+    pub(crate) fn provider(&self, issuer: &str) -> Option<(&ProviderConfig, &JwksCache)> {
+        self.by_issuer
+            .get(issuer)
+            .map(|p| (&p.config, p.jwks.as_ref()))
+    }
+
+    /// The HTTP client discovery and key fetches use.
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Clock skew allowed on `exp` and `nbf`.
+    pub(crate) fn leeway(&self) -> Duration {
+        self.options.leeway
+    }
+
     /// Every provider's configuration.
     pub fn providers(&self) -> impl Iterator<Item = &ProviderConfig> {
         self.by_issuer.values().map(|p| &p.config)

@@ -48,6 +48,7 @@ fn provider(issuer: &str, org: &str) -> ProviderConfig {
             platform_admin: Some("warden-admins".into()),
             org_admin: Some("org-admins".into()),
         },
+        console_client_id: None,
     }
 }
 

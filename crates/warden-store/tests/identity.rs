@@ -25,6 +25,7 @@ fn provider(slug: &str, issuer: &str, org: &str) -> ProviderConfig {
         required_scopes: vec![],
         orgs: OrgBinding::Org { org: org.into() },
         admin_groups: Default::default(),
+        console_client_id: None,
     }
 }
 

@@ -1,4 +1,5 @@
-//! Sign in with an admin token, sign out.
+//! Sign in with an admin token (or pick an identity provider, see
+//! [`super::oidc`]), sign out.
 
 use axum::extract::State;
 use axum::http::header::{HOST, ORIGIN, SET_COOKIE};
@@ -7,18 +8,44 @@ use axum::response::{Html, IntoResponse, Response};
 
 use super::{see_other, Checked, FormPairs};
 use crate::error::ConsoleError;
-use crate::html::{bare_page, esc};
+use crate::html::{bare_page, esc, url};
 use crate::session::{session_id, SESSION_COOKIE};
 use crate::ConsoleState;
 
-fn form(error: Option<&str>) -> String {
+/// "Sign in with …" for every enabled provider with a console client.
+fn providers(state: &ConsoleState) -> String {
+    let Some((ids, _)) = warden_admin::idp_auth::identities(&state.admin) else {
+        return String::new();
+    };
+    let links: String = ids
+        .console_providers()
+        .iter()
+        .map(|p| {
+            format!(
+                "<li><a class=\"button\" href=\"/console/login/idp/{}\">Sign in with {}</a></li>",
+                url(&p.slug),
+                esc(&p.slug)
+            )
+        })
+        .collect();
+    if links.is_empty() {
+        return String::new();
+    }
+    format!(
+        "<section class=\"idp\" aria-labelledby=\"idp-h\"><h2 id=\"idp-h\">Your organization's sign-in</h2>\
+         <ul class=\"idp\">{links}</ul></section><p class=\"hint\">Or with an admin token:</p>"
+    )
+}
+
+fn form(state: &ConsoleState, error: Option<&str>) -> String {
     let error = error
         .map(|e| format!("<p role=\"alert\" class=\"error\">{}</p>", esc(e)))
         .unwrap_or_default();
+    let providers = providers(state);
     bare_page(
         "Sign in",
         &format!(
-            "<main id=\"main\" class=\"narrow\"><h1>Warden console</h1>{error}\
+            "<main id=\"main\" class=\"narrow\"><h1>Warden console</h1>{error}{providers}\
              <form method=\"post\" action=\"/console/login\" class=\"card\">\
              <label for=\"token\">Admin token</label>\
              <input id=\"token\" name=\"token\" type=\"password\" autocomplete=\"off\" required autofocus>\
@@ -29,8 +56,8 @@ fn form(error: Option<&str>) -> String {
     )
 }
 
-pub async fn login_form() -> Html<String> {
-    Html(form(None))
+pub async fn login_form(State(state): State<ConsoleState>) -> Html<String> {
+    Html(form(&state, None))
 }
 
 /// A cross-site form post is refused: when the browser says where the form
@@ -48,12 +75,25 @@ fn same_origin(headers: &HeaderMap) -> bool {
         .is_some_and(|(_, rest)| rest == host)
 }
 
-fn secure(state: &ConsoleState, headers: &HeaderMap) -> bool {
+pub(crate) fn secure(state: &ConsoleState, headers: &HeaderMap) -> bool {
     state.config.secure_cookie
         || headers
             .get("x-forwarded-proto")
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+}
+
+/// The `Set-Cookie` value of a new session.
+pub(crate) fn session_cookie(state: &ConsoleState, headers: &HeaderMap, id: &str) -> String {
+    let max_age = state.config.absolute_timeout.as_secs();
+    format!(
+        "{SESSION_COOKIE}={id}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
+        if secure(state, headers) {
+            "; Secure"
+        } else {
+            ""
+        }
+    )
 }
 
 pub async fn login(
@@ -68,7 +108,7 @@ pub async fn login(
     if token.is_empty() || token.len() > 512 {
         return Ok((
             StatusCode::UNAUTHORIZED,
-            Html(form(Some("That token is not a valid admin token."))),
+            Html(form(&state, Some("That token is not a valid admin token."))),
         )
             .into_response());
     }
@@ -76,11 +116,7 @@ pub async fn login(
         Ok(admin) => {
             let id = state.sessions.create(token);
             tracing::info!(actor = %admin.actor, "console sign-in");
-            let max_age = state.config.absolute_timeout.as_secs();
-            let cookie = format!(
-                "{SESSION_COOKIE}={id}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
-                if secure(&state, &headers) { "; Secure" } else { "" }
-            );
+            let cookie = session_cookie(&state, &headers, &id);
             let mut res = see_other("/console/orgs");
             if let Ok(v) = cookie.parse() {
                 res.headers_mut().insert(SET_COOKIE, v);
@@ -89,7 +125,7 @@ pub async fn login(
         }
         Err(warden_admin::AdminError::Unauthorized) => Ok((
             StatusCode::UNAUTHORIZED,
-            Html(form(Some("That token is not a valid admin token."))),
+            Html(form(&state, Some("That token is not a valid admin token."))),
         )
             .into_response()),
         Err(e) => Err(e.into()),

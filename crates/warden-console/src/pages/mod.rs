@@ -7,6 +7,7 @@ pub mod grants;
 pub mod impact;
 pub mod inspect;
 pub mod keys;
+pub mod oidc;
 pub mod orgs;
 pub mod platform;
 pub mod principals;

@@ -76,7 +76,8 @@ pub async fn servers(
         rows.push_str(&format!(
             "<tr data-server=\"{sv}\"><td>{sv}</td><td>{tr}</td><td>{st}</td><td data-testid=\"health\">{health}</td>\
              <td>{secrets}</td><td class=\"tools\">{tools}</td>\
-             <td><a class=\"button\" href=\"/console/servers/{su}/switch?enabled={to}\">{label}</a></td></tr>",
+             <td><a class=\"button\" href=\"/console/servers/{su}/switch?enabled={to}\">{label}</a> \
+             <a href=\"/console/servers/{su}/edit\" aria-label=\"Edit server {sv}\">Edit</a></td></tr>",
             sv = esc(&v.slug),
             su = url(&v.slug),
             tr = esc(&transport),
@@ -140,6 +141,98 @@ pub async fn create_server(
         timeout_ms: None,
     };
     ops::create_server(&state.admin, &checked.console.admin, None, body).await?;
+    Ok(see_other("/console/servers"))
+}
+
+/// Edit a global server: its URL or command, timeout, and secret headers
+/// (write-only: their names are shown, a new value replaces them all).
+pub async fn edit_server(
+    console: Console,
+    State(state): State<ConsoleState>,
+    Path(server): Path<String>,
+) -> Result<Html<String>, ConsoleError> {
+    let v = ops::get_server(&state.admin, &console.admin, None, &server).await?;
+    let transport = match &v.transport {
+        TransportSpec::Http { url } => format!(
+            "<label for=\"url\">URL</label><input id=\"url\" name=\"url\" type=\"url\" required value=\"{}\">",
+            esc(url)
+        ),
+        TransportSpec::Stdio { command, args, .. } => format!(
+            "<label for=\"command\">Command</label><input id=\"command\" name=\"command\" required value=\"{}\">\
+             <label for=\"args\">Arguments (space-separated)</label><input id=\"args\" name=\"args\" value=\"{}\">",
+            esc(command),
+            esc(&args.join(" "))
+        ),
+    };
+    let names = if v.secret_header_names.is_empty() {
+        "none".to_owned()
+    } else {
+        v.secret_header_names.join(", ")
+    };
+    let body = format!(
+        "<h1>Edit server {sv}</h1><form method=\"post\" class=\"card\">{csrf}\
+         <label for=\"name\">Display name</label><input id=\"name\" name=\"name\" value=\"{name}\">\
+         {transport}\
+         <label for=\"timeout_ms\">Call timeout (ms)</label>\
+         <input id=\"timeout_ms\" name=\"timeout_ms\" type=\"number\" min=\"1\" value=\"{timeout}\">\
+         <p class=\"hint\" data-testid=\"secret-names\">Secret headers now: {names} (values are never shown).</p>\
+         <label class=\"check\"><input type=\"checkbox\" name=\"replace_secrets\" value=\"true\"> \
+         replace every secret header with the one below (leave the name empty to remove them all)</label>\
+         <label for=\"secret_name\">Secret header name</label><input id=\"secret_name\" name=\"secret_name\">\
+         <label for=\"secret_value\">Secret header value</label>\
+         <input id=\"secret_value\" name=\"secret_value\" type=\"password\" autocomplete=\"off\">\
+         <button type=\"submit\">Save server</button> <a href=\"/console/servers\">Cancel</a></form>",
+        sv = esc(&v.slug),
+        csrf = csrf_field(&console),
+        name = esc(&v.name),
+        timeout = v.timeout_ms,
+        names = esc(&names),
+    );
+    Ok(Page::new("Edit server", body).render(&console, &state))
+}
+
+pub async fn save_server(
+    State(state): State<ConsoleState>,
+    Path(server): Path<String>,
+    checked: Checked,
+) -> Result<Response, ConsoleError> {
+    let console = &checked.console;
+    let current = ops::get_server(&state.admin, &console.admin, None, &server).await?;
+    let f = &checked.form;
+    let transport = match &current.transport {
+        TransportSpec::Http { .. } => TransportSpec::Http {
+            url: f.required("url")?,
+        },
+        TransportSpec::Stdio { env, .. } => TransportSpec::Stdio {
+            command: f.required("command")?,
+            args: f
+                .optional("args")
+                .map(|a| a.split_whitespace().map(str::to_owned).collect())
+                .unwrap_or_default(),
+            env: env.clone(),
+        },
+    };
+    let timeout_ms = match f.optional("timeout_ms") {
+        None => None,
+        Some(t) => Some(t.parse::<u64>().map_err(|_| {
+            ConsoleError::BadInput("timeout_ms must be a whole number of milliseconds".into())
+        })?),
+    };
+    let secret_headers = (f.get("replace_secrets") == Some("true")).then(|| {
+        let mut h = BTreeMap::new();
+        if let Some(name) = f.optional("secret_name") {
+            h.insert(name, f.get("secret_value").unwrap_or("").to_owned());
+        }
+        h
+    });
+    let body = PatchServer {
+        name: f.optional("name"),
+        enabled: None,
+        transport: Some(transport),
+        secret_headers,
+        timeout_ms,
+    };
+    ops::patch_server(&state.admin, &console.admin, None, &server, body).await?;
     Ok(see_other("/console/servers"))
 }
 

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::response::{Html, Response};
 use warden_admin::dto::{
-    CreateAgent, CreateEndUser, CreateTeam, CreateToolset, ListParams, ScopeSpec,
+    CreateAgent, CreateEndUser, CreateTeam, CreateToolset, ListParams, PatchEndUser, ScopeSpec,
 };
 use warden_admin::ops;
 
@@ -197,16 +197,37 @@ pub async fn end_users(
         ListParams::default(),
     )
     .await?;
+    let o = url(&path.org);
     let rows: String = list
         .items
         .iter()
         .map(|u| {
+            let (status, to, label, confirm, class) = if u.disabled {
+                ("disabled", "false", "Enable", String::new(), "")
+            } else {
+                (
+                    "active",
+                    "true",
+                    "Disable",
+                    format!(
+                        " data-confirm=\"Disable end user {}? Every request for them is refused and their live sessions end.\"",
+                        esc(&u.external_id)
+                    ),
+                    "danger",
+                )
+            };
             format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&u.external_id),
-                esc(&u.name),
-                esc(&scope_text(&u.scope)),
-                scope_link(&path.org, "end-user", &u.external_id)
+                "<tr data-end-user=\"{id}\"><td>{id}</td><td>{name}</td><td data-testid=\"end-user-status\">{status}</td>\
+                 <td>{scope}</td><td>{link} \
+                 <form method=\"post\" action=\"/console/orgs/{o}/end-users/{iu}/disabled\" class=\"inline\"{confirm}>{csrf}\
+                 <input type=\"hidden\" name=\"disabled\" value=\"{to}\">\
+                 <button type=\"submit\" class=\"{class}\" aria-label=\"{label} end user {id}\">{label}</button></form></td></tr>",
+                id = esc(&u.external_id),
+                iu = url(&u.external_id),
+                name = esc(&u.name),
+                scope = esc(&scope_text(&u.scope)),
+                link = scope_link(&path.org, "end-user", &u.external_id),
+                csrf = csrf_field(&console),
             )
         })
         .collect();
@@ -219,7 +240,7 @@ pub async fn end_users(
     let body = page_list(
         "End users",
         &path.org,
-        &["external id", "name", "scope", ""],
+        &["external id", "name", "status", "scope", ""],
         rows,
         create,
     );
@@ -244,6 +265,37 @@ pub async fn create_end_user(
         "/console/orgs/{}/end-users",
         url(&path.org)
     )))
+}
+
+/// `POST …/end-users/{external_id}/disabled`: disable (confirmed) or enable
+/// one person, through `ops::patch_end_user` as the API does.
+pub async fn set_end_user_disabled(
+    State(state): State<ConsoleState>,
+    axum::extract::Path((org, external_id)): axum::extract::Path<(String, String)>,
+    checked: Checked,
+) -> Result<Response, ConsoleError> {
+    let disabled = match checked.form.get("disabled") {
+        Some("true") => true,
+        Some("false") => false,
+        _ => {
+            return Err(ConsoleError::BadInput(
+                "disabled must be true or false".into(),
+            ))
+        }
+    };
+    let body = PatchEndUser {
+        name: None,
+        disabled: Some(disabled),
+    };
+    ops::patch_end_user(
+        &state.admin,
+        &checked.console.admin,
+        &org,
+        &external_id,
+        body,
+    )
+    .await?;
+    Ok(see_other(&format!("/console/orgs/{}/end-users", url(&org))))
 }
 
 pub async fn toolsets(
