@@ -21,7 +21,9 @@ pub(crate) struct HttpLink {
     /// `url` parsed once, not on every request (None: invalid, and every
     /// request reports why).
     parsed_url: Option<reqwest::Url>,
-    /// Warden's own secret headers for this upstream, marked sensitive.
+    /// Warden's own secret headers for this upstream, then a caller link's
+    /// extra headers (which replace those of the same name), all marked
+    /// sensitive.
     secret_headers: HeaderMap,
     session: ArcSwapOption<String>,
     listener: Mutex<Option<JoinHandle<()>>>,
@@ -70,7 +72,12 @@ impl reqwest::dns::Resolve for EgressResolver {
 }
 
 impl HttpLink {
-    pub fn new(url: String, config: &UpstreamConfig, policy: &Arc<UpstreamPolicy>) -> Self {
+    pub fn new(
+        url: String,
+        config: &UpstreamConfig,
+        policy: &Arc<UpstreamPolicy>,
+        extra_headers: HeaderMap,
+    ) -> Self {
         let mut secret_headers = HeaderMap::new();
         for (name, value) in &config.secret_headers {
             let parsed = (
@@ -85,6 +92,12 @@ impl HttpLink {
                 _ => {
                     tracing::warn!(server = %config.slug, header = %name, "secret header is not a valid HTTP header; not sent")
                 }
+            }
+        }
+        for (name, mut value) in extra_headers {
+            if let Some(name) = name {
+                value.set_sensitive(true);
+                secret_headers.insert(name, value);
             }
         }
         // Never follow redirects: a redirect could lead anywhere, past the
@@ -212,13 +225,19 @@ impl HttpLink {
 
     /// The POST of request `id`, as a future for whoever awaits its
     /// response to drive (see [`super::ResponseRx`]): no task per call.
-    pub fn request_driver(&self, up: &Arc<Upstream>, id: u64, msg: Value) -> super::Driver {
+    pub fn request_driver(
+        &self,
+        up: &Arc<Upstream>,
+        id: u64,
+        msg: Value,
+        headers: Option<HeaderMap>,
+    ) -> super::Driver {
         let up = Arc::clone(up);
         // Driven inside the caller's span, so that `builder` sends its
         // trace context.
         let task = async move {
             let Some(link) = up.http_link() else { return };
-            let outcome = link.post(&up, &msg, Some(id)).await;
+            let outcome = link.post(&up, &msg, Some(id), headers).await;
             match outcome {
                 Err(e) => up.complete(id, Err(e)),
                 Ok(()) => up.complete(
@@ -237,7 +256,7 @@ impl HttpLink {
         let Some(up) = up.self_arc() else { return };
         tokio::spawn(async move {
             let Some(link) = up.http_link() else { return };
-            if let Err(e) = link.post(&up, &msg, None).await {
+            if let Err(e) = link.post(&up, &msg, None, None).await {
                 tracing::debug!(server = %up.slug(), error = %e, "upstream notification failed");
             }
         });
@@ -248,24 +267,26 @@ impl HttpLink {
         up: &Arc<Upstream>,
         msg: &Value,
         via: Option<u64>,
+        headers: Option<HeaderMap>,
     ) -> Result<(), GatewayError> {
         if let Some(why) = &self.refused {
             up.mark_failed(why);
             return Err(up.unavailable(why.clone()));
         }
         let had_session = self.session.load().is_some();
-        let resp = self
-            .builder(up, reqwest::Method::POST, Some(msg))
-            .send()
-            .await
-            .map_err(|e| {
-                let is_connect = e.is_connect();
-                let detail = e.without_url().to_string();
-                if is_connect {
-                    up.mark_failed(&detail);
-                }
-                up.unavailable(detail)
-            })?;
+        let mut request = self.builder(up, reqwest::Method::POST, Some(msg));
+        if let Some(mut headers) = headers {
+            headers.values_mut().for_each(|v| v.set_sensitive(true));
+            request = request.headers(headers);
+        }
+        let resp = request.send().await.map_err(|e| {
+            let is_connect = e.is_connect();
+            let detail = e.without_url().to_string();
+            if is_connect {
+                up.mark_failed(&detail);
+            }
+            up.unavailable(detail)
+        })?;
         let status = resp.status();
         if status.as_u16() == 404 && had_session {
             up.mark_failed("the upstream session expired");
