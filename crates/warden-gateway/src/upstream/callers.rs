@@ -81,23 +81,25 @@ pub(crate) struct CallerLinks {
 }
 
 impl Upstream {
-    /// Opens a caller link to `shared`'s server: same configuration, a
-    /// session of its own. Returns at once; the `initialize` runs in the
+    /// Opens a caller link to `shared`'s server: same configuration and
+    /// HTTP client (connection pool), a session of its own; `None` for a
+    /// server that is not reached over HTTP. Returns at once; the `initialize` runs in the
     /// link's task and the first request waits for it.
-    pub(crate) fn start_caller(shared: &Arc<Upstream>, init: CallerInit) -> Arc<Upstream> {
+    pub(crate) fn start_caller(shared: &Arc<Upstream>, init: CallerInit) -> Option<Arc<Upstream>> {
+        let link = super::http::HttpLink::for_caller(shared.http_link()?, init.extra_headers);
         let side = CallerSide {
             capabilities: init.capabilities,
             client_info: init.client_info,
             owner: init.owner,
             shared: Arc::downgrade(shared),
         };
-        Upstream::start_link(
+        Some(Upstream::start_link(
             shared.config.clone(),
             shared.limits.clone(),
             shared.events.clone(),
             None,
-            Some((side, init.extra_headers)),
-        )
+            Some((side, link)),
+        ))
     }
 
     /// Can callers get links of their own to this server: an HTTP
@@ -169,7 +171,10 @@ impl CallerLinks {
                 limit: self.max_per_server,
             });
         }
-        let link = Upstream::start_caller(shared, init());
+        let Some(link) = Upstream::start_caller(shared, init()) else {
+            // Not an HTTP upstream: callers share its one connection.
+            return Ok(Arc::clone(shared));
+        };
         links
             .by_session
             .entry(session.to_owned())

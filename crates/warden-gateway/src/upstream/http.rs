@@ -72,12 +72,29 @@ impl reqwest::dns::Resolve for EgressResolver {
 }
 
 impl HttpLink {
-    pub fn new(
-        url: String,
-        config: &UpstreamConfig,
-        policy: &Arc<UpstreamPolicy>,
-        extra_headers: HeaderMap,
-    ) -> Self {
+    /// A caller link's HTTP side: the shared connection's client (its
+    /// connection pool, redirect and egress rules), URL and secret headers,
+    /// then `extra_headers` over them; a session of its own.
+    pub fn for_caller(shared: &HttpLink, extra_headers: HeaderMap) -> Self {
+        let mut secret_headers = shared.secret_headers.clone();
+        for (name, mut value) in extra_headers {
+            if let Some(name) = name {
+                value.set_sensitive(true);
+                secret_headers.insert(name, value);
+            }
+        }
+        HttpLink {
+            client: shared.client.clone(),
+            url: shared.url.clone(),
+            parsed_url: shared.parsed_url.clone(),
+            secret_headers,
+            session: ArcSwapOption::empty(),
+            listener: Mutex::new(None),
+            refused: shared.refused.clone(),
+        }
+    }
+
+    pub fn new(url: String, config: &UpstreamConfig, policy: &Arc<UpstreamPolicy>) -> Self {
         let mut secret_headers = HeaderMap::new();
         for (name, value) in &config.secret_headers {
             let parsed = (
@@ -92,12 +109,6 @@ impl HttpLink {
                 _ => {
                     tracing::warn!(server = %config.slug, header = %name, "secret header is not a valid HTTP header; not sent")
                 }
-            }
-        }
-        for (name, mut value) in extra_headers {
-            if let Some(name) = name {
-                value.set_sensitive(true);
-                secret_headers.insert(name, value);
             }
         }
         // Never follow redirects: a redirect could lead anywhere, past the

@@ -214,20 +214,19 @@ impl Upstream {
         limits: UpstreamLimits,
         events: mpsc::UnboundedSender<UpstreamEvent>,
         seed: Option<Arc<ToolCatalog>>,
-        caller: Option<(callers::CallerSide, reqwest::header::HeaderMap)>,
+        caller: Option<(callers::CallerSide, http::HttpLink)>,
     ) -> Arc<Upstream> {
-        let (caller, extra_headers) = match caller {
-            Some((side, headers)) => (Some(side), headers),
-            None => (None, reqwest::header::HeaderMap::new()),
-        };
-        let link = match &config.transport {
-            Transport::Http { url } => Link::Http(http::HttpLink::new(
-                url.clone(),
-                &config,
-                &limits.policy,
-                extra_headers,
-            )),
-            Transport::Stdio { .. } => Link::Stdio(stdio::StdioLink::new()),
+        let (caller, link) = match caller {
+            Some((side, link)) => (Some(side), Link::Http(link)),
+            None => (
+                None,
+                match &config.transport {
+                    Transport::Http { url } => {
+                        Link::Http(http::HttpLink::new(url.clone(), &config, &limits.policy))
+                    }
+                    Transport::Stdio { .. } => Link::Stdio(stdio::StdioLink::new()),
+                },
+            ),
         };
         let (state_tx, _) = watch::channel(LinkState::Connecting);
         let duration = metrics::histogram!("warden_upstream_request_duration_seconds",
