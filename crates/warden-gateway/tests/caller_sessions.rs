@@ -495,3 +495,84 @@ async fn per_caller_sessions_can_be_turned_off() {
         fx.state.session_ids()[0]
     );
 }
+
+/// A task is visible, pollable and cancellable only by the caller whose
+/// call created it; another tenant asking for it gets "not found" (and the
+/// upstream never sees the question); a revoked key's tasks are cancelled
+/// before its upstream session is ended.
+#[tokio::test]
+async fn a_task_is_its_creators_alone_and_is_cancelled_with_its_key() {
+    let (fx, h) = setup(GatewayConfig::default()).await;
+    let a = h.initialize(PATH, KEY_A).await;
+    let b = h.initialize(PATH, KEY_B).await;
+    let created = h
+        .rpc(
+            PATH,
+            KEY_A,
+            &a,
+            1,
+            "tools/call",
+            json!({"name": "echo", "arguments": {}, "task": {"ttl": 60000}}),
+        )
+        .await;
+    let task = created["result"]["task"]["taskId"]
+        .as_str()
+        .expect("a task")
+        .to_owned();
+    let a_upstream = fx.state.tasks.lock().unwrap()[0].0.clone();
+
+    let polled = h
+        .rpc(PATH, KEY_A, &a, 2, "tasks/get", json!({"taskId": task}))
+        .await;
+    assert_eq!(polled["result"]["status"], "working", "{polled}");
+
+    // B (another org, same server) knows the id: not found, for every verb.
+    h.rpc(
+        PATH,
+        KEY_B,
+        &b,
+        1,
+        "tools/call",
+        json!({"name": "echo", "arguments": {}}),
+    )
+    .await;
+    let seen_before = fx.state.requests("tasks/get").len();
+    for (n, method) in ["tasks/get", "tasks/result", "tasks/cancel"]
+        .iter()
+        .enumerate()
+    {
+        let r = h
+            .rpc(
+                PATH,
+                KEY_B,
+                &b,
+                10 + n as i64,
+                method,
+                json!({"taskId": task}),
+            )
+            .await;
+        assert_eq!(r["error"]["code"], -32602, "{method}: {r}");
+        assert_eq!(
+            r["error"]["data"]["reason"], "task_unknown",
+            "{method}: {r}"
+        );
+    }
+    assert_eq!(
+        fx.state.requests("tasks/get").len(),
+        seen_before,
+        "B's question reached the upstream"
+    );
+    assert!(fx.state.cancelled.lock().unwrap().is_empty());
+
+    // A's key is revoked: its task is cancelled on its own session, then
+    // that session is ended.
+    let mut rows = two_orgs(2, true, false);
+    rows.keys[0].revoked = true;
+    h.install(rows);
+    assert!(
+        deleted(&fx, &a_upstream).await,
+        "A's upstream session not deleted"
+    );
+    let cancelled = fx.state.cancelled.lock().unwrap().clone();
+    assert_eq!(cancelled, vec![(a_upstream.clone(), task.clone())]);
+}

@@ -402,6 +402,9 @@ impl Ctx {
         let reply = match outcome {
             Outcome::Response(mut resp) => {
                 resp["id"] = id;
+                if let Some(result) = resp.get("result") {
+                    upstream.note_task(result);
+                }
                 if let Some(result) = resp.get_mut("result") {
                     finish(result);
                     if self.stateless {

@@ -104,6 +104,9 @@ pub(crate) enum Refusal {
         server: String,
         limit: usize,
     },
+    /// A task id this caller's upstream session did not create (another
+    /// caller's, or none): not found, so existence does not leak.
+    TaskUnknown,
     Cancelled,
 }
 
@@ -161,6 +164,7 @@ impl Refusal {
             Refusal::AuditUnavailable { .. } => "audit_unavailable",
             Refusal::Upstream(_) => "upstream_error",
             Refusal::UpstreamSessionsFull { .. } => "upstream_sessions_full",
+            Refusal::TaskUnknown => "task_unknown",
             Refusal::Cancelled => "cancelled",
         }
     }
@@ -205,6 +209,7 @@ impl Refusal {
             | Refusal::AuditUnavailable { .. }
             | Refusal::Upstream(_)
             | Refusal::UpstreamSessionsFull { .. }
+            | Refusal::TaskUnknown
             | Refusal::Cancelled => StatusCode::OK,
         }
     }
@@ -219,6 +224,7 @@ impl Refusal {
             Refusal::MetaInvalid(_)
             | Refusal::InvalidParams(_)
             | Refusal::FieldTooLong { .. }
+            | Refusal::TaskUnknown
             | Refusal::Denied(_) => code::INVALID_PARAMS,
             Refusal::AuditUnavailable { .. } => code::AUDIT_UNAVAILABLE,
             Refusal::Limited(_) | Refusal::UpstreamSessionsFull { .. } => code::LIMITED,
@@ -298,6 +304,7 @@ impl Refusal {
             Refusal::UpstreamSessionsFull { server, limit } => format!(
                 "server {server} has no room for another caller's upstream session (limit {limit}); retry later"
             ),
+            Refusal::TaskUnknown => "Task not found".into(),
             Refusal::Cancelled => "Request cancelled".into(),
         }
     }

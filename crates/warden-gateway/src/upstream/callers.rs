@@ -16,7 +16,7 @@
 //! Which decision allows a request does not change: `decide` runs first,
 //! the link only chooses the wire (`mcp/forward.rs`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, Weak};
 
 use reqwest::header::HeaderMap;
@@ -58,6 +58,17 @@ pub(crate) struct CallerSide {
     /// The server's shared connection (its catalog is refreshed when this
     /// link hears `tools/list_changed`).
     pub shared: Weak<Upstream>,
+    /// Ids of the tasks the upstream created for this caller (bounded).
+    pub tasks: Mutex<HashSet<String>>,
+}
+
+/// Most task ids one caller link remembers.
+const MAX_TASKS: usize = 1_000;
+
+impl CallerSide {
+    pub fn take_tasks(&self) -> Vec<String> {
+        lock(&self.tasks).drain().collect()
+    }
 }
 
 /// A caller link was refused: the server already has `limit` of them.
@@ -92,6 +103,7 @@ impl Upstream {
             client_info: init.client_info,
             owner: init.owner,
             shared: Arc::downgrade(shared),
+            tasks: Mutex::new(HashSet::new()),
         };
         Some(Upstream::start_link(
             shared.config.clone(),
@@ -109,6 +121,28 @@ impl Upstream {
             && self.http_link().is_some()
             && self.is_ready()
             && !self.is_stateless()
+    }
+
+    /// Notes the task a result created (`result.task.taskId`, a 2025-11-25
+    /// `CreateTaskResult`) as this caller link's caller's.
+    pub(crate) fn note_task(&self, result: &Value) {
+        let (Some(caller), Some(task)) = (
+            &self.caller,
+            result.pointer("/task/taskId").and_then(Value::as_str),
+        ) else {
+            return;
+        };
+        let mut tasks = lock(&caller.tasks);
+        if tasks.len() < MAX_TASKS && task.len() <= 256 {
+            tasks.insert(task.to_owned());
+        }
+    }
+
+    /// Did the upstream create task `task` for this caller link's caller?
+    pub(crate) fn owns_task(&self, task: &str) -> bool {
+        self.caller
+            .as_ref()
+            .is_some_and(|c| lock(&c.tasks).contains(task))
     }
 
     fn is_closed(&self) -> bool {

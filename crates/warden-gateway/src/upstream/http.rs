@@ -159,11 +159,20 @@ impl HttpLink {
     /// server's timeout (best effort: an upstream that does not allow it
     /// answers 405, one that is down is not waited for). The session is
     /// forgotten either way.
-    pub fn end_session(&self, up: &Upstream, timeout: std::time::Duration) {
+    /// `first`: messages POSTed on the session, in order, before the
+    /// `DELETE` (a caller's `tasks/cancel`s).
+    pub fn end_session(&self, up: &Upstream, timeout: std::time::Duration, first: Vec<Value>) {
         self.stop_listener();
         if self.session.load().is_none() {
             return;
         }
+        let before: Vec<reqwest::RequestBuilder> = first
+            .iter()
+            .map(|msg| {
+                self.builder(up, reqwest::Method::POST, Some(msg))
+                    .timeout(timeout)
+            })
+            .collect();
         let request = self
             .builder(up, reqwest::Method::DELETE, None)
             .timeout(timeout);
@@ -173,6 +182,11 @@ impl HttpLink {
         };
         let slug = up.slug().to_owned();
         runtime.spawn(async move {
+            for post in before {
+                if let Err(e) = post.send().await {
+                    tracing::debug!(server = %slug, error = %e.without_url(), "could not cancel a caller's task");
+                }
+            }
             if let Err(e) = request.send().await {
                 tracing::debug!(server = %slug, error = %e.without_url(), "could not end the upstream session");
             }

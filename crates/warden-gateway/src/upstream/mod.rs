@@ -334,7 +334,23 @@ impl Upstream {
         self.fail_all("the server was removed or reconfigured");
         match &self.link {
             Link::Stdio(link) => link.shutdown(),
-            Link::Http(link) => link.end_session(self, self.timeout),
+            Link::Http(link) => {
+                // A caller's tasks die with its session: cancelled before
+                // the session is ended.
+                let cancels = self
+                    .caller
+                    .as_ref()
+                    .map(|c| c.take_tasks())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|task| {
+                        let id = format!("warden-cancel-{}", self.next_request_id());
+                        json!({"jsonrpc": "2.0", "id": id, "method": "tasks/cancel",
+                               "params": {"taskId": task}})
+                    })
+                    .collect();
+                link.end_session(self, self.timeout, cancels)
+            }
         }
     }
 

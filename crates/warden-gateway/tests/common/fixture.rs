@@ -58,6 +58,10 @@ pub struct FixtureState {
     pub levels: Mutex<HashMap<String, String>>,
     /// Answers to requests sent on a session's GET stream, by request id.
     stream_answers: Mutex<HashMap<String, tokio::sync::oneshot::Sender<Value>>>,
+    /// (session, task id) of each task a task-augmented call created.
+    pub tasks: Mutex<Vec<(String, String)>>,
+    /// (session, task id) of each `tasks/cancel`.
+    pub cancelled: Mutex<Vec<(String, String)>>,
 }
 
 impl FixtureState {
@@ -166,6 +170,8 @@ pub async fn start(mode: Mode, tools: &[&str]) -> Fixture {
         subscriptions: Mutex::new(Vec::new()),
         levels: Mutex::new(HashMap::new()),
         stream_answers: Mutex::new(HashMap::new()),
+        tasks: Mutex::new(Vec::new()),
+        cancelled: Mutex::new(Vec::new()),
     });
     let app = Router::new()
         .route(
@@ -356,6 +362,44 @@ async fn handle_post(
             id,
             json!({"contents": [{"uri": msg["params"]["uri"], "text": "hello"}]}),
         ),
+        // 2025-11-25 tasks: a task belongs to the session that created it.
+        "tools/call" if msg["params"].get("task").is_some() => {
+            let sid = session_of(&headers).unwrap_or_default();
+            let task = format!("task-{}", state.tasks.lock().unwrap().len() + 1);
+            state.tasks.lock().unwrap().push((sid, task.clone()));
+            json_reply(
+                id,
+                json!({"task": {"taskId": task, "status": "working", "ttl": 60000,
+                       "createdAt": "2026-12-06T00:00:00Z", "lastUpdatedAt": "2026-12-06T00:00:00Z"}}),
+            )
+        }
+        "tasks/get" | "tasks/result" | "tasks/cancel" => {
+            let sid = session_of(&headers).unwrap_or_default();
+            let task = msg["params"]["taskId"].as_str().unwrap_or("").to_owned();
+            let mine = state
+                .tasks
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|(s, t)| *s == sid && *t == task);
+            if !mine {
+                let body = json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32602, "message": "Task not found"}});
+                return ([("content-type", "application/json")], body.to_string()).into_response();
+            }
+            if method == "tasks/cancel" {
+                state.cancelled.lock().unwrap().push((sid, task.clone()));
+            }
+            let status = if method == "tasks/cancel" {
+                "cancelled"
+            } else {
+                "working"
+            };
+            json_reply(
+                id,
+                json!({"taskId": task, "status": status, "ttl": 60000,
+                "createdAt": "2026-12-06T00:00:00Z", "lastUpdatedAt": "2026-12-06T00:00:00Z"}),
+            )
+        }
         "tools/call" => call(&state, id, &msg, session_of(&headers)).await,
         _ => json_reply(id, json!({})),
     }
