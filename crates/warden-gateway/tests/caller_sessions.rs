@@ -378,6 +378,7 @@ async fn a_callers_upstream_session_ends_with_its_session_and_with_its_key() {
     .await;
     let b_upstream = upstream_session_of_call(&fx, "echo");
     assert!(fx.state.requests("DELETE").is_empty());
+    assert_eq!(h.gateway.upstream_caller_sessions(), 2);
 
     // A ends its session.
     let resp = h
@@ -394,6 +395,7 @@ async fn a_callers_upstream_session_ends_with_its_session_and_with_its_key() {
         "A's upstream session not deleted"
     );
     assert!(!deleted_now(&fx, &b_upstream));
+    assert_eq!(h.gateway.upstream_caller_sessions(), 1);
 
     // B's key is revoked.
     h.install(two_orgs(2, true, true));
@@ -401,6 +403,7 @@ async fn a_callers_upstream_session_ends_with_its_session_and_with_its_key() {
         deleted(&fx, &b_upstream).await,
         "B's upstream session not deleted"
     );
+    assert_eq!(h.gateway.upstream_caller_sessions(), 0);
     let shared = fx.state.session_ids()[0].clone();
     assert!(!deleted_now(&fx, &shared), "the shared session was ended");
 }
