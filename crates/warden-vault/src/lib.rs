@@ -31,7 +31,7 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use warden_policy::{EndUserId, OrgId, ServerId};
 use warden_store::{
-    ConsentTarget, NewUserCredential, RegisteredClient, Secret, Store, TokenSet,
+    ConsentTarget, NewUserCredential, RegisteredClient, Secret, ServerUpstreamAuth, Store, TokenSet,
     UpstreamAuthConfig, UserCredential,
 };
 
@@ -92,6 +92,11 @@ struct Resolved {
 }
 
 type RefreshLock = Arc<Mutex<()>>;
+type AuthCache = (u64, HashMap<ServerId, Option<Arc<ServerUpstreamAuth>>>);
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// The token vault. Cheap to clone.
 #[derive(Clone)]
@@ -110,6 +115,8 @@ struct Inner {
     /// used once.
     refreshing: Mutex<HashMap<(EndUserId, ServerId), RefreshLock>>,
     exchanged: Mutex<HashMap<(EndUserId, ServerId, String), TokenSet>>,
+    /// Servers' upstream authentication at one revision.
+    auth: std::sync::Mutex<AuthCache>,
     wake_revoker: tokio::sync::Notify,
 }
 
@@ -144,6 +151,7 @@ impl Vault {
                 resolved: Mutex::new(HashMap::new()),
                 refreshing: Mutex::new(HashMap::new()),
                 exchanged: Mutex::new(HashMap::new()),
+                auth: std::sync::Mutex::new((u64::MAX, HashMap::new())),
                 wake_revoker: tokio::sync::Notify::new(),
             }),
         })
@@ -165,7 +173,7 @@ impl Vault {
         caller: &Caller,
         server: &UpstreamRef,
     ) -> Result<Credentials, VaultError> {
-        let Some(auth) = self.inner.store.upstream_auth(server.id).await? else {
+        let Some(auth) = self.upstream_auth(server.id).await? else {
             return Ok(Credentials::Static);
         };
         let end_user = caller.end_user.ok_or(VaultError::NoPerson)?;
@@ -205,6 +213,31 @@ impl Vault {
                 .await
             }
         }
+    }
+
+    /// A server's upstream authentication, read once per policy revision
+    /// (every change of it is a policy write): a `static` server costs a
+    /// map lookup per call, not a query.
+    async fn upstream_auth(
+        &self,
+        server: ServerId,
+    ) -> Result<Option<Arc<ServerUpstreamAuth>>, VaultError> {
+        let revision = self.inner.store.live().snapshot().revision();
+        {
+            let cache = lock(&self.inner.auth);
+            if cache.0 == revision {
+                if let Some(found) = cache.1.get(&server) {
+                    return Ok(found.clone());
+                }
+            }
+        }
+        let found = self.inner.store.upstream_auth(server).await?.map(Arc::new);
+        let mut cache = lock(&self.inner.auth);
+        if cache.0 != revision {
+            *cache = (revision, HashMap::new());
+        }
+        cache.1.insert(server, found.clone());
+        Ok(found)
     }
 
     /// The upstream answered 401 to a call made with the person's token:

@@ -275,6 +275,7 @@ async fn handle_message(
                 snapshot: admitted.snapshot,
                 access,
                 principal: admitted.principal,
+                sign_in: admitted.sign_in,
                 mount,
                 owner,
                 stateless,

@@ -99,6 +99,28 @@ pub(crate) enum Refusal {
     },
     Upstream(GatewayError),
     Cancelled,
+    /// The server acts on the person's own account and they have not
+    /// connected it (or their grant ended upstream): they open `url`
+    /// (Warden's consent page) and retry. Session era: `-32042`
+    /// URL-mode elicitation required; a 2026-07-28 client that declared
+    /// URL elicitation gets an `input_required` result instead (built in
+    /// forward.rs), one that did not gets this with `-32006`.
+    ConsentRequired {
+        server: String,
+        url: String,
+        elicitation_id: String,
+        stateless: bool,
+        decision_id: String,
+    },
+    /// The vault could not produce the caller's own credentials (not a
+    /// person, not signed in with the right provider, authorization server
+    /// unreachable or refusing): the call is not forwarded.
+    Credentials {
+        server: String,
+        code: &'static str,
+        message: String,
+        decision_id: String,
+    },
 }
 
 /// Longest requested version echoed back in an unsupported-version error.
@@ -155,6 +177,8 @@ impl Refusal {
             Refusal::AuditUnavailable { .. } => "audit_unavailable",
             Refusal::Upstream(_) => "upstream_error",
             Refusal::Cancelled => "cancelled",
+            Refusal::ConsentRequired { .. } => "consent_required",
+            Refusal::Credentials { code, .. } => code,
         }
     }
 
@@ -197,7 +221,9 @@ impl Refusal {
             | Refusal::Limited(_)
             | Refusal::AuditUnavailable { .. }
             | Refusal::Upstream(_)
-            | Refusal::Cancelled => StatusCode::OK,
+            | Refusal::Cancelled
+            | Refusal::ConsentRequired { .. }
+            | Refusal::Credentials { .. } => StatusCode::OK,
         }
     }
 
@@ -216,6 +242,12 @@ impl Refusal {
             Refusal::Limited(_) => code::LIMITED,
             Refusal::Upstream(_) => code::UPSTREAM_ERROR,
             Refusal::Cancelled => code::REQUEST_CANCELLED,
+            Refusal::ConsentRequired {
+                stateless: false, ..
+            } => code::URL_ELICITATION_REQUIRED,
+            Refusal::ConsentRequired { .. } | Refusal::Credentials { .. } => {
+                code::CREDENTIALS_REQUIRED
+            }
             _ => code::INVALID_REQUEST,
         }
     }
@@ -288,6 +320,12 @@ impl Refusal {
             }
             Refusal::Upstream(e) => e.to_string(),
             Refusal::Cancelled => "Request cancelled".into(),
+            Refusal::ConsentRequired { server, .. } => format!(
+                "{server} acts on your own account: connect it at the URL in error.data, then retry"
+            ),
+            Refusal::Credentials {
+                server, message, ..
+            } => format!("no usable credentials for {server}: {message}"),
         }
     }
 
@@ -344,6 +382,24 @@ impl Refusal {
                 json!({"reason": reason, "decision_id": decision_id})
             }
             Refusal::Upstream(e) => json!({"server": e.server(), "kind": e.kind()}),
+            Refusal::ConsentRequired {
+                server,
+                url,
+                elicitation_id,
+                decision_id,
+                ..
+            } => json!({
+                "reason": reason,
+                "server": server,
+                "url": url,
+                "decision_id": decision_id,
+                "elicitations": [consent_elicitation(server, url, elicitation_id)],
+            }),
+            Refusal::Credentials {
+                server,
+                decision_id,
+                ..
+            } => json!({"reason": reason, "server": server, "decision_id": decision_id}),
             _ => json!({"reason": reason}),
         })
     }
@@ -384,6 +440,17 @@ impl Refusal {
         }
         resp
     }
+}
+
+/// The URL-mode elicitation that sends a person to Warden's consent page
+/// (2025-11-25 `ElicitRequestURLParams`).
+pub(crate) fn consent_elicitation(server: &str, url: &str, elicitation_id: &str) -> Value {
+    json!({
+        "mode": "url",
+        "elicitationId": elicitation_id,
+        "url": url,
+        "message": format!("Connect your {server} account to continue."),
+    })
 }
 
 /// Adds `resource_metadata="{url}"` (RFC 9728 §5.1) and, if the challenge
@@ -453,6 +520,33 @@ mod tests {
         assert_eq!(msg["error"]["code"], code::INVALID_PARAMS);
         assert_eq!(msg["error"]["data"]["max_bytes"], 256);
         assert_eq!(r.status(), StatusCode::OK);
+    }
+
+    #[test]
+    fn consent_required_is_a_url_elicitation_error() {
+        let r = Refusal::ConsentRequired {
+            server: "github".into(),
+            url: "https://w.example/connect/abc".into(),
+            elicitation_id: "e-1".into(),
+            stateless: false,
+            decision_id: "d-1".into(),
+        };
+        let msg = r.to_message(json!(3));
+        assert_eq!(msg["error"]["code"], -32042);
+        let e = &msg["error"]["data"]["elicitations"][0];
+        assert_eq!(e["mode"], "url");
+        assert_eq!(e["url"], "https://w.example/connect/abc");
+        assert_eq!(e["elicitationId"], "e-1");
+        assert_eq!(msg["error"]["data"]["reason"], "consent_required");
+        let r = Refusal::ConsentRequired {
+            server: "github".into(),
+            url: "https://w.example/connect/abc".into(),
+            elicitation_id: "e-1".into(),
+            stateless: true,
+            decision_id: "d-1".into(),
+        };
+        // -32042 is retired on the 2026-07-28 wire.
+        assert_eq!(r.to_message(json!(3))["error"]["code"], -32006);
     }
 
     #[test]

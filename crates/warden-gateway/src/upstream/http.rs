@@ -212,13 +212,22 @@ impl HttpLink {
 
     /// The POST of request `id`, as a future for whoever awaits its
     /// response to drive (see [`super::ResponseRx`]): no task per call.
-    pub fn request_driver(&self, up: &Arc<Upstream>, id: u64, msg: Value) -> super::Driver {
+    ///
+    /// `caller_headers`: the calling person's own credentials (from the
+    /// vault), sent on this one POST only, over the server's own headers.
+    pub fn request_driver(
+        &self,
+        up: &Arc<Upstream>,
+        id: u64,
+        msg: Value,
+        caller_headers: Option<HeaderMap>,
+    ) -> super::Driver {
         let up = Arc::clone(up);
         // Driven inside the caller's span, so that `builder` sends its
         // trace context.
         let task = async move {
             let Some(link) = up.http_link() else { return };
-            let outcome = link.post(&up, &msg, Some(id)).await;
+            let outcome = link.post(&up, &msg, Some(id), caller_headers.as_ref()).await;
             match outcome {
                 Err(e) => up.complete(id, Err(e)),
                 Ok(()) => up.complete(
@@ -237,7 +246,7 @@ impl HttpLink {
         let Some(up) = up.self_arc() else { return };
         tokio::spawn(async move {
             let Some(link) = up.http_link() else { return };
-            if let Err(e) = link.post(&up, &msg, None).await {
+            if let Err(e) = link.post(&up, &msg, None, None).await {
                 tracing::debug!(server = %up.slug(), error = %e, "upstream notification failed");
             }
         });
@@ -248,14 +257,18 @@ impl HttpLink {
         up: &Arc<Upstream>,
         msg: &Value,
         via: Option<u64>,
+        caller_headers: Option<&HeaderMap>,
     ) -> Result<(), GatewayError> {
         if let Some(why) = &self.refused {
             up.mark_failed(why);
             return Err(up.unavailable(why.clone()));
         }
         let had_session = self.session.load().is_some();
-        let resp = self
-            .builder(up, reqwest::Method::POST, Some(msg))
+        let mut request = self.builder(up, reqwest::Method::POST, Some(msg));
+        if let Some(h) = caller_headers {
+            request = request.headers(h.clone());
+        }
+        let resp = request
             .send()
             .await
             .map_err(|e| {

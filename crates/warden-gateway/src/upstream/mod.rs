@@ -471,7 +471,29 @@ impl Upstream {
             return Err(self.unavailable("the server was removed"));
         }
         self.ensure_ready().await?;
-        Ok(self.send_request(id, method, params, sink, declared))
+        Ok(self.send_request(id, method, params, sink, declared, None))
+    }
+
+    /// [`Upstream::start_request_for`] carrying the calling person's own
+    /// credentials (`headers`, from the vault) on this request only. HTTP
+    /// upstreams only: a stdio upstream has no per-request headers.
+    pub async fn start_request_as(
+        self: &Arc<Self>,
+        id: u64,
+        method: &str,
+        params: Option<Value>,
+        sink: Option<ClientSink>,
+        declared: Option<Value>,
+        headers: reqwest::header::HeaderMap,
+    ) -> Result<ResponseRx, GatewayError> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(self.unavailable("the server was removed"));
+        }
+        if matches!(self.link, Link::Stdio(_)) {
+            return Err(self.unavailable("per-person credentials need an HTTP upstream"));
+        }
+        self.ensure_ready().await?;
+        Ok(self.send_request(id, method, params, sink, declared, Some(headers)))
     }
 
     fn send_request(
@@ -481,6 +503,7 @@ impl Upstream {
         mut params: Option<Value>,
         sink: Option<ClientSink>,
         declared: Option<Value>,
+        caller_headers: Option<reqwest::header::HeaderMap>,
     ) -> ResponseRx {
         let (tx, rx) = oneshot::channel();
         let mut progress = None;
@@ -511,7 +534,7 @@ impl Upstream {
             msg["params"] = p;
         }
         let driver = match &self.link {
-            Link::Http(link) => Some(link.request_driver(self, id, msg)),
+            Link::Http(link) => Some(link.request_driver(self, id, msg, caller_headers)),
             Link::Stdio(link) => {
                 if let Err(e) = link.send(&msg) {
                     self.complete(id, Err(self.unavailable(e)));
@@ -864,7 +887,7 @@ impl Upstream {
         self.protocol
             .store(Some(Arc::new(STATELESS_VERSION.to_owned())));
         let id = self.next_request_id();
-        let rx = self.send_request(id, "server/discover", None, None, None);
+        let rx = self.send_request(id, "server/discover", None, None, None, None);
         // A session-era server may not answer a request before `initialize`
         // at all (stdio): it is not given the whole timeout to do so.
         let probe = self.timeout.min(DISCOVER_PROBE);
@@ -901,7 +924,7 @@ impl Upstream {
             "clientInfo": client_info(),
         });
         let id = self.next_request_id();
-        let rx = self.send_request(id, "initialize", Some(init), None, None);
+        let rx = self.send_request(id, "initialize", Some(init), None, None, None);
         let resp = self.await_response(id, rx).await?;
         let Some(result) = resp.get("result") else {
             return Err(self.err_protocol("neither server/discover nor initialize succeeded"));
