@@ -40,6 +40,7 @@ mod error;
 mod extract;
 pub mod idp_auth;
 mod idp_routes;
+mod credential_routes;
 mod limit_routes;
 mod openapi;
 pub mod ops;
@@ -63,6 +64,7 @@ pub use state::AdminState;
 pub fn router(state: AdminState) -> Router {
     routes::routes()
         .merge(limit_routes::routes())
+        .merge(credential_routes::routes())
         .merge(idp_routes::routes())
         .route("/admin/v1/openapi.json", get(openapi::serve))
         // After every route: it is set on the routes registered so far.

@@ -85,7 +85,7 @@ pub async fn run(config: Config, demo: bool) -> Result<(), WardenError> {
     let vault = warden_vault::Vault::new(store.clone(), &config.public_url())
         .map_err(|e| WardenError::Config(format!("credential vault: {e}")))?;
     gateway.enable_vault(vault.clone());
-    tokio::spawn(vault.clone().run_revoker(Duration::from_secs(10)));
+    tokio::spawn(vault.clone().run_revoker(Duration::from_secs(2)));
 
     let admin_state = warden_admin::AdminState::with_upstream_policy(
         store.clone(),
