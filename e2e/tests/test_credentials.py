@@ -119,6 +119,12 @@ async def consent_url(warden: Warden, key: str, user: str) -> str:
     return elicitation["url"]
 
 
+def own(warden: Warden, key: str, user: str, method: str, path: str) -> httpx2.Response:
+    """A person's own connections endpoint, as that person."""
+    return httpx2.request(method, warden.base + path, timeout=10,
+                          headers={"Authorization": f"Bearer {key}", "X-Warden-End-User": user})
+
+
 def introspect(issuer: str, token: str) -> bool:
     resp = httpx2.post(f"{issuer}/token/introspection", data={"token": token}, auth=("rs", "rs-secret"), timeout=10)
     assert resp.status_code == 200, resp.text
@@ -196,6 +202,20 @@ def test_each_person_calls_with_their_own_upstream_token(procs: Procs, warden: W
         # Rotation: the old refresh token is spent; the new access token is active.
         assert introspect(issuer, refreshed)
 
+        # A person lists their own connections and disconnects one; another
+        # person's connection is not reachable.
+        mine = own(warden, key, "alice", "GET", "/mcp/connections")
+        assert [c["server"] for c in mine.json()["items"]] == ["notes"], mine.text
+        alice_id = mine.json()["items"][0]["id"]
+        assert own(warden, key, "bob", "DELETE", f"/mcp/connections/{alice_id}").status_code == 404
+        bob_id = own(warden, key, "bob", "GET", "/mcp/connections").json()["items"][0]["id"]
+        assert own(warden, key, "bob", "DELETE", f"/mcp/connections/{bob_id}").status_code == 200
+        assert own(warden, key, "bob", "GET", "/mcp/connections").json()["items"] == []
+        wait_until(lambda: not introspect(issuer, tokens["bob"]), 15, interval=0.5, what="bob's token revoked")
+        # Bob connects again; then an admin revokes it.
+        consent(await consent_url(warden, key, "bob"), "bob", warden, issuer)
+        assert (await whoami(warden, key, "bob"))["sub"] == "bob"
+        tokens["bob2"] = [s["token"] for s in seen(upstream) if s["sub"] == "bob"][-1]
         # Admin lists connections (no token in the listing) and revokes Bob's.
         listing = admin.call("GET", f"/orgs/{ORG}/connections")
         by_user = {c["end_user"]: c for c in listing["items"]}
@@ -205,7 +225,7 @@ def test_each_person_calls_with_their_own_upstream_token(procs: Procs, warden: W
         assert db_rows(db, "SELECT COUNT(*) FROM user_credentials c JOIN end_users e ON e.id = c.end_user_id "
                            "WHERE e.external_id = 'bob'") == [(0,)]
         # Revoked upstream (RFC 7009) by the background revoker.
-        wait_until(lambda: not introspect(issuer, tokens["bob"]), 15, interval=0.5, what="bob's token revoked")
+        wait_until(lambda: not introspect(issuer, tokens["bob2"]), 15, interval=0.5, what="bob's token revoked")
         await consent_url(warden, key, "bob")
 
         # Deleting the person deletes (and revokes) their tokens.
@@ -216,7 +236,7 @@ def test_each_person_calls_with_their_own_upstream_token(procs: Procs, warden: W
                    interval=0.5, what="revocation queue drained")
 
         # Never in clear: database, Warden's log, the admin API, the audit log.
-        every_token = [tokens["alice"], tokens["bob"], refreshed]
+        every_token = [tokens["alice"], tokens["bob"], tokens["bob2"], refreshed]
         stored = db_text(db)
         assert warden.proc is not None
         log = warden.proc.log_path.read_text(errors="replace")

@@ -146,8 +146,8 @@ async fn put_auth(
     let input = if body.get("mode").and_then(|m| m.as_str()) == Some("static") {
         None
     } else {
-        let input: UpstreamAuthInput = serde_json::from_value(body)
-            .map_err(|e| AdminError::InvalidBody(e.to_string()))?;
+        let input: UpstreamAuthInput =
+            serde_json::from_value(body).map_err(|e| AdminError::InvalidBody(e.to_string()))?;
         Some(input)
     };
     if input.is_some() && !matches!(server.transport, warden_store::Transport::Http { .. }) {

@@ -35,12 +35,12 @@
 
 pub mod auth;
 pub mod bootstrap;
+mod credential_routes;
 pub mod dto;
 mod error;
 mod extract;
 pub mod idp_auth;
 mod idp_routes;
-mod credential_routes;
 mod limit_routes;
 mod openapi;
 pub mod ops;

@@ -31,8 +31,8 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use warden_policy::{EndUserId, OrgId, ServerId};
 use warden_store::{
-    ConsentTarget, NewUserCredential, RegisteredClient, Secret, ServerUpstreamAuth, Store, TokenSet,
-    UpstreamAuthConfig, UserCredential,
+    ConsentTarget, NewUserCredential, RegisteredClient, Secret, ServerUpstreamAuth, Store,
+    TokenSet, UpstreamAuthConfig, UserCredential,
 };
 
 pub use error::VaultError;

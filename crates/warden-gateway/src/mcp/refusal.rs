@@ -112,6 +112,10 @@ pub(crate) enum Refusal {
         stateless: bool,
         decision_id: String,
     },
+    /// `/mcp/connections` needs a person (an end user), not a bare key.
+    NotAPerson,
+    /// `/mcp/connections/{id}`: not one of the caller's connections.
+    ConnectionUnknown,
     /// The vault could not produce the caller's own credentials (not a
     /// person, not signed in with the right provider, authorization server
     /// unreachable or refusing): the call is not forwarded.
@@ -178,6 +182,8 @@ impl Refusal {
             Refusal::Upstream(_) => "upstream_error",
             Refusal::Cancelled => "cancelled",
             Refusal::ConsentRequired { .. } => "consent_required",
+            Refusal::NotAPerson => "end_user_required",
+            Refusal::ConnectionUnknown => "connection_unknown",
             Refusal::Credentials { code, .. } => code,
         }
     }
@@ -190,7 +196,8 @@ impl Refusal {
                 Some(_) => StatusCode::UNAUTHORIZED,
                 None => StatusCode::SERVICE_UNAVAILABLE,
             },
-            Refusal::IdentityUnmapped(_) => StatusCode::FORBIDDEN,
+            Refusal::IdentityUnmapped(_) | Refusal::NotAPerson => StatusCode::FORBIDDEN,
+            Refusal::ConnectionUnknown => StatusCode::NOT_FOUND,
             Refusal::PrincipalDenied(r) if key_refused(*r) => StatusCode::UNAUTHORIZED,
             Refusal::PrincipalDenied(_)
             | Refusal::HostNotAllowed
@@ -326,6 +333,8 @@ impl Refusal {
             Refusal::Credentials {
                 server, message, ..
             } => format!("no usable credentials for {server}: {message}"),
+            Refusal::NotAPerson => "connections belong to a person: call as an end user".into(),
+            Refusal::ConnectionUnknown => "no such connection".into(),
         }
     }
 

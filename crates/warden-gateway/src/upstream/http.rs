@@ -227,7 +227,9 @@ impl HttpLink {
         // trace context.
         let task = async move {
             let Some(link) = up.http_link() else { return };
-            let outcome = link.post(&up, &msg, Some(id), caller_headers.as_ref()).await;
+            let outcome = link
+                .post(&up, &msg, Some(id), caller_headers.as_ref())
+                .await;
             match outcome {
                 Err(e) => up.complete(id, Err(e)),
                 Ok(()) => up.complete(
@@ -268,17 +270,14 @@ impl HttpLink {
         if let Some(h) = caller_headers {
             request = request.headers(h.clone());
         }
-        let resp = request
-            .send()
-            .await
-            .map_err(|e| {
-                let is_connect = e.is_connect();
-                let detail = e.without_url().to_string();
-                if is_connect {
-                    up.mark_failed(&detail);
-                }
-                up.unavailable(detail)
-            })?;
+        let resp = request.send().await.map_err(|e| {
+            let is_connect = e.is_connect();
+            let detail = e.without_url().to_string();
+            if is_connect {
+                up.mark_failed(&detail);
+            }
+            up.unavailable(detail)
+        })?;
         let status = resp.status();
         if status.as_u16() == 404 && had_session {
             up.mark_failed("the upstream session expired");
