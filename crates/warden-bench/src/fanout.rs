@@ -121,6 +121,7 @@ async fn run_in(config: &FanoutConfig, bins: &Binaries, dir: &RunDir) -> Result<
         admin_token: random_secret(),
         secret_key: random_secret(),
         log_filter: config.log_filter.clone(),
+        env: Vec::new(),
     };
     let warden = Warden::start(bins, &settings, "warden", dir.path()).await?;
     let admin = Admin::new(&warden.base, &settings.admin_token)?;

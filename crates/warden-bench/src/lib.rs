@@ -8,10 +8,15 @@
 //!   streams; how long until each receives `notifications/tools/list_changed`
 //!   after one org grant changes, and that unaffected sessions get nothing.
 //!
+//! * [`callers`]: one `warden serve`, 1,000 live sessions each calling a
+//!   session-era upstream once; Warden's memory and upstream connections
+//!   with per-caller upstream sessions (issue 9), and after they end.
+//!
 //! Each benchmark starts and stops every process it needs itself and
 //! reports a table or JSON.
 
 pub mod admin;
+pub mod callers;
 pub mod error;
 pub mod fanout;
 pub mod mcp;

@@ -3,6 +3,7 @@
 //! ```text
 //! warden-bench revocation --rounds 200 --propagated-rounds 100
 //! warden-bench fanout --sessions 1000 --bystanders 100 --toggles 20 --json
+//! warden-bench callers --sessions 1000 [--max-caller-sessions 0]
 //! ```
 
 use std::path::PathBuf;
@@ -10,6 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use warden_bench::callers::{self, CallersConfig};
 use warden_bench::fanout::{self, Database, FanoutConfig};
 use warden_bench::procs::Binaries;
 use warden_bench::revocation::{self, RevocationConfig};
@@ -28,6 +30,23 @@ enum Bench {
     Revocation(RevocationArgs),
     /// list_changed fan-out to many live sessions.
     Fanout(FanoutArgs),
+    /// Memory and upstream connections of per-caller upstream sessions.
+    Callers(CallersArgs),
+}
+
+#[derive(Debug, Args)]
+struct CallersArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Live sessions, each making one tools/call.
+    #[arg(long, default_value_t = 1000)]
+    sessions: usize,
+    /// Warden's `upstream_max_caller_sessions` (0: one shared session).
+    #[arg(long, default_value_t = 1000)]
+    max_caller_sessions: usize,
+    /// Sessions opened at the same time.
+    #[arg(long, default_value_t = 32)]
+    open_concurrency: usize,
 }
 
 #[derive(Debug, Args)]
@@ -158,6 +177,22 @@ async fn run(cli: Cli) -> Result<bool> {
             let report = revocation::run(&config, &bins).await?;
             emit(&args.common, &report, &report.to_table())?;
             Ok(report.modes.iter().all(|m| m.timeouts == 0))
+        }
+        Bench::Callers(args) => {
+            let bins = Binaries::locate(
+                args.common.warden_bin.clone(),
+                args.common.upstream_bin.clone(),
+            )?;
+            let config = CallersConfig {
+                sessions: args.sessions,
+                max_caller_sessions: args.max_caller_sessions,
+                open_concurrency: args.open_concurrency,
+                log_filter: args.common.warden_log.clone(),
+                keep_logs: args.common.keep_logs,
+            };
+            let report = callers::run(&config, &bins).await?;
+            emit(&args.common, &report, &report.to_table())?;
+            Ok(report.calls_failed == 0)
         }
         Bench::Fanout(args) => {
             let bins = Binaries::locate(

@@ -232,6 +232,8 @@ pub struct WardenSettings {
     pub admin_token: String,
     pub secret_key: String,
     pub log_filter: String,
+    /// Extra environment for `warden serve` (settings a bench varies).
+    pub env: Vec<(String, String)>,
 }
 
 /// One `warden serve` process on a free loopback port.
@@ -261,6 +263,7 @@ impl Warden {
             .env("RUST_LOG", &settings.log_filter)
             // The fan-out bench holds thousands of sessions on one key.
             .env("WARDEN_MAX_SESSIONS_PER_KEY", "1000000")
+            .envs(settings.env.iter().map(|(k, v)| (k, v)))
             .env_remove("WARDEN_CONFIG")
             .env_remove("WARDEN_BOOTSTRAP");
         let mut warden = Warden {

@@ -238,6 +238,7 @@ async fn run_in(
         admin_token: random_secret(),
         secret_key: random_secret(),
         log_filter: config.log_filter.clone(),
+        env: Vec::new(),
     };
     // A migrates the empty database first; B and C start on it.
     let a = Warden::start(bins, &settings, "replica-a", dir.path()).await?;

@@ -16,7 +16,7 @@ use crate::mcp::limits::Limiter;
 use crate::mcp::refusal::Refusal;
 use crate::registry::{GatewayCatalog, Registry};
 use crate::seams::{DecisionRecorder, IdentitySource, UpstreamSource};
-use crate::upstream::{Upstream, UpstreamEvent};
+use crate::upstream::{OwnerSink, Upstream, UpstreamEvent};
 use crate::view::{fingerprint, Mount, Verdict, View};
 use crate::GatewayConfig;
 
@@ -315,9 +315,55 @@ impl Shared {
         if let Some(s) = &removed {
             s.close_stream();
             self.release_session(s.principal.key);
+            // Its upstream sessions end with it (HTTP DELETE).
+            self.registry.callers.close_session(&s.id);
         }
         self.update_session_gauge();
         removed
+    }
+
+    /// Where a caller link of `session` to server `slug` delivers what the
+    /// upstream sends outside a response: the session's stream, and only
+    /// while the session may still use that server. Every message is
+    /// re-decided against the current snapshot (`decide_server`, the same
+    /// decision that let the session reach the server), so a session whose
+    /// access ended hears nothing more from it; on a prefixing mount a
+    /// `resources/updated` URI is exposed as the session knows it.
+    pub fn owner_sink(self: &Arc<Self>, session: &Session, slug: &str) -> OwnerSink {
+        let shared = Arc::downgrade(self);
+        let id = session.id.clone();
+        let slug = slug.to_owned();
+        Arc::new(move |msg: &Value| {
+            let Some(shared) = shared.upgrade() else {
+                return false;
+            };
+            let Some(session) = shared.session(&id) else {
+                return false;
+            };
+            let snapshot = shared.live.snapshot();
+            let access = session.access(&snapshot);
+            let view = View {
+                snapshot: &snapshot,
+                access: &access,
+                mount: &session.mount,
+                toolset: shared.toolset(&snapshot, &access, &session.mount),
+                now_ms: now_ms(),
+            };
+            if !view.decide_server(&slug).allowed {
+                tracing::debug!(session = %id, server = %slug, "upstream message dropped: access ended");
+                return true;
+            }
+            let mut msg = msg.clone();
+            if session.mount.prefixed()
+                && jsonrpc::method(&msg) == "notifications/resources/updated"
+            {
+                if let Some(uri) = msg.pointer("/params/uri").and_then(Value::as_str) {
+                    let exposed = crate::view::prefix_uri(&slug, uri);
+                    msg["params"]["uri"] = Value::String(exposed);
+                }
+            }
+            session.send(msg)
+        })
     }
 
     pub fn insert_listener(&self, session: Arc<Session>) -> Result<(), Refusal> {

@@ -292,6 +292,12 @@ impl Gateway {
         self.shared.live_session_count()
     }
 
+    /// Callers' own upstream sessions open now, over all servers (one per
+    /// downstream session and session-era HTTP server it used).
+    pub fn upstream_caller_sessions(&self) -> usize {
+        self.shared.registry.callers.total()
+    }
+
     /// Who holds each live session and listen stream, and on which mount:
     /// for the console's live page and impact reports.
     pub fn session_principals(&self) -> Vec<(warden_policy::Principal, Mount)> {

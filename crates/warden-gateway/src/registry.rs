@@ -1,5 +1,6 @@
-//! The set of live upstream connections, keyed by server id, and the tool
-//! catalog view of them the policy engine decides with.
+//! The set of live upstream connections, keyed by server id, the callers'
+//! own links to them, and the tool catalog view of them the policy engine
+//! decides with.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,18 +10,22 @@ use tokio::sync::mpsc;
 use warden_policy::{Catalog, ServerId};
 use warden_store::UpstreamConfig;
 
-use crate::upstream::{Upstream, UpstreamEvent, UpstreamLimits};
+use crate::upstream::{CallerLinks, Upstream, UpstreamEvent, UpstreamLimits};
 
 pub(crate) struct Registry {
     by_id: ArcSwap<HashMap<ServerId, Arc<Upstream>>>,
     limits: UpstreamLimits,
     events: mpsc::UnboundedSender<UpstreamEvent>,
     apply_lock: std::sync::Mutex<()>,
+    /// One upstream session per (downstream session, server) on
+    /// session-era HTTP upstreams.
+    pub callers: CallerLinks,
 }
 
 impl Registry {
     pub fn new(limits: UpstreamLimits, events: mpsc::UnboundedSender<UpstreamEvent>) -> Self {
         Registry {
+            callers: CallerLinks::new(limits.max_caller_sessions),
             by_id: ArcSwap::from_pointee(HashMap::new()),
             limits,
             events,
@@ -71,6 +76,8 @@ impl Registry {
         self.by_id.store(Arc::new(next));
         for up in retired {
             tracing::info!(server = %up.slug(), "upstream connection retired");
+            // Callers' sessions with the old configuration end with it.
+            self.callers.close_server(up.config.server);
             up.close();
         }
     }
@@ -78,6 +85,7 @@ impl Registry {
     pub fn close_all(&self) {
         let _guard = self.apply_lock.lock().unwrap_or_else(|e| e.into_inner());
         let current = self.by_id.swap(Arc::new(HashMap::new()));
+        self.callers.close_all();
         for up in current.values() {
             up.close();
         }

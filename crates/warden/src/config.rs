@@ -56,6 +56,10 @@ pub struct Config {
     pub max_sessions_per_key: usize,
     /// Live MCP sessions (and listen streams) in total.
     pub max_sessions_total: usize,
+    /// Callers' own upstream sessions per session-era HTTP server (one per
+    /// downstream session that uses it); beyond it a call is refused
+    /// `upstream_sessions_full`. 0: callers share one upstream session.
+    pub upstream_max_caller_sessions: usize,
     /// `pretty` or `json` logs.
     pub log_format: LogFormat,
 
@@ -140,6 +144,7 @@ impl Default for Config {
             session_idle_timeout_secs: 3_600,
             max_sessions_per_key: 1_000,
             max_sessions_total: 100_000,
+            upstream_max_caller_sessions: 1_000,
             log_format: LogFormat::Pretty,
             header_read_timeout_ms: 10_000,
             idle_connection_timeout_secs: 60,
@@ -274,6 +279,9 @@ impl Config {
         }
         if let Some(v) = parse_env("WARDEN_MAX_SESSIONS_TOTAL")? {
             self.max_sessions_total = v;
+        }
+        if let Some(v) = parse_env("WARDEN_UPSTREAM_MAX_CALLER_SESSIONS")? {
+            self.upstream_max_caller_sessions = v;
         }
         self.apply_security_env();
         if let Some(v) = env_var("WARDEN_PUBLIC_URL") {

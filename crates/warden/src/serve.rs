@@ -62,6 +62,7 @@ pub async fn run(config: Config, demo: bool) -> Result<(), WardenError> {
         upstream: UpstreamLimits {
             catalog_refresh: Duration::from_secs(config.catalog_refresh_secs),
             policy: Arc::new(upstream_policy.clone()),
+            max_caller_sessions: config.upstream_max_caller_sessions,
             ..UpstreamLimits::default()
         },
         public_url: config.public_url(),

@@ -97,7 +97,21 @@ impl Ctx {
         // repeat across orgs): resolved through the decision, never by slug.
         let verdict = self.view().decide_server(slug);
         if let Some(up) = allowed_upstream(&self.shared, &verdict) {
-            up.answer_server_request(&id, msg);
+            // Asked on this session's own upstream session, or on the
+            // shared connection.
+            let link = self
+                .shared
+                .registry
+                .callers
+                .get(&self.owner, up.config.server);
+            match link {
+                Some(link) if id.rsplit(':').next().is_some_and(|n| n.starts_with('c')) => {
+                    link.answer_server_request(&id, msg);
+                }
+                _ => {
+                    up.answer_server_request(&id, msg);
+                }
+            }
         }
     }
 
@@ -130,14 +144,104 @@ impl Ctx {
             "resources/subscribe" => self.forward_uri(id, "resources/subscribe", params).await,
             "resources/unsubscribe" => self.forward_uri(id, "resources/unsubscribe", params).await,
             "completion/complete" => self.completion(id, params).await,
-            // One shared upstream connection serves many clients: a client
-            // cannot set the log level for all of them.
-            "logging/setLevel" => self.ok(id, json!({})),
+            "logging/setLevel" => self.set_level(id, params).await,
+            "tasks/get" | "tasks/result" | "tasks/cancel" | "tasks/list" if !self.stateless => {
+                self.task_request(id, jsonrpc::method(&msg), params).await
+            }
             "subscriptions/listen" if self.stateless => self.listen(id, params),
             _ if self.stateless => Err(Refusal::NoSuchMethod),
             _ => Err(Refusal::MethodNotFound),
         };
         answer.unwrap_or_else(|refusal| refusal.into_response(reply_id))
+    }
+
+    /// `logging/setLevel` on a one-server endpoint whose upstream gives this
+    /// session an upstream session of its own: forwarded there, so it sets
+    /// this caller's level only. Elsewhere (several servers, or a shared
+    /// connection) one client cannot set the level for others: answered
+    /// here, changing nothing upstream.
+    async fn set_level(self, id: Value, params: Option<Value>) -> Answer {
+        let Mount::Server(slug) = &self.mount else {
+            return self.ok(id, json!({}));
+        };
+        let slug = slug.clone();
+        let own_session = allowed_upstream(&self.shared, &self.view().decide_server(&slug))
+            .is_some_and(|up| {
+                self.shared.registry.callers.enabled()
+                    && up.takes_caller_links()
+                    && self.shared.session(&self.owner).is_some()
+            });
+        if !own_session {
+            return self.ok(id, json!({}));
+        }
+        let permit = self.authorize(Subject {
+            method: "logging/setLevel",
+            what: "server",
+            exposed: &slug,
+            slug: &slug,
+            tool: None,
+        })?;
+        Ok(self
+            .forward(Forward {
+                id,
+                method: "logging/setLevel",
+                params: params.filter(Value::is_object).unwrap_or_else(|| json!({})),
+                permit,
+                limit: LimitPermit::none(),
+                finish: Box::new(|_| {}),
+            })
+            .await)
+    }
+
+    /// `tasks/get`, `tasks/result`, `tasks/cancel`, `tasks/list` (2025-11-25
+    /// tasks) on a one-server endpoint: decided like any request to the
+    /// server, then sent on this session's own upstream session, and only
+    /// for a task that session's upstream created (anything else: not found,
+    /// whether or not the id exists for another caller). Elsewhere, or
+    /// without an upstream session of its own, there is no task to see.
+    async fn task_request(self, id: Value, method: &str, params: Option<Value>) -> Answer {
+        let method: &'static str = match method {
+            "tasks/get" => "tasks/get",
+            "tasks/result" => "tasks/result",
+            "tasks/cancel" => "tasks/cancel",
+            _ => "tasks/list",
+        };
+        let Mount::Server(slug) = &self.mount else {
+            return Err(Refusal::MethodNotFound);
+        };
+        let slug = slug.clone();
+        let permit = self.authorize(Subject {
+            method,
+            what: "server",
+            exposed: &slug,
+            slug: &slug,
+            tool: None,
+        })?;
+        let params = params.filter(Value::is_object).unwrap_or_else(|| json!({}));
+        let link = self
+            .shared
+            .registry
+            .callers
+            .get(&self.owner, permit.upstream.config.server);
+        let Some(link) = link else {
+            return Err(Refusal::TaskUnknown);
+        };
+        if method != "tasks/list" {
+            let task = params.get("taskId").and_then(Value::as_str).unwrap_or("");
+            if !link.owns_task(task) {
+                return Err(Refusal::TaskUnknown);
+            }
+        }
+        Ok(self
+            .forward(Forward {
+                id,
+                method,
+                params,
+                permit,
+                limit: LimitPermit::none(),
+                finish: Box::new(|_| {}),
+            })
+            .await)
     }
 
     fn server_info() -> Value {

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use axum::http::StatusCode;
 use axum::response::Response;
+use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
@@ -21,7 +22,7 @@ use crate::error::GatewayError;
 use crate::gateway::{CallEnd, InflightCall, Shared};
 use crate::jsonrpc;
 use crate::telemetry;
-use crate::upstream::{ClientSink, Upstream};
+use crate::upstream::{CallerInit, ClientSink, Upstream};
 use crate::view::prefix_name;
 
 /// A forwarded request still unanswered after this long is answered as an
@@ -150,7 +151,7 @@ impl Ctx {
         &self,
         permit: &Permit,
         params: &mut Value,
-    ) -> Result<Option<axum::http::HeaderMap>, NoCredentials> {
+    ) -> Result<Option<HeaderMap>, NoCredentials> {
         let Some(vault) = self.shared.vault.get() else {
             return Ok(None);
         };
@@ -194,7 +195,7 @@ impl Ctx {
         match vault.credentials_for(&caller, &server).await {
             Ok(warden_vault::Credentials::Static) => Ok(None),
             Ok(warden_vault::Credentials::Headers(headers)) => {
-                let mut map = axum::http::HeaderMap::new();
+                let mut map = HeaderMap::new();
                 for (name, value) in headers {
                     let (Ok(name), Ok(mut value)) = (
                         axum::http::HeaderName::from_bytes(name.as_bytes()),
@@ -381,6 +382,57 @@ impl Ctx {
         })
     }
 
+    /// The connection a permitted request goes out on. A session's request
+    /// to a session-era HTTP upstream goes on that session's own upstream
+    /// session (a caller link, opened on first use with the client's own
+    /// capabilities and info); everything else, and every request when
+    /// per-caller sessions are off, on the server's shared connection. The
+    /// decision was made before, on the shared connection's catalog: the
+    /// link only chooses the wire.
+    ///
+    /// `own_credentials`: the caller's own headers from the vault, kept by a
+    /// link opened now (its GET stream and closing DELETE carry them); every
+    /// request still carries the current ones (a refreshed token).
+    async fn link_for(
+        &self,
+        shared: &Arc<Upstream>,
+        own_credentials: Option<HeaderMap>,
+    ) -> Result<Arc<Upstream>, Refusal> {
+        let callers = &self.shared.registry.callers;
+        if self.stateless || !callers.enabled() || shared.http_link().is_none() {
+            return Ok(Arc::clone(shared));
+        }
+        // Which era the upstream speaks is known once it is connected; one
+        // that cannot connect fails on the shared connection as before.
+        if shared.ensure_ready().await.is_err() || !shared.takes_caller_links() {
+            return Ok(Arc::clone(shared));
+        }
+        let Some(session) = self.shared.session(&self.owner) else {
+            return Ok(Arc::clone(shared));
+        };
+        callers
+            .get_or_open(&session.id, shared, || {
+                let declared = session.client_meta().unwrap_or_default();
+                let find = |key: &str| {
+                    declared
+                        .iter()
+                        .find(|(k, _)| k == key)
+                        .map(|(_, v)| v.clone())
+                };
+                CallerInit {
+                    capabilities: find(crate::upstream::META_CLIENT_CAPABILITIES)
+                        .unwrap_or_else(|| json!({})),
+                    client_info: find(crate::upstream::META_CLIENT_INFO),
+                    extra_headers: own_credentials.unwrap_or_default(),
+                    owner: self.shared.owner_sink(&session, shared.slug()),
+                }
+            })
+            .map_err(|full| Refusal::UpstreamSessionsFull {
+                server: full.server,
+                limit: full.limit,
+            })
+    }
+
     async fn exchange(&self, fwd: Forward, sink: Option<ClientSink>) -> Option<Value> {
         let Forward {
             id,
@@ -412,7 +464,22 @@ impl Ctx {
             Err(answer) => return Some(answer.into_message(id)),
         };
         let sent_own_credentials = caller_headers.is_some();
-        let upstream = Arc::clone(&permit.upstream);
+        let upstream = match self
+            .link_for(&permit.upstream, caller_headers.clone())
+            .await
+        {
+            Ok(link) => link,
+            Err(refusal) => {
+                tracing::warn!(decision_id = %permit.decision_id, server = %permit.slug, reason = refusal.reason(), "call refused: no upstream session for this caller");
+                if let Some(record) = permit.record.take() {
+                    let latency_us = self.started.elapsed().as_micros() as u64;
+                    self.shared
+                        .recorder
+                        .record_outcome(DecisionOutcome::of(&record, latency_us));
+                }
+                return Some(refusal.to_message(id));
+            }
+        };
         let upstream_id = upstream.next_request_id();
         let started = Instant::now();
         let (call_no, end_rx) = match self.register_call(&permit, &id) {
@@ -446,15 +513,15 @@ impl Ctx {
                     .instrument(span.clone())
                     .await
             }
-            Some(headers) => {
+            own => {
                 upstream
-                    .start_request_as(
+                    .start_request_with(
                         upstream_id,
                         method,
                         Some(params),
                         sink,
                         self.declared(),
-                        headers,
+                        own,
                     )
                     .instrument(span.clone())
                     .await
@@ -499,6 +566,9 @@ impl Ctx {
         let reply = match outcome {
             Outcome::Response(mut resp) => {
                 resp["id"] = id;
+                if let Some(result) = resp.get("result") {
+                    upstream.note_task(result);
+                }
                 if let Some(result) = resp.get_mut("result") {
                     finish(result);
                     if self.stateless {

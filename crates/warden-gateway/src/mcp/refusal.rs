@@ -98,6 +98,15 @@ pub(crate) enum Refusal {
         decision_id: String,
     },
     Upstream(GatewayError),
+    /// The server already has as many callers' own upstream sessions as
+    /// allowed (`upstream_max_caller_sessions`).
+    UpstreamSessionsFull {
+        server: String,
+        limit: usize,
+    },
+    /// A task id this caller's upstream session did not create (another
+    /// caller's, or none): not found, so existence does not leak.
+    TaskUnknown,
     Cancelled,
     /// The server acts on the person's own account and they have not
     /// connected it (or their grant ended upstream): they open `url`
@@ -180,6 +189,8 @@ impl Refusal {
             Refusal::Limited(_) => "concurrency_limited",
             Refusal::AuditUnavailable { .. } => "audit_unavailable",
             Refusal::Upstream(_) => "upstream_error",
+            Refusal::UpstreamSessionsFull { .. } => "upstream_sessions_full",
+            Refusal::TaskUnknown => "task_unknown",
             Refusal::Cancelled => "cancelled",
             Refusal::ConsentRequired { .. } => "consent_required",
             Refusal::NotAPerson => "end_user_required",
@@ -228,6 +239,8 @@ impl Refusal {
             | Refusal::Limited(_)
             | Refusal::AuditUnavailable { .. }
             | Refusal::Upstream(_)
+            | Refusal::UpstreamSessionsFull { .. }
+            | Refusal::TaskUnknown
             | Refusal::Cancelled
             | Refusal::ConsentRequired { .. }
             | Refusal::Credentials { .. } => StatusCode::OK,
@@ -244,9 +257,10 @@ impl Refusal {
             Refusal::MetaInvalid(_)
             | Refusal::InvalidParams(_)
             | Refusal::FieldTooLong { .. }
+            | Refusal::TaskUnknown
             | Refusal::Denied(_) => code::INVALID_PARAMS,
             Refusal::AuditUnavailable { .. } => code::AUDIT_UNAVAILABLE,
-            Refusal::Limited(_) => code::LIMITED,
+            Refusal::Limited(_) | Refusal::UpstreamSessionsFull { .. } => code::LIMITED,
             Refusal::Upstream(_) => code::UPSTREAM_ERROR,
             Refusal::Cancelled => code::REQUEST_CANCELLED,
             Refusal::ConsentRequired {
@@ -326,6 +340,10 @@ impl Refusal {
                 "the call was not forwarded: its decision could not be recorded".into()
             }
             Refusal::Upstream(e) => e.to_string(),
+            Refusal::UpstreamSessionsFull { server, limit } => format!(
+                "server {server} has no room for another caller's upstream session (limit {limit}); retry later"
+            ),
+            Refusal::TaskUnknown => "Task not found".into(),
             Refusal::Cancelled => "Request cancelled".into(),
             Refusal::ConsentRequired { server, .. } => format!(
                 "{server} acts on your own account: connect it at the URL in error.data, then retry"
@@ -409,6 +427,9 @@ impl Refusal {
                 decision_id,
                 ..
             } => json!({"reason": reason, "server": server, "decision_id": decision_id}),
+            Refusal::UpstreamSessionsFull { server, limit } => {
+                json!({"reason": reason, "server": server, "limit": limit})
+            }
             _ => json!({"reason": reason}),
         })
     }

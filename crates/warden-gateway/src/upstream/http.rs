@@ -21,7 +21,9 @@ pub(crate) struct HttpLink {
     /// `url` parsed once, not on every request (None: invalid, and every
     /// request reports why).
     parsed_url: Option<reqwest::Url>,
-    /// Warden's own secret headers for this upstream, marked sensitive.
+    /// Warden's own secret headers for this upstream, then a caller link's
+    /// extra headers (which replace those of the same name), all marked
+    /// sensitive.
     secret_headers: HeaderMap,
     session: ArcSwapOption<String>,
     listener: Mutex<Option<JoinHandle<()>>>,
@@ -70,6 +72,28 @@ impl reqwest::dns::Resolve for EgressResolver {
 }
 
 impl HttpLink {
+    /// A caller link's HTTP side: the shared connection's client (its
+    /// connection pool, redirect and egress rules), URL and secret headers,
+    /// then `extra_headers` over them; a session of its own.
+    pub fn for_caller(shared: &HttpLink, extra_headers: HeaderMap) -> Self {
+        let mut secret_headers = shared.secret_headers.clone();
+        for (name, mut value) in extra_headers {
+            if let Some(name) = name {
+                value.set_sensitive(true);
+                secret_headers.insert(name, value);
+            }
+        }
+        HttpLink {
+            client: shared.client.clone(),
+            url: shared.url.clone(),
+            parsed_url: shared.parsed_url.clone(),
+            secret_headers,
+            session: ArcSwapOption::empty(),
+            listener: Mutex::new(None),
+            refused: shared.refused.clone(),
+        }
+    }
+
     pub fn new(url: String, config: &UpstreamConfig, policy: &Arc<UpstreamPolicy>) -> Self {
         let mut secret_headers = HeaderMap::new();
         for (name, value) in &config.secret_headers {
@@ -135,11 +159,20 @@ impl HttpLink {
     /// server's timeout (best effort: an upstream that does not allow it
     /// answers 405, one that is down is not waited for). The session is
     /// forgotten either way.
-    pub fn end_session(&self, up: &Upstream, timeout: std::time::Duration) {
+    /// `first`: messages POSTed on the session, in order, before the
+    /// `DELETE` (a caller's `tasks/cancel`s).
+    pub fn end_session(&self, up: &Upstream, timeout: std::time::Duration, first: Vec<Value>) {
         self.stop_listener();
         if self.session.load().is_none() {
             return;
         }
+        let before: Vec<reqwest::RequestBuilder> = first
+            .iter()
+            .map(|msg| {
+                self.builder(up, reqwest::Method::POST, Some(msg))
+                    .timeout(timeout)
+            })
+            .collect();
         let request = self
             .builder(up, reqwest::Method::DELETE, None)
             .timeout(timeout);
@@ -149,6 +182,11 @@ impl HttpLink {
         };
         let slug = up.slug().to_owned();
         runtime.spawn(async move {
+            for post in before {
+                if let Err(e) = post.send().await {
+                    tracing::debug!(server = %slug, error = %e.without_url(), "could not cancel a caller's task");
+                }
+            }
             if let Err(e) = request.send().await {
                 tracing::debug!(server = %slug, error = %e.without_url(), "could not end the upstream session");
             }
@@ -212,24 +250,19 @@ impl HttpLink {
 
     /// The POST of request `id`, as a future for whoever awaits its
     /// response to drive (see [`super::ResponseRx`]): no task per call.
-    ///
-    /// `caller_headers`: the calling person's own credentials (from the
-    /// vault), sent on this one POST only, over the server's own headers.
     pub fn request_driver(
         &self,
         up: &Arc<Upstream>,
         id: u64,
         msg: Value,
-        caller_headers: Option<HeaderMap>,
+        headers: Option<HeaderMap>,
     ) -> super::Driver {
         let up = Arc::clone(up);
         // Driven inside the caller's span, so that `builder` sends its
         // trace context.
         let task = async move {
             let Some(link) = up.http_link() else { return };
-            let outcome = link
-                .post(&up, &msg, Some(id), caller_headers.as_ref())
-                .await;
+            let outcome = link.post(&up, &msg, Some(id), headers).await;
             match outcome {
                 Err(e) => up.complete(id, Err(e)),
                 Ok(()) => up.complete(
@@ -259,7 +292,7 @@ impl HttpLink {
         up: &Arc<Upstream>,
         msg: &Value,
         via: Option<u64>,
-        caller_headers: Option<&HeaderMap>,
+        headers: Option<HeaderMap>,
     ) -> Result<(), GatewayError> {
         if let Some(why) = &self.refused {
             up.mark_failed(why);
@@ -267,8 +300,9 @@ impl HttpLink {
         }
         let had_session = self.session.load().is_some();
         let mut request = self.builder(up, reqwest::Method::POST, Some(msg));
-        if let Some(h) = caller_headers {
-            request = request.headers(h.clone());
+        if let Some(mut headers) = headers {
+            headers.values_mut().for_each(|v| v.set_sensitive(true));
+            request = request.headers(headers);
         }
         let resp = request.send().await.map_err(|e| {
             let is_connect = e.is_connect();

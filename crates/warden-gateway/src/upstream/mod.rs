@@ -1,16 +1,26 @@
-//! One shared connection per upstream MCP server.
+//! Upstream MCP servers: one shared connection per server, and one
+//! caller link per (downstream session, server) where the upstream's era
+//! has sessions (see [`callers`]).
 //!
 //! Every message to an upstream goes through [`Upstream`]: request ids are
 //! rewritten to gateway-unique numbers (and progress tokens to
 //! gateway-unique strings) so many clients share one connection, and mapped
 //! back exactly on the way out. Messages the upstream sends about a request
 //! (progress, logging, server-to-client requests) are routed to the client
-//! that made it. The tool catalog is cached here and refreshed on the
-//! upstream's `notifications/tools/list_changed` and on an interval.
+//! that made it (`routing.rs`). The tool catalog is cached on the shared
+//! connection and refreshed on the upstream's
+//! `notifications/tools/list_changed` and on an interval.
 
+mod callers;
+mod catalog;
 mod http;
+mod routing;
 mod sse;
 mod stdio;
+
+pub(crate) use callers::CallerLinks;
+pub use callers::{CallerInit, OwnerSink};
+pub use catalog::ToolCatalog;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -27,7 +37,7 @@ use warden_policy::ServerId;
 use warden_store::{Transport, UpstreamConfig, UpstreamPolicy};
 
 use crate::error::GatewayError;
-use crate::jsonrpc::{self, Kind};
+use crate::jsonrpc;
 
 pub(crate) use sse::SseParser;
 
@@ -57,6 +67,11 @@ pub struct UpstreamLimits {
     /// The platform's rules: the egress policy for upstreams whose URL an
     /// org admin set (`egress_restricted`), and the stdio command allow-list.
     pub policy: Arc<UpstreamPolicy>,
+    /// Most caller links (upstream sessions of their own) per server; a
+    /// caller beyond it is refused `upstream_sessions_full`. 0 turns
+    /// per-caller sessions off: every caller shares the server's one
+    /// connection, as before issue 9.
+    pub max_caller_sessions: usize,
 }
 
 impl Default for UpstreamLimits {
@@ -66,6 +81,7 @@ impl Default for UpstreamLimits {
             catalog_refresh: Duration::from_secs(300),
             max_backoff: Duration::from_secs(30),
             policy: Arc::default(),
+            max_caller_sessions: 1_000,
         }
     }
 }
@@ -83,90 +99,6 @@ const DISCOVER_PROBE: Duration = Duration::from_secs(3);
 pub enum UpstreamEvent {
     /// The tool catalog of this server changed.
     CatalogChanged(ServerId),
-}
-
-/// The raw tool objects of one server, as the upstream sent them, with
-/// their JSON pre-rendered for fast listings.
-#[derive(Debug, Default)]
-pub struct ToolCatalog {
-    pub tools: Vec<Value>,
-    pub by_name: HashMap<String, usize>,
-    /// Bumped whenever the tool objects change.
-    pub generation: u64,
-    names: Vec<String>,
-    /// A digest of each tool's definition: a session's fingerprint moves
-    /// when a tool it sees changes, not when one it cannot see does.
-    digests: Vec<u64>,
-    /// Each tool serialized unchanged (`/mcp/servers/{slug}`).
-    pub plain_json: Vec<String>,
-    /// Each tool with its name prefixed `{slug}__` (`/mcp`, toolsets).
-    pub prefixed_json: Vec<String>,
-    /// All of `plain_json` / `prefixed_json` joined with commas: the usual
-    /// listing shows a server's whole catalog, copied in one piece.
-    pub plain_joined: String,
-    pub prefixed_joined: String,
-}
-
-impl ToolCatalog {
-    pub fn build(slug: &str, tools: Vec<Value>, generation: u64) -> ToolCatalog {
-        let mut by_name = HashMap::with_capacity(tools.len());
-        let mut names = Vec::with_capacity(tools.len());
-        let mut plain_json = Vec::with_capacity(tools.len());
-        let mut prefixed_json = Vec::with_capacity(tools.len());
-        for (i, tool) in tools.iter().enumerate() {
-            let name = tool
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned();
-            by_name.insert(name.clone(), i);
-            plain_json.push(tool.to_string());
-            let mut prefixed = tool.clone();
-            if let Some(obj) = prefixed.as_object_mut() {
-                obj.insert(
-                    "name".into(),
-                    Value::String(crate::view::prefix_name(slug, &name)),
-                );
-            }
-            prefixed_json.push(prefixed.to_string());
-            names.push(name);
-        }
-        let digests = plain_json
-            .iter()
-            .map(|json| {
-                let mut h = std::collections::hash_map::DefaultHasher::new();
-                std::hash::Hash::hash(json, &mut h);
-                std::hash::Hasher::finish(&h)
-            })
-            .collect();
-        ToolCatalog {
-            digests,
-            plain_joined: plain_json.join(","),
-            prefixed_joined: prefixed_json.join(","),
-            tools,
-            by_name,
-            generation,
-            names,
-            plain_json,
-            prefixed_json,
-        }
-    }
-
-    pub fn contains(&self, name: &str) -> bool {
-        self.by_name.contains_key(name)
-    }
-
-    pub fn names_in_order(&self) -> impl Iterator<Item = &str> {
-        self.names.iter().map(String::as_str)
-    }
-
-    /// Each tool's name with the digest of its definition, in order.
-    pub fn names_with_digests(&self) -> impl Iterator<Item = (&str, u64)> {
-        self.names
-            .iter()
-            .map(String::as_str)
-            .zip(self.digests.iter().copied())
-    }
 }
 
 /// The work that delivers one HTTP request's response: its POST.
@@ -223,9 +155,12 @@ enum Link {
     Stdio(stdio::StdioLink),
 }
 
-/// One upstream server and its shared connection.
+/// One upstream server and a connection to it: the shared one (catalog,
+/// callers without a session of their own) or a caller link.
 pub struct Upstream {
     pub config: UpstreamConfig,
+    /// Set on a caller link: whose upstream session this is.
+    caller: Option<callers::CallerSide>,
     timeout: Duration,
     limits: UpstreamLimits,
     link: Link,
@@ -271,11 +206,27 @@ impl Upstream {
         events: mpsc::UnboundedSender<UpstreamEvent>,
         seed: Option<Arc<ToolCatalog>>,
     ) -> Arc<Upstream> {
-        let link = match &config.transport {
-            Transport::Http { url } => {
-                Link::Http(http::HttpLink::new(url.clone(), &config, &limits.policy))
-            }
-            Transport::Stdio { .. } => Link::Stdio(stdio::StdioLink::new()),
+        Self::start_link(config, limits, events, seed, None)
+    }
+
+    fn start_link(
+        config: UpstreamConfig,
+        limits: UpstreamLimits,
+        events: mpsc::UnboundedSender<UpstreamEvent>,
+        seed: Option<Arc<ToolCatalog>>,
+        caller: Option<(callers::CallerSide, http::HttpLink)>,
+    ) -> Arc<Upstream> {
+        let (caller, link) = match caller {
+            Some((side, link)) => (Some(side), Link::Http(link)),
+            None => (
+                None,
+                match &config.transport {
+                    Transport::Http { url } => {
+                        Link::Http(http::HttpLink::new(url.clone(), &config, &limits.policy))
+                    }
+                    Transport::Stdio { .. } => Link::Stdio(stdio::StdioLink::new()),
+                },
+            ),
         };
         let (state_tx, _) = watch::channel(LinkState::Connecting);
         let duration = metrics::histogram!("warden_upstream_request_duration_seconds",
@@ -283,6 +234,7 @@ impl Upstream {
         let upstream = Arc::new_cyclic(|me| Upstream {
             timeout: Duration::from_millis(config.timeout_ms.max(1)),
             config,
+            caller,
             limits,
             link,
             next_id: AtomicU64::new(1),
@@ -382,7 +334,23 @@ impl Upstream {
         self.fail_all("the server was removed or reconfigured");
         match &self.link {
             Link::Stdio(link) => link.shutdown(),
-            Link::Http(link) => link.end_session(self, self.timeout),
+            Link::Http(link) => {
+                // A caller's tasks die with its session: cancelled before
+                // the session is ended.
+                let cancels = self
+                    .caller
+                    .as_ref()
+                    .map(|c| c.take_tasks())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|task| {
+                        let id = format!("warden-cancel-{}", self.next_request_id());
+                        json!({"jsonrpc": "2.0", "id": id, "method": "tasks/cancel",
+                               "params": {"taskId": task}})
+                    })
+                    .collect();
+                link.end_session(self, self.timeout, cancels)
+            }
         }
     }
 
@@ -418,7 +386,7 @@ impl Upstream {
 
     /// Waits until the connection is usable, failing fast if it is known
     /// to be down.
-    async fn ensure_ready(&self) -> Result<(), GatewayError> {
+    pub(crate) async fn ensure_ready(&self) -> Result<(), GatewayError> {
         // The usual case, without a watch subscription and a timer per call.
         if self.is_ready() {
             return Ok(());
@@ -453,7 +421,8 @@ impl Upstream {
         params: Option<Value>,
         sink: Option<ClientSink>,
     ) -> Result<ResponseRx, GatewayError> {
-        self.start_request_for(id, method, params, sink, None).await
+        self.start_request_with(id, method, params, sink, None, None)
+            .await
     }
 
     /// [`Upstream::start_request`] for a caller whose client capabilities
@@ -467,33 +436,28 @@ impl Upstream {
         sink: Option<ClientSink>,
         declared: Option<Value>,
     ) -> Result<ResponseRx, GatewayError> {
-        if self.closed.load(Ordering::SeqCst) {
-            return Err(self.unavailable("the server was removed"));
-        }
-        self.ensure_ready().await?;
-        Ok(self.send_request(id, method, params, sink, declared, None))
+        self.start_request_with(id, method, params, sink, declared, None)
+            .await
     }
 
-    /// [`Upstream::start_request_for`] carrying the calling person's own
-    /// credentials (`headers`, from the vault) on this request only. HTTP
-    /// upstreams only: a stdio upstream has no per-request headers.
-    pub async fn start_request_as(
+    /// [`Upstream::start_request_for`] with HTTP headers for this one
+    /// request (`headers`: e.g. a caller's own `Authorization` on the
+    /// 2026-07-28 wire, which has no session to hang them on). They replace
+    /// Warden's headers of the same name; ignored on stdio.
+    pub async fn start_request_with(
         self: &Arc<Self>,
         id: u64,
         method: &str,
         params: Option<Value>,
         sink: Option<ClientSink>,
         declared: Option<Value>,
-        headers: reqwest::header::HeaderMap,
+        headers: Option<reqwest::header::HeaderMap>,
     ) -> Result<ResponseRx, GatewayError> {
         if self.closed.load(Ordering::SeqCst) {
             return Err(self.unavailable("the server was removed"));
         }
-        if matches!(self.link, Link::Stdio(_)) {
-            return Err(self.unavailable("per-person credentials need an HTTP upstream"));
-        }
         self.ensure_ready().await?;
-        Ok(self.send_request(id, method, params, sink, declared, Some(headers)))
+        Ok(self.send_request(id, method, params, sink, declared, headers))
     }
 
     fn send_request(
@@ -503,7 +467,7 @@ impl Upstream {
         mut params: Option<Value>,
         sink: Option<ClientSink>,
         declared: Option<Value>,
-        caller_headers: Option<reqwest::header::HeaderMap>,
+        headers: Option<reqwest::header::HeaderMap>,
     ) -> ResponseRx {
         let (tx, rx) = oneshot::channel();
         let mut progress = None;
@@ -534,7 +498,7 @@ impl Upstream {
             msg["params"] = p;
         }
         let driver = match &self.link {
-            Link::Http(link) => Some(link.request_driver(self, id, msg, caller_headers)),
+            Link::Http(link) => Some(link.request_driver(self, id, msg, headers)),
             Link::Stdio(link) => {
                 if let Err(e) = link.send(&msg) {
                     self.complete(id, Err(self.unavailable(e)));
@@ -645,135 +609,6 @@ impl Upstream {
         }
     }
 
-    /// Answers a request the upstream sent a client (`warden_id` is the id
-    /// the client saw). Returns false if no such request is pending.
-    pub fn answer_server_request(&self, warden_id: &str, mut response: Value) -> bool {
-        let Some(original) = lock(&self.server_requests).remove(warden_id) else {
-            return false;
-        };
-        response["id"] = original;
-        self.send_oneway(response);
-        true
-    }
-
-    /// Handles one message from the upstream. `via`: the request whose
-    /// response stream carried it, if known.
-    pub(crate) fn dispatch(&self, mut msg: Value, via: Option<u64>) {
-        match jsonrpc::kind(&msg) {
-            Kind::Response => {
-                let Some(id) = msg.get("id").and_then(Value::as_u64) else {
-                    tracing::debug!(server = %self.config.slug, "response with a foreign id ignored");
-                    return;
-                };
-                self.complete(id, Ok(msg));
-            }
-            Kind::Notification => self.dispatch_notification(msg, via),
-            Kind::Request => {
-                let target = via.or_else(|| self.sole_pending_with_sink());
-                let (sink, undeclared) = match target {
-                    None => (None, None),
-                    Some(id) => match lock(&self.pending).get(&id) {
-                        None => (None, None),
-                        Some(p) => (
-                            p.sink.clone(),
-                            undeclared_capability(&msg, p.declared.as_ref()),
-                        ),
-                    },
-                };
-                if let Some(capability) = undeclared {
-                    let id = msg.get("id").cloned().unwrap_or(Value::Null);
-                    self.send_oneway(jsonrpc::error(
-                        id,
-                        jsonrpc::code::METHOD_NOT_FOUND,
-                        format!("the client did not declare the {capability} capability"),
-                        None,
-                    ));
-                    return;
-                }
-                match sink {
-                    Some(sink) => {
-                        let n = self.next_request_id();
-                        let ours = format!("warden:{}:{n}", self.config.slug);
-                        let theirs = std::mem::replace(&mut msg["id"], Value::String(ours.clone()));
-                        lock(&self.server_requests).insert(ours, theirs);
-                        let _ = sink.send(msg);
-                    }
-                    None => self.answer_locally(msg),
-                }
-            }
-            Kind::Invalid => {
-                tracing::debug!(server = %self.config.slug, "invalid JSON-RPC message from upstream ignored");
-            }
-        }
-    }
-
-    /// Where a message that arrived on no request's stream (stdio, or the
-    /// standalone HTTP stream) may go: the one request in flight on this
-    /// upstream, if it has a client stream. With two or more in flight the
-    /// message could belong to any of them, possibly another principal's,
-    /// so it goes to none.
-    fn sole_pending_with_sink(&self) -> Option<u64> {
-        let pending = lock(&self.pending);
-        if pending.len() != 1 {
-            return None;
-        }
-        pending
-            .iter()
-            .find(|(_, p)| p.sink.is_some())
-            .map(|(id, _)| *id)
-    }
-
-    /// Requests from the upstream that no client can answer.
-    fn answer_locally(&self, msg: Value) {
-        let id = msg.get("id").cloned().unwrap_or(Value::Null);
-        let reply = match jsonrpc::method(&msg) {
-            "ping" => jsonrpc::result(id, json!({})),
-            "roots/list" => jsonrpc::result(id, json!({"roots": []})),
-            other => jsonrpc::error(
-                id,
-                jsonrpc::code::METHOD_NOT_FOUND,
-                format!("{other} is not available outside a client request"),
-                None,
-            ),
-        };
-        self.send_oneway(reply);
-    }
-
-    fn dispatch_notification(&self, mut msg: Value, via: Option<u64>) {
-        let method = jsonrpc::method(&msg).to_owned();
-        match method.as_str() {
-            "notifications/tools/list_changed" => {
-                self.wake.notify_one();
-            }
-            "notifications/progress" => {
-                let token = msg
-                    .pointer("/params/progressToken")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned);
-                let Some(token) = token else { return };
-                let Some(id) = lock(&self.progress_routes).get(&token).copied() else {
-                    return;
-                };
-                let pending = lock(&self.pending);
-                if let Some(p) = pending.get(&id) {
-                    if let (Some(sink), Some((_, theirs))) = (&p.sink, &p.progress) {
-                        msg["params"]["progressToken"] = theirs.clone();
-                        let _ = sink.send(msg);
-                    }
-                }
-            }
-            "notifications/cancelled" => {}
-            _ => {
-                let target = via.or_else(|| self.sole_pending_with_sink());
-                if let Some(id) = target {
-                    if let Some(sink) = lock(&self.pending).get(&id).and_then(|p| p.sink.clone()) {
-                        let _ = sink.send(msg);
-                    }
-                }
-            }
-        }
-    }
-
     /// Marks the connection broken: pending requests fail, the connection
     /// task reconnects with backoff.
     pub(crate) fn mark_failed(&self, detail: &str) {
@@ -816,8 +651,12 @@ impl Upstream {
                     }
                 }
             }
-            if let Err(e) = self.refresh_catalog().await {
-                tracing::warn!(server = %self.config.slug, error = %e, "tool catalog refresh failed");
+            // The catalog is caller-independent: only the shared connection
+            // keeps it.
+            if self.caller.is_none() {
+                if let Err(e) = self.refresh_catalog().await {
+                    tracing::warn!(server = %self.config.slug, error = %e, "tool catalog refresh failed");
+                }
             }
             tokio::select! {
                 _ = tokio::time::sleep(self.limits.catalog_refresh) => {}
@@ -861,8 +700,9 @@ impl Upstream {
         // The newest revision first: `server/discover` (2026-07-28). An
         // upstream that refuses it, answers it with an error, or answers
         // without listing 2026-07-28 is opened on the session era
-        // (`initialize`, 2025-11-25) instead.
-        match self.discover().await {
+        // (`initialize`, 2025-11-25) instead. A caller link exists only for
+        // a session-era upstream: it goes straight to `initialize`.
+        match self.discover_unless_caller().await {
             Ok(true) => {}
             Ok(false) => self.initialize().await?,
             Err(e) if e.kind() == "unavailable" => return Err(e),
@@ -878,6 +718,13 @@ impl Upstream {
             self.listen_stdio();
         }
         Ok(())
+    }
+
+    async fn discover_unless_caller(self: &Arc<Self>) -> Result<bool, GatewayError> {
+        if self.caller.is_some() {
+            return Ok(false);
+        }
+        self.discover().await
     }
 
     /// The stateless revision: no handshake, `server/discover` instead.
@@ -918,11 +765,20 @@ impl Upstream {
         if let Link::Http(link) = &self.link {
             link.reset();
         }
-        let init = json!({
-            "protocolVersion": SESSION_VERSION,
-            "capabilities": client_capabilities(),
-            "clientInfo": client_info(),
-        });
+        // A caller link declares its caller's own capabilities and info, so
+        // the upstream asks that client only for what it declared.
+        let init = match &self.caller {
+            Some(c) => json!({
+                "protocolVersion": SESSION_VERSION,
+                "capabilities": c.capabilities,
+                "clientInfo": c.client_info.clone().unwrap_or_else(client_info),
+            }),
+            None => json!({
+                "protocolVersion": SESSION_VERSION,
+                "capabilities": client_capabilities(),
+                "clientInfo": client_info(),
+            }),
+        };
         let id = self.next_request_id();
         let rx = self.send_request(id, "initialize", Some(init), None, None, None);
         let resp = self.await_response(id, rx).await?;
@@ -991,21 +847,8 @@ impl Upstream {
     }
 }
 
-/// The capability a server-to-client request needs that the caller did not
-/// declare, if any (`declared: None`: not known, nothing is refused).
-fn undeclared_capability(msg: &Value, declared: Option<&Value>) -> Option<&'static str> {
-    let needed = match jsonrpc::method(msg) {
-        "sampling/createMessage" => "sampling",
-        "elicitation/create" => "elicitation",
-        "roots/list" => "roots",
-        _ => return None,
-    };
-    let declared = declared?;
-    declared.get(needed).is_none().then_some(needed)
-}
-
 /// What Warden tells a session-era upstream it can do on the one
-/// connection all callers share: it relays sampling and elicitation
+/// connection callers without a link of their own share: it relays sampling and elicitation
 /// requests to the client that caused them (the 2026-07-28 wire carries
 /// each caller's own capabilities instead, per request).
 fn client_capabilities() -> Value {

@@ -1,8 +1,12 @@
 //! A small MCP server (2025-11-25 Streamable HTTP) that records what it
-//! receives, with switchable misbehaviour.
+//! receives, with switchable misbehaviour. Each `initialize` opens a session
+//! of its own (`upstream-session-{n}`), with its own GET stream, log level
+//! and resource subscriptions, so tests can tell callers' sessions apart.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -43,6 +47,21 @@ pub struct FixtureState {
     streams: Mutex<Vec<mpsc::Sender<Value>>>,
     /// Responses the client sent to this server's own requests.
     answers: Mutex<Vec<tokio::sync::oneshot::Sender<Value>>>,
+    next_session: AtomicU64,
+    /// Per session: the `initialize` params, in order of creation.
+    pub sessions: Mutex<Vec<(String, Value)>>,
+    /// Per session: its GET stream, once open.
+    session_streams: Mutex<HashMap<String, mpsc::Sender<Value>>>,
+    /// (session, uri) of each `resources/subscribe`.
+    pub subscriptions: Mutex<Vec<(String, String)>>,
+    /// Per session: the level of its last `logging/setLevel`.
+    pub levels: Mutex<HashMap<String, String>>,
+    /// Answers to requests sent on a session's GET stream, by request id.
+    stream_answers: Mutex<HashMap<String, tokio::sync::oneshot::Sender<Value>>>,
+    /// (session, task id) of each task a task-augmented call created.
+    pub tasks: Mutex<Vec<(String, String)>>,
+    /// (session, task id) of each `tasks/cancel`.
+    pub cancelled: Mutex<Vec<(String, String)>>,
 }
 
 impl FixtureState {
@@ -54,6 +73,62 @@ impl FixtureState {
             .filter(|(_, b)| b["method"] == method)
             .cloned()
             .collect()
+    }
+
+    /// The session ids handed out, in order (the first is the gateway's
+    /// shared connection).
+    pub fn session_ids(&self) -> Vec<String> {
+        self.sessions
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(s, _)| s.clone())
+            .collect()
+    }
+
+    /// The `initialize` params of a session.
+    pub fn init_params(&self, sid: &str) -> Option<Value> {
+        self.sessions
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(s, _)| s == sid)
+            .map(|(_, p)| p.clone())
+    }
+
+    /// Sends `msg` on one session's GET stream; false if it has none open.
+    pub fn notify_session(&self, sid: &str, msg: Value) -> bool {
+        let tx = self.session_streams.lock().unwrap().get(sid).cloned();
+        tx.is_some_and(|tx| tx.try_send(msg).is_ok())
+    }
+
+    /// Waits (up to 5 s) until a session has its GET stream open.
+    pub async fn wait_stream(&self, sid: &str) -> bool {
+        for _ in 0..250 {
+            if self.session_streams.lock().unwrap().contains_key(sid) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+
+    /// `notifications/resources/updated` for `uri` to every session that
+    /// subscribed to it; returns those sessions.
+    pub fn resource_updated(&self, uri: &str) -> Vec<String> {
+        let subscribers: Vec<String> = self
+            .subscriptions
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, u)| u == uri)
+            .map(|(s, _)| s.clone())
+            .collect();
+        let note = json!({"jsonrpc": "2.0", "method": "notifications/resources/updated", "params": {"uri": uri}});
+        for sid in &subscribers {
+            self.notify_session(sid, note.clone());
+        }
+        subscribers
     }
 
     /// Replaces the tools and announces it on open GET streams.
@@ -89,6 +164,14 @@ pub async fn start(mode: Mode, tools: &[&str]) -> Fixture {
         recorded: Mutex::new(Vec::new()),
         streams: Mutex::new(Vec::new()),
         answers: Mutex::new(Vec::new()),
+        next_session: AtomicU64::new(1),
+        sessions: Mutex::new(Vec::new()),
+        session_streams: Mutex::new(HashMap::new()),
+        subscriptions: Mutex::new(Vec::new()),
+        levels: Mutex::new(HashMap::new()),
+        stream_answers: Mutex::new(HashMap::new()),
+        tasks: Mutex::new(Vec::new()),
+        cancelled: Mutex::new(Vec::new()),
     });
     let app = Router::new()
         .route(
@@ -119,9 +202,12 @@ async fn handle_delete(State(state): State<Arc<FixtureState>>, headers: HeaderMa
     StatusCode::NO_CONTENT.into_response()
 }
 
-async fn handle_get(State(state): State<Arc<FixtureState>>) -> Response {
+async fn handle_get(State(state): State<Arc<FixtureState>>, headers: HeaderMap) -> Response {
     let (tx, rx) = mpsc::channel(16);
-    state.streams.lock().unwrap().push(tx);
+    state.streams.lock().unwrap().push(tx.clone());
+    if let Some(sid) = session_of(&headers) {
+        state.session_streams.lock().unwrap().insert(sid, tx);
+    }
     let stream = ReceiverStream::new(rx)
         .map(|v: Value| Ok::<_, Infallible>(Event::default().event("message").data(v.to_string())));
     Sse::new(stream).into_response()
@@ -147,7 +233,10 @@ async fn handle_post(
         return StatusCode::ACCEPTED.into_response();
     };
     if msg.get("method").is_none() {
-        if let Some(tx) = state.answers.lock().unwrap().pop() {
+        let by_id = msg["id"]
+            .as_str()
+            .and_then(|id| state.stream_answers.lock().unwrap().remove(id));
+        if let Some(tx) = by_id.or_else(|| state.answers.lock().unwrap().pop()) {
             let _ = tx.send(msg);
         }
         return StatusCode::ACCEPTED.into_response();
@@ -220,12 +309,38 @@ async fn handle_post(
             let mut resp = json_reply(
                 id,
                 json!({"protocolVersion": "2025-11-25",
-                       "capabilities": {"tools": {"listChanged": true}, "prompts": {}, "resources": {}},
+                       "capabilities": {"tools": {"listChanged": true}, "prompts": {},
+                                        "resources": {"subscribe": true}, "logging": {}},
                        "serverInfo": {"name": "fixture", "version": "1"}}),
             );
+            let n = state.next_session.fetch_add(1, Ordering::SeqCst);
+            let sid = format!("upstream-session-{n}");
+            state
+                .sessions
+                .lock()
+                .unwrap()
+                .push((sid.clone(), msg["params"].clone()));
             resp.headers_mut()
-                .insert("mcp-session-id", "upstream-session-1".parse().unwrap());
+                .insert("mcp-session-id", sid.parse().unwrap());
             resp
+        }
+        "resources/subscribe" => {
+            if let (Some(sid), Some(uri)) = (session_of(&headers), msg["params"]["uri"].as_str()) {
+                state
+                    .subscriptions
+                    .lock()
+                    .unwrap()
+                    .push((sid, uri.to_owned()));
+            }
+            json_reply(id, json!({}))
+        }
+        "logging/setLevel" => {
+            if let (Some(sid), Some(level)) =
+                (session_of(&headers), msg["params"]["level"].as_str())
+            {
+                state.levels.lock().unwrap().insert(sid, level.to_owned());
+            }
+            json_reply(id, json!({}))
         }
         "tools/list" => {
             let tools = state.tools.lock().unwrap().clone();
@@ -247,12 +362,62 @@ async fn handle_post(
             id,
             json!({"contents": [{"uri": msg["params"]["uri"], "text": "hello"}]}),
         ),
-        "tools/call" => call(&state, id, &msg).await,
+        // 2025-11-25 tasks: a task belongs to the session that created it.
+        "tools/call" if msg["params"].get("task").is_some() => {
+            let sid = session_of(&headers).unwrap_or_default();
+            let task = format!("task-{}", state.tasks.lock().unwrap().len() + 1);
+            state.tasks.lock().unwrap().push((sid, task.clone()));
+            json_reply(
+                id,
+                json!({"task": {"taskId": task, "status": "working", "ttl": 60000,
+                       "createdAt": "2026-12-06T00:00:00Z", "lastUpdatedAt": "2026-12-06T00:00:00Z"}}),
+            )
+        }
+        "tasks/get" | "tasks/result" | "tasks/cancel" => {
+            let sid = session_of(&headers).unwrap_or_default();
+            let task = msg["params"]["taskId"].as_str().unwrap_or("").to_owned();
+            let mine = state
+                .tasks
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|(s, t)| *s == sid && *t == task);
+            if !mine {
+                let body = json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32602, "message": "Task not found"}});
+                return ([("content-type", "application/json")], body.to_string()).into_response();
+            }
+            if method == "tasks/cancel" {
+                state.cancelled.lock().unwrap().push((sid, task.clone()));
+            }
+            let status = if method == "tasks/cancel" {
+                "cancelled"
+            } else {
+                "working"
+            };
+            json_reply(
+                id,
+                json!({"taskId": task, "status": status, "ttl": 60000,
+                "createdAt": "2026-12-06T00:00:00Z", "lastUpdatedAt": "2026-12-06T00:00:00Z"}),
+            )
+        }
+        "tools/call" => call(&state, id, &msg, session_of(&headers)).await,
         _ => json_reply(id, json!({})),
     }
 }
 
-async fn call(state: &Arc<FixtureState>, id: Value, msg: &Value) -> Response {
+fn session_of(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+async fn call(
+    state: &Arc<FixtureState>,
+    id: Value,
+    msg: &Value,
+    session: Option<String>,
+) -> Response {
     match state.mode {
         Mode::Garbage => {
             return (
@@ -293,6 +458,40 @@ async fn call(state: &Arc<FixtureState>, id: Value, msg: &Value) -> Response {
                 Ok::<_, Infallible>(Event::default().event("message").data(v.to_string()))
             });
             Sse::new(stream).into_response()
+        }
+        "whisper" => {
+            // On the caller's own session's GET stream, not the response:
+            // a log message, then a sampling request whose answer the result
+            // carries.
+            let sid = session.unwrap_or_default();
+            if !state.wait_stream(&sid).await {
+                return json_reply(
+                    id,
+                    json!({"content": [], "answer": "no stream", "session": sid}),
+                );
+            }
+            let log = json!({"jsonrpc": "2.0", "method": "notifications/message",
+                "params": {"level": "info", "logger": "fixture", "data": format!("for {sid}")}});
+            state.notify_session(&sid, log);
+            let ask_id = format!("ask-{sid}");
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            state
+                .stream_answers
+                .lock()
+                .unwrap()
+                .insert(ask_id.clone(), tx);
+            let ask = json!({"jsonrpc": "2.0", "id": ask_id, "method": "sampling/createMessage",
+                "params": {"messages": [], "maxTokens": 5, "x-for": sid}});
+            state.notify_session(&sid, ask);
+            let answer = tokio::time::timeout(Duration::from_secs(5), rx)
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or(Value::Null);
+            json_reply(
+                id,
+                json!({"content": [{"type": "text", "text": "whispered"}], "answer": answer, "session": sid}),
+            )
         }
         "progress" => {
             let token = msg["params"]["_meta"]["progressToken"].clone();
