@@ -13,6 +13,7 @@ use crate::error::WardenError;
 pub enum ConnectionCommand {
     /// The org's people's connections to servers (never a token).
     List {
+        /// The org (slug).
         #[arg(long)]
         org: String,
         /// Only this person's (external id).
@@ -21,6 +22,7 @@ pub enum ConnectionCommand {
     },
     /// Delete a connection: its tokens are deleted and revoked upstream.
     Revoke {
+        /// The org (slug).
         #[arg(long)]
         org: String,
         /// The connection's id (from `list`).
