@@ -35,6 +35,7 @@
 
 pub mod auth;
 pub mod bootstrap;
+mod credential_routes;
 pub mod dto;
 mod error;
 mod extract;
@@ -63,6 +64,7 @@ pub use state::AdminState;
 pub fn router(state: AdminState) -> Router {
     routes::routes()
         .merge(limit_routes::routes())
+        .merge(credential_routes::routes())
         .merge(idp_routes::routes())
         .route("/admin/v1/openapi.json", get(openapi::serve))
         // After every route: it is set on the routes registered so far.

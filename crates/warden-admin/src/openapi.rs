@@ -43,6 +43,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(Paths::openapi());
     doc.merge(crate::limit_routes::LimitPaths::openapi());
+    doc.merge(crate::credential_routes::CredentialPaths::openapi());
     doc.merge(crate::idp_routes::IdentityProviderPaths::openapi());
     doc
 }

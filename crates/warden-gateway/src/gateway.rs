@@ -201,6 +201,9 @@ pub(crate) struct Shared {
     /// token seen for each expires (ms). Their sessions end then, like a
     /// key's at its expiry, unless a newer token moved it.
     pub token_expiry: Mutex<HashMap<Principal, i64>>,
+    /// Each person's own upstream credentials; unset: every server is
+    /// `static` (its secret headers only).
+    pub vault: OnceLock<warden_vault::Vault>,
 }
 
 /// Counts a request as in flight until dropped (graceful shutdown drains).

@@ -20,6 +20,13 @@ pub mod code {
     pub const AUDIT_UNAVAILABLE: i64 = -32004;
     /// A rate or concurrency limit refused a permitted call.
     pub const LIMITED: i64 = -32005;
+    /// 2025-11-25 `URLElicitationRequiredError`: the person must open a
+    /// URL (Warden's consent page) before the call can succeed.
+    pub const URL_ELICITATION_REQUIRED: i64 = -32042;
+    /// Warden's own: the caller's upstream credentials are not usable
+    /// (2026-07-28 clients that cannot take an elicitation; a server that
+    /// needs a person; an unreachable authorization server).
+    pub const CREDENTIALS_REQUIRED: i64 = -32006;
     /// The client cancelled the request.
     pub const REQUEST_CANCELLED: i64 = -32800;
     /// 2026-07-28: an HTTP header disagrees with the body.

@@ -236,6 +236,7 @@ impl Gateway {
             stop: Notify::new(),
             identity: Default::default(),
             identities: Default::default(),
+            vault: Default::default(),
             token_expiry: Mutex::new(Default::default()),
         });
         tokio::spawn(gateway::run_live(Arc::clone(&shared), revisions, events_rx));
@@ -256,6 +257,14 @@ impl Gateway {
             tracing::warn!("identity source already set");
         }
         self.shared.reload_identities().await;
+    }
+
+    /// Sends each person's own upstream credentials from `vault` on their
+    /// calls to servers that are not `static` (docs/credentials.md).
+    pub fn enable_vault(&self, vault: warden_vault::Vault) {
+        if self.shared.vault.set(vault).is_err() {
+            tracing::warn!("credential vault already set");
+        }
     }
 
     /// The registered identity providers (for the admin API's sign-in).

@@ -79,6 +79,14 @@ pub async fn run(config: Config, demo: bool) -> Result<(), WardenError> {
     gateway
         .enable_identity(Arc::new(store.clone()) as Arc<dyn warden_gateway::IdentitySource>)
         .await;
+    // Each person's own upstream credentials (docs/credentials.md): the
+    // gateway asks the vault after every allowed decision; the consent
+    // pages are public (the person's browser opens them); revocations
+    // queued by deletes (cascades included) are sent in the background.
+    let vault = warden_vault::Vault::new(store.clone(), &config.public_url())
+        .map_err(|e| WardenError::Config(format!("credential vault: {e}")))?;
+    gateway.enable_vault(vault.clone());
+    tokio::spawn(vault.clone().run_revoker(Duration::from_secs(2)));
 
     let admin_state = warden_admin::AdminState::with_upstream_policy(
         store.clone(),
@@ -125,7 +133,7 @@ pub async fn run(config: Config, demo: bool) -> Result<(), WardenError> {
     if let Some(console) = console {
         app = app.merge(console);
     }
-    let app = app.merge(admin);
+    let app = app.merge(admin).merge(warden_vault::routes(vault));
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

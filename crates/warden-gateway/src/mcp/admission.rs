@@ -24,6 +24,10 @@ const MAX_AUTHORIZATION_BYTES: usize = warden_identity::token::MAX_TOKEN_BYTES +
 pub(crate) struct Admitted {
     pub snapshot: Arc<Snapshot>,
     pub principal: Principal,
+    /// A person signed in with an identity provider: its slug and their
+    /// access token, for RFC 8693 token exchange (`token_exchange` servers)
+    /// and nothing else. Never logged or forwarded as is.
+    pub sign_in: Option<Arc<(String, warden_store::Secret)>>,
 }
 
 impl FromRequestParts<Arc<Shared>> for Admitted {
@@ -103,6 +107,7 @@ async fn admit(shared: &Shared, headers: &HeaderMap, path: &str) -> Result<Admit
         Ok(principal) => Ok(Admitted {
             snapshot,
             principal,
+            sign_in: None,
         }),
         Err(PolicyError::KeyUnknown) => Err(Refusal::KeyUnknown),
         Err(e) => Err(Refusal::Assertion(e)),

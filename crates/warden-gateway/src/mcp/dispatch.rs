@@ -37,6 +37,8 @@ pub(crate) struct Ctx {
     pub snapshot: Arc<Snapshot>,
     pub access: Arc<Access>,
     pub principal: Principal,
+    /// The person's identity provider and token, if they signed in.
+    pub sign_in: Option<Arc<(String, warden_store::Secret)>>,
     pub mount: Mount,
     /// The session id, or `key:{id}` for stateless requests.
     pub owner: String,

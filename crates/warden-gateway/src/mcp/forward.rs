@@ -124,7 +124,135 @@ impl Drop for ExchangeGuard<'_> {
     }
 }
 
+/// Why a call goes no further than the vault.
+enum NoCredentials {
+    Refused(Refusal),
+    /// 2026-07-28: an `input_required` result asking for a URL elicitation.
+    InputRequired(Value),
+}
+
+impl NoCredentials {
+    fn into_message(self, id: Value) -> Value {
+        match self {
+            NoCredentials::Refused(r) => r.to_message(id),
+            NoCredentials::InputRequired(result) => jsonrpc::result(id, result),
+        }
+    }
+}
+
+/// Keys of the `inputResponses` Warden asked for (never forwarded).
+const CONSENT_INPUT_PREFIX: &str = "warden-connect-";
+
 impl Ctx {
+    /// The caller's own credentials for this permit's server, from the
+    /// vault: `None` for a `static` server (or no vault). Asked after the
+    /// decision allowed the call; the token goes on this request only.
+    async fn caller_credentials(
+        &self,
+        permit: &Permit,
+        params: &mut Value,
+    ) -> Result<Option<HeaderMap>, NoCredentials> {
+        let Some(vault) = self.shared.vault.get() else {
+            return Ok(None);
+        };
+        // The answers to Warden's own consent elicitation go no further.
+        if let Some(responses) = params
+            .get_mut("inputResponses")
+            .and_then(Value::as_object_mut)
+        {
+            responses.retain(|k, _| !k.starts_with(CONSENT_INPUT_PREFIX));
+            if responses.is_empty() {
+                if let Some(p) = params.as_object_mut() {
+                    p.remove("inputResponses");
+                }
+            }
+        }
+        let config = &permit.upstream.config;
+        let Some(org) = self.snapshot.key(self.principal.key).map(|k| k.org) else {
+            return Ok(None);
+        };
+        let caller = warden_vault::Caller {
+            org,
+            end_user: self.principal.end_user,
+            sign_in: self.sign_in.as_ref().map(|s| (s.0.clone(), s.1.clone())),
+        };
+        let server = warden_vault::UpstreamRef {
+            id: config.server,
+            slug: config.slug.clone(),
+            url: match &config.transport {
+                warden_store::Transport::Http { url } => Some(url.clone()),
+                warden_store::Transport::Stdio { .. } => None,
+            },
+        };
+        let refused = |code: &'static str, message: String| {
+            NoCredentials::Refused(Refusal::Credentials {
+                server: config.slug.clone(),
+                code,
+                message,
+                decision_id: permit.decision_id.clone(),
+            })
+        };
+        match vault.credentials_for(&caller, &server).await {
+            Ok(warden_vault::Credentials::Static) => Ok(None),
+            Ok(warden_vault::Credentials::Headers(headers)) => {
+                let mut map = HeaderMap::new();
+                for (name, value) in headers {
+                    let (Ok(name), Ok(mut value)) = (
+                        axum::http::HeaderName::from_bytes(name.as_bytes()),
+                        axum::http::HeaderValue::from_str(value.expose()),
+                    ) else {
+                        return Err(refused(
+                            "upstream_auth_refused",
+                            "the authorization server issued a token that is not a header value"
+                                .into(),
+                        ));
+                    };
+                    value.set_sensitive(true);
+                    map.insert(name, value);
+                }
+                Ok(Some(map))
+            }
+            Ok(warden_vault::Credentials::NeedsConsent { url }) => {
+                let elicitation_id = format!("{CONSENT_INPUT_PREFIX}{}", uuid::Uuid::new_v4());
+                tracing::info!(decision_id = %permit.decision_id, server = %config.slug, "call needs the person's consent upstream");
+                if self.stateless && self.declares_url_elicitation(params) {
+                    let mut requests = serde_json::Map::new();
+                    requests.insert(
+                        elicitation_id.clone(),
+                        json!({
+                            "method": "elicitation/create",
+                            "params": super::refusal::consent_elicitation(&config.slug, &url, &elicitation_id),
+                        }),
+                    );
+                    return Err(NoCredentials::InputRequired(json!({
+                        "resultType": "input_required",
+                        "inputRequests": requests,
+                    })));
+                }
+                Err(NoCredentials::Refused(Refusal::ConsentRequired {
+                    server: config.slug.clone(),
+                    url,
+                    elicitation_id,
+                    stateless: self.stateless,
+                    decision_id: permit.decision_id.clone(),
+                }))
+            }
+            Err(e) => {
+                tracing::info!(decision_id = %permit.decision_id, server = %config.slug, code = e.code(), error = %e, "no usable upstream credentials");
+                Err(refused(e.code(), e.to_string()))
+            }
+        }
+    }
+
+    /// Whether a 2026-07-28 request's caller declared URL-mode elicitation.
+    fn declares_url_elicitation(&self, params: &Value) -> bool {
+        params
+            .pointer("/_meta")
+            .and_then(|m| m.get(crate::upstream::META_CLIENT_CAPABILITIES))
+            .and_then(|c| c.pointer("/elicitation/url"))
+            .is_some()
+    }
+
     /// Forwards one permitted request upstream and answers the client.
     pub(crate) async fn forward(self, fwd: Forward) -> Response {
         let ctx = Arc::new(self);
@@ -261,7 +389,15 @@ impl Ctx {
     /// per-caller sessions are off, on the server's shared connection. The
     /// decision was made before, on the shared connection's catalog: the
     /// link only chooses the wire.
-    async fn link_for(&self, shared: &Arc<Upstream>) -> Result<Arc<Upstream>, Refusal> {
+    ///
+    /// `own_credentials`: the caller's own headers from the vault, kept by a
+    /// link opened now (its GET stream and closing DELETE carry them); every
+    /// request still carries the current ones (a refreshed token).
+    async fn link_for(
+        &self,
+        shared: &Arc<Upstream>,
+        own_credentials: Option<HeaderMap>,
+    ) -> Result<Arc<Upstream>, Refusal> {
         let callers = &self.shared.registry.callers;
         if self.stateless || !callers.enabled() || shared.http_link().is_none() {
             return Ok(Arc::clone(shared));
@@ -287,7 +423,7 @@ impl Ctx {
                     capabilities: find(crate::upstream::META_CLIENT_CAPABILITIES)
                         .unwrap_or_else(|| json!({})),
                     client_info: find(crate::upstream::META_CLIENT_INFO),
-                    extra_headers: HeaderMap::new(),
+                    extra_headers: own_credentials.unwrap_or_default(),
                     owner: self.shared.owner_sink(&session, shared.slug()),
                 }
             })
@@ -319,7 +455,19 @@ impl Ctx {
                 );
             }
         }
-        let upstream = match self.link_for(&permit.upstream).await {
+        // The decision is made (and durable): only now is the vault asked
+        // for the caller's own upstream credentials. It never decides; a
+        // stored token cannot make a denied call pass.
+        let mut params = params;
+        let caller_headers = match self.caller_credentials(&permit, &mut params).await {
+            Ok(h) => h,
+            Err(answer) => return Some(answer.into_message(id)),
+        };
+        let sent_own_credentials = caller_headers.is_some();
+        let upstream = match self
+            .link_for(&permit.upstream, caller_headers.clone())
+            .await
+        {
             Ok(link) => link,
             Err(refusal) => {
                 tracing::warn!(decision_id = %permit.decision_id, server = %permit.slug, reason = refusal.reason(), "call refused: no upstream session for this caller");
@@ -352,18 +500,34 @@ impl Ctx {
         // upstream as HTTP headers (upstream/http.rs) and, where the client
         // used `_meta` or the upstream speaks 2026-07-28, in `_meta`.
         let span = telemetry::upstream_span(upstream.slug(), method);
-        let mut params = params;
         if upstream.is_stateless() {
             self.caller_meta(&mut params);
         }
         if telemetry::enabled() && (telemetry::has_meta_trace(&params) || upstream.is_stateless()) {
             telemetry::inject_meta(&span, &mut params);
         }
-        let outcome = match upstream
-            .start_request_for(upstream_id, method, Some(params), sink, self.declared())
-            .instrument(span.clone())
-            .await
-        {
+        let started_request = match caller_headers {
+            None => {
+                upstream
+                    .start_request_for(upstream_id, method, Some(params), sink, self.declared())
+                    .instrument(span.clone())
+                    .await
+            }
+            own => {
+                upstream
+                    .start_request_with(
+                        upstream_id,
+                        method,
+                        Some(params),
+                        sink,
+                        self.declared(),
+                        own,
+                    )
+                    .instrument(span.clone())
+                    .await
+            }
+        };
+        let outcome = match started_request {
             Err(e) => Outcome::Failed(e),
             Ok(rx) => {
                 let wait = upstream.await_response(upstream_id, rx);
@@ -416,6 +580,24 @@ impl Ctx {
                 Some(resp)
             }
             Outcome::Failed(e) => {
+                if sent_own_credentials
+                    && matches!(e, GatewayError::UpstreamStatus { status: 401, .. })
+                {
+                    // The person's token was refused upstream (revoked or
+                    // expired early): the next call refreshes it, or asks
+                    // for consent again.
+                    if let (Some(vault), Some(org)) = (
+                        self.shared.vault.get(),
+                        self.snapshot.key(self.principal.key).map(|k| k.org),
+                    ) {
+                        let caller = warden_vault::Caller {
+                            org,
+                            end_user: self.principal.end_user,
+                            sign_in: None,
+                        };
+                        vault.rejected(&caller, upstream.config.server).await;
+                    }
+                }
                 metrics::counter!("warden_upstream_errors_total", "server" => upstream.slug().to_owned(), "kind" => e.kind()).increment(1);
                 tracing::warn!(decision_id = %permit.decision_id, server = %upstream.slug(), method, error = %e, "upstream request failed");
                 Some(Refusal::Upstream(e).to_message(id))

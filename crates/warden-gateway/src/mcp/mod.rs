@@ -23,6 +23,7 @@
 
 mod admission;
 mod authorize;
+mod connections;
 mod dispatch;
 mod forward;
 pub(crate) mod limits;
@@ -81,6 +82,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/mcp/toolsets/{slug}",
             endpoint(|slug| Ok(Mount::Toolset(slug.unwrap_or_default()))),
         )
+        .merge(connections::routes())
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&shared),
             oauth::challenge,
@@ -275,6 +277,7 @@ async fn handle_message(
                 snapshot: admitted.snapshot,
                 access,
                 principal: admitted.principal,
+                sign_in: admitted.sign_in,
                 mount,
                 owner,
                 stateless,

@@ -90,6 +90,10 @@ pub(crate) async fn admit_token(
                 return Ok(Admitted {
                     snapshot,
                     principal,
+                    sign_in: Some(Arc::new((
+                        identity.provider.clone(),
+                        warden_store::Secret::new(token),
+                    ))),
                 });
             }
             Err(PolicyError::KeyUnknown | PolicyError::EndUserUnknown(_)) if attempt == 0 => {

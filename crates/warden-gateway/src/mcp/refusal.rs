@@ -108,6 +108,32 @@ pub(crate) enum Refusal {
     /// caller's, or none): not found, so existence does not leak.
     TaskUnknown,
     Cancelled,
+    /// The server acts on the person's own account and they have not
+    /// connected it (or their grant ended upstream): they open `url`
+    /// (Warden's consent page) and retry. Session era: `-32042`
+    /// URL-mode elicitation required; a 2026-07-28 client that declared
+    /// URL elicitation gets an `input_required` result instead (built in
+    /// forward.rs), one that did not gets this with `-32006`.
+    ConsentRequired {
+        server: String,
+        url: String,
+        elicitation_id: String,
+        stateless: bool,
+        decision_id: String,
+    },
+    /// `/mcp/connections` needs a person (an end user), not a bare key.
+    NotAPerson,
+    /// `/mcp/connections/{id}`: not one of the caller's connections.
+    ConnectionUnknown,
+    /// The vault could not produce the caller's own credentials (not a
+    /// person, not signed in with the right provider, authorization server
+    /// unreachable or refusing): the call is not forwarded.
+    Credentials {
+        server: String,
+        code: &'static str,
+        message: String,
+        decision_id: String,
+    },
 }
 
 /// Longest requested version echoed back in an unsupported-version error.
@@ -166,6 +192,10 @@ impl Refusal {
             Refusal::UpstreamSessionsFull { .. } => "upstream_sessions_full",
             Refusal::TaskUnknown => "task_unknown",
             Refusal::Cancelled => "cancelled",
+            Refusal::ConsentRequired { .. } => "consent_required",
+            Refusal::NotAPerson => "end_user_required",
+            Refusal::ConnectionUnknown => "connection_unknown",
+            Refusal::Credentials { code, .. } => code,
         }
     }
 
@@ -177,7 +207,8 @@ impl Refusal {
                 Some(_) => StatusCode::UNAUTHORIZED,
                 None => StatusCode::SERVICE_UNAVAILABLE,
             },
-            Refusal::IdentityUnmapped(_) => StatusCode::FORBIDDEN,
+            Refusal::IdentityUnmapped(_) | Refusal::NotAPerson => StatusCode::FORBIDDEN,
+            Refusal::ConnectionUnknown => StatusCode::NOT_FOUND,
             Refusal::PrincipalDenied(r) if key_refused(*r) => StatusCode::UNAUTHORIZED,
             Refusal::PrincipalDenied(_)
             | Refusal::HostNotAllowed
@@ -210,7 +241,9 @@ impl Refusal {
             | Refusal::Upstream(_)
             | Refusal::UpstreamSessionsFull { .. }
             | Refusal::TaskUnknown
-            | Refusal::Cancelled => StatusCode::OK,
+            | Refusal::Cancelled
+            | Refusal::ConsentRequired { .. }
+            | Refusal::Credentials { .. } => StatusCode::OK,
         }
     }
 
@@ -230,6 +263,12 @@ impl Refusal {
             Refusal::Limited(_) | Refusal::UpstreamSessionsFull { .. } => code::LIMITED,
             Refusal::Upstream(_) => code::UPSTREAM_ERROR,
             Refusal::Cancelled => code::REQUEST_CANCELLED,
+            Refusal::ConsentRequired {
+                stateless: false, ..
+            } => code::URL_ELICITATION_REQUIRED,
+            Refusal::ConsentRequired { .. } | Refusal::Credentials { .. } => {
+                code::CREDENTIALS_REQUIRED
+            }
             _ => code::INVALID_REQUEST,
         }
     }
@@ -306,6 +345,14 @@ impl Refusal {
             ),
             Refusal::TaskUnknown => "Task not found".into(),
             Refusal::Cancelled => "Request cancelled".into(),
+            Refusal::ConsentRequired { server, .. } => format!(
+                "{server} acts on your own account: connect it at the URL in error.data, then retry"
+            ),
+            Refusal::Credentials {
+                server, message, ..
+            } => format!("no usable credentials for {server}: {message}"),
+            Refusal::NotAPerson => "connections belong to a person: call as an end user".into(),
+            Refusal::ConnectionUnknown => "no such connection".into(),
         }
     }
 
@@ -362,6 +409,24 @@ impl Refusal {
                 json!({"reason": reason, "decision_id": decision_id})
             }
             Refusal::Upstream(e) => json!({"server": e.server(), "kind": e.kind()}),
+            Refusal::ConsentRequired {
+                server,
+                url,
+                elicitation_id,
+                decision_id,
+                ..
+            } => json!({
+                "reason": reason,
+                "server": server,
+                "url": url,
+                "decision_id": decision_id,
+                "elicitations": [consent_elicitation(server, url, elicitation_id)],
+            }),
+            Refusal::Credentials {
+                server,
+                decision_id,
+                ..
+            } => json!({"reason": reason, "server": server, "decision_id": decision_id}),
             Refusal::UpstreamSessionsFull { server, limit } => {
                 json!({"reason": reason, "server": server, "limit": limit})
             }
@@ -405,6 +470,17 @@ impl Refusal {
         }
         resp
     }
+}
+
+/// The URL-mode elicitation that sends a person to Warden's consent page
+/// (2025-11-25 `ElicitRequestURLParams`).
+pub(crate) fn consent_elicitation(server: &str, url: &str, elicitation_id: &str) -> Value {
+    json!({
+        "mode": "url",
+        "elicitationId": elicitation_id,
+        "url": url,
+        "message": format!("Connect your {server} account to continue."),
+    })
 }
 
 /// Adds `resource_metadata="{url}"` (RFC 9728 §5.1) and, if the challenge
@@ -474,6 +550,33 @@ mod tests {
         assert_eq!(msg["error"]["code"], code::INVALID_PARAMS);
         assert_eq!(msg["error"]["data"]["max_bytes"], 256);
         assert_eq!(r.status(), StatusCode::OK);
+    }
+
+    #[test]
+    fn consent_required_is_a_url_elicitation_error() {
+        let r = Refusal::ConsentRequired {
+            server: "github".into(),
+            url: "https://w.example/connect/abc".into(),
+            elicitation_id: "e-1".into(),
+            stateless: false,
+            decision_id: "d-1".into(),
+        };
+        let msg = r.to_message(json!(3));
+        assert_eq!(msg["error"]["code"], -32042);
+        let e = &msg["error"]["data"]["elicitations"][0];
+        assert_eq!(e["mode"], "url");
+        assert_eq!(e["url"], "https://w.example/connect/abc");
+        assert_eq!(e["elicitationId"], "e-1");
+        assert_eq!(msg["error"]["data"]["reason"], "consent_required");
+        let r = Refusal::ConsentRequired {
+            server: "github".into(),
+            url: "https://w.example/connect/abc".into(),
+            elicitation_id: "e-1".into(),
+            stateless: true,
+            decision_id: "d-1".into(),
+        };
+        // -32042 is retired on the 2026-07-28 wire.
+        assert_eq!(r.to_message(json!(3))["error"]["code"], -32006);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! requests and prints answers (tables for people, `--json` for scripts).
 
 mod client;
+mod connections;
 mod idp;
 mod limits;
 mod table;
@@ -97,6 +98,12 @@ pub enum AdminCommand {
     /// Identity providers people sign in with (platform admin).
     #[command(subcommand)]
     Idp(idp::IdpCommand),
+    /// People's connections to servers that act on their own account.
+    #[command(subcommand)]
+    Connections(connections::ConnectionCommand),
+    /// How Warden authenticates to a server upstream (static, per person).
+    #[command(subcommand)]
+    UpstreamAuth(connections::UpstreamAuthCommand),
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -708,6 +715,8 @@ pub async fn render(
         AdminCommand::AdminToken(c) => run_admin_token(&api, &mut out, c).await?,
         AdminCommand::Limit(c) => limits::run_limit(&api, &mut out, c).await?,
         AdminCommand::Idp(c) => idp::run_idp(&api, &mut out, c).await?,
+        AdminCommand::Connections(c) => connections::run_connections(&api, &mut out, c).await?,
+        AdminCommand::UpstreamAuth(c) => connections::run_upstream_auth(&api, &mut out, c).await?,
         AdminCommand::Explain(a) => {
             let mut query = vec![
                 ("key", a.key.to_string()),

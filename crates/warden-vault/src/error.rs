@@ -1,0 +1,47 @@
+//! The vault's one error enum.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum VaultError {
+    #[error(transparent)]
+    Store(#[from] warden_store::StoreError),
+    /// An authorization server or the upstream's metadata could not be
+    /// reached or read.
+    #[error("authorization server unavailable: {0}")]
+    Unavailable(String),
+    /// Discovery found nothing usable (no protected resource metadata, no
+    /// authorization server, no registration endpoint and no client id).
+    #[error("upstream authorization not discoverable: {0}")]
+    Discovery(String),
+    /// The authorization server refused a grant (`error` is its OAuth
+    /// error code; no token value is ever in it).
+    #[error("authorization server refused the grant: {error}")]
+    Refused { error: String },
+    /// The server needs a person's own credentials and the caller is not
+    /// a person (a service key without an end user).
+    #[error("this server acts on a person's own account: call it as a person")]
+    NoPerson,
+    /// Token exchange needs the caller to have signed in with the
+    /// configured identity provider.
+    #[error("this server needs a sign-in with identity provider {0:?}")]
+    NeedsSignIn(String),
+    /// A consent link or callback that is unknown, used or expired.
+    #[error("this consent link is unknown, already used or expired")]
+    ConsentUnknown,
+}
+
+impl VaultError {
+    /// A stable snake_case code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            VaultError::Store(e) => e.code(),
+            VaultError::Unavailable(_) => "upstream_auth_unavailable",
+            VaultError::Discovery(_) => "upstream_auth_not_discoverable",
+            VaultError::Refused { .. } => "upstream_auth_refused",
+            VaultError::NoPerson => "upstream_auth_needs_person",
+            VaultError::NeedsSignIn(_) => "upstream_auth_needs_sign_in",
+            VaultError::ConsentUnknown => "consent_unknown",
+        }
+    }
+}
