@@ -50,6 +50,10 @@ pub(crate) struct Session {
     /// The capabilities and info the client declared at `initialize`, as
     /// 2026-07-28 `_meta` entries for the upstreams on that wire.
     client: std::sync::OnceLock<Vec<(String, Value)>>,
+    /// The negotiated protocol version (session era).
+    protocol: std::sync::OnceLock<&'static str>,
+    /// Reply streams a client may resume with `Last-Event-ID`.
+    pub replay: crate::mcp::replay::ReplayLog,
 }
 
 impl Session {
@@ -70,7 +74,21 @@ impl Session {
             muted: AtomicBool::new(false),
             last_seen_ms: AtomicI64::new(now_ms()),
             client: std::sync::OnceLock::new(),
+            protocol: std::sync::OnceLock::new(),
+            replay: Default::default(),
         }
+    }
+
+    /// Keeps the protocol version negotiated at `initialize`.
+    pub fn set_protocol(&self, version: &'static str) {
+        let _ = self.protocol.set(version);
+    }
+
+    /// Whether this session's reply streams start with a priming event
+    /// (an event id and no data), which 2025-11-25 introduced: older
+    /// clients may not expect an event without a message.
+    pub fn primes_streams(&self) -> bool {
+        self.protocol.get().is_some_and(|v| *v >= "2025-11-25")
     }
 
     /// Keeps what the client declared at `initialize`.
@@ -314,6 +332,7 @@ impl Shared {
             .remove(id);
         if let Some(s) = &removed {
             s.close_stream();
+            s.replay.close();
             self.release_session(s.principal.key);
             // Its upstream sessions end with it (HTTP DELETE).
             self.registry.callers.close_session(&s.id);

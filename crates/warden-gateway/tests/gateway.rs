@@ -1219,25 +1219,28 @@ async fn an_expiring_keys_session_ends_without_any_policy_write() {
 
 #[tokio::test]
 async fn a_client_that_leaves_a_streamed_call_is_audited_and_cancelled_upstream() {
+    // Without a session (the 2026-07-28 wire) a reply stream cannot be
+    // resumed, so a client leaving it ends the call. (A session's reply
+    // stream is resumable and outlives its connection:
+    // tests/resumable_streams.rs.)
     let (fx, mut h) = one_server().await;
-    let sid = h.initialize("/mcp", KEY_A).await;
     // Accepts SSE and the call is slow: the reply becomes a stream after
     // a second, and the exchange continues in its own task.
     let call = {
         let url = h.url("/mcp");
         let client = reqwest::Client::new();
-        let sid = sid.clone();
         tokio::spawn(async move {
             let resp = client
                 .post(url)
                 .bearer_auth(KEY_A)
                 .header("accept", "application/json, text/event-stream")
                 .header("content-type", "application/json")
-                .header("mcp-session-id", sid)
-                .header("mcp-protocol-version", "2025-11-25")
+                .header("mcp-protocol-version", "2026-07-28")
+                .header("mcp-method", "tools/call")
+                .header("mcp-name", "files__slow")
                 .body(
                     json!({"jsonrpc": "2.0", "id": 6, "method": "tools/call",
-                    "params": {"name": "files__slow", "arguments": {"ms": 8000}}})
+                    "params": with_meta(json!({"name": "files__slow", "arguments": {"ms": 8000}}))})
                     .to_string(),
                 )
                 .send()

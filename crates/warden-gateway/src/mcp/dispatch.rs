@@ -318,6 +318,7 @@ impl Ctx {
                 .filter(|c| c.is_object())
                 .cloned(),
         );
+        session.set_protocol(version);
         session.set_fingerprint(self.shared.session_fingerprint(&self.snapshot, &session));
         self.shared.insert_session(session)?;
         let (capabilities, server_info, instructions) = self.capabilities_and_info();

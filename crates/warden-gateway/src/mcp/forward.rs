@@ -17,6 +17,7 @@ use super::authorize::{Permit, Subject};
 use super::dispatch::Ctx;
 use super::limits::LimitPermit;
 use super::refusal::{json_response, Refusal};
+use super::replay::{self, ReplayStream};
 use super::stream::{sse_unbounded, sse_unbounded_after};
 use crate::error::GatewayError;
 use crate::gateway::{CallEnd, InflightCall, Shared};
@@ -66,6 +67,38 @@ where
             _ = tx.closed() => {}
         }
     });
+}
+
+/// Runs the rest of an exchange whose reply is a resumable stream: every
+/// message and the reply go into the stream's log, read by whichever
+/// connection the client has (or none for a while). The session ending
+/// drops the exchange, whose guard audits and cancels it upstream.
+async fn run_into_replay<F>(
+    mut exchange: F,
+    mut rx: mpsc::UnboundedReceiver<Value>,
+    stream: Arc<ReplayStream>,
+) where
+    F: std::future::Future<Output = Option<Value>> + Send + Unpin + 'static,
+{
+    let closed = stream.closed();
+    tokio::pin!(closed);
+    loop {
+        tokio::select! {
+            biased;
+            _ = &mut closed => return,
+            Some(msg) = rx.recv() => stream.push(&msg),
+            reply = &mut exchange => {
+                while let Ok(msg) = rx.try_recv() {
+                    stream.push(&msg);
+                }
+                if let Some(reply) = reply {
+                    stream.push(&reply);
+                }
+                stream.finish();
+                return;
+            }
+        }
+    }
 }
 
 /// One forwarded request while it runs. However the exchange ends, including
@@ -289,16 +322,10 @@ impl Ctx {
                         }
                     }
                 },
-                Some(first) = rx.recv() => {
-                    finish_streaming(exchange, tx);
-                    sse_unbounded_after(first, rx)
-                }
+                Some(first) = rx.recv() => ctx.stream_the_rest(exchange, tx, rx, Some(first)),
                 // A slow call: open the stream now, so clients whose read
                 // timeout covers the response headers keep waiting.
-                _ = tokio::time::sleep(STREAM_AFTER) => {
-                    finish_streaming(exchange, tx);
-                    sse_unbounded(rx)
-                }
+                _ = tokio::time::sleep(STREAM_AFTER) => ctx.stream_the_rest(exchange, tx, rx, None),
             }
         } else {
             let _inflight = ctx.shared.enter();
@@ -308,6 +335,44 @@ impl Ctx {
                 None => Refusal::Cancelled.into_response(id),
             }
         }
+    }
+
+    /// The reply became a stream: the rest of the exchange runs in its own
+    /// task. In a session, the stream is resumable (its events are kept
+    /// for `Last-Event-ID`) and a dropped connection does not end the
+    /// call; without one, the client going away ends it.
+    fn stream_the_rest<F>(
+        &self,
+        exchange: F,
+        tx: mpsc::UnboundedSender<Value>,
+        rx: mpsc::UnboundedReceiver<Value>,
+        first: Option<Value>,
+    ) -> Response
+    where
+        F: std::future::Future<Output = Option<Value>> + Send + Unpin + 'static,
+    {
+        let session = if self.stateless {
+            None
+        } else {
+            self.shared.session(&self.owner)
+        };
+        let Some(session) = session else {
+            finish_streaming(exchange, tx);
+            return match first {
+                Some(first) => sse_unbounded_after(first, rx),
+                None => sse_unbounded(rx),
+            };
+        };
+        let (n, stream) = session.replay.open();
+        let prime = session.primes_streams();
+        drop(session);
+        if let Some(first) = first {
+            stream.push(&first);
+        }
+        // The reply goes into the stream's log, not through `tx`.
+        drop(tx);
+        tokio::spawn(run_into_replay(exchange, rx, Arc::clone(&stream)));
+        replay::sse_response(n, stream, None, prime)
     }
 
     /// The HTTP status of a forwarded answer sent as one JSON body: on the

@@ -30,6 +30,7 @@ pub(crate) mod limits;
 mod message;
 mod oauth;
 pub(crate) mod refusal;
+pub(crate) mod replay;
 mod stream;
 mod wire;
 
@@ -64,6 +65,7 @@ use wire::VERSION_HEADER;
 /// Session-era protocol versions the front door accepts, newest first.
 pub const SESSION_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
 const SESSION_HEADER: &str = "mcp-session-id";
+const LAST_EVENT_ID_HEADER: &str = "last-event-id";
 /// Session ids are 32 hex characters; anything much longer is not one.
 const MAX_SESSION_ID_BYTES: usize = 128;
 
@@ -350,6 +352,13 @@ fn handle_get(
     if let Err(refusal) = principal_refusal(&session.access(&admitted.snapshot)) {
         shared.remove_session(&session.id);
         return Err(refusal);
+    }
+    // A client resuming a reply stream of this session gets what it
+    // missed there; any other id opens the session's own stream.
+    if let Some(last) = header_str(headers, LAST_EVENT_ID_HEADER, replay::MAX_EVENT_ID_BYTES)? {
+        if let Some((n, stream, after)) = session.replay.find(last) {
+            return Ok(replay::sse_response(n, stream, Some(after), false));
+        }
     }
     let (tx, rx) = mpsc::channel(256);
     session.attach_stream(tx);
