@@ -19,6 +19,7 @@ mod identity;
 mod limits;
 mod live;
 mod migrate;
+mod new_user_scope;
 mod spool;
 mod store;
 mod stored;

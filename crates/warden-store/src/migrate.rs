@@ -29,6 +29,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "end_user_disabled",
         include_str!("../migrations/0005_end_user_disabled.sql"),
     ),
+    (
+        6,
+        "new_user_scope",
+        include_str!("../migrations/0006_new_user_scope.sql"),
+    ),
 ];
 
 fn substitute(sql: &str, backend: Backend) -> String {
