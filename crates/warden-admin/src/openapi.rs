@@ -44,6 +44,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(Paths::openapi());
     doc.merge(crate::limit_routes::LimitPaths::openapi());
     doc.merge(crate::idp_routes::IdentityProviderPaths::openapi());
+    doc.merge(crate::idp_new_user_scope::NewUserScopePaths::openapi());
     doc
 }
 
