@@ -9,6 +9,15 @@
 # Environment: DURATION (default 10s), WARMUP (2s), SESSIONS (10000),
 #              LIMIT_STEP=1 (also measure calls counted by a limit; printed
 #              on stderr as LIMITED_<c> <json>),
+#              AUTH=token (also measure the same calls through Warden with
+#              identity-provider tokens instead of keys, in the same run:
+#              each load worker is a distinct person with an RS256 JWT the
+#              gateway validates; the provider's JWKS is a static file this
+#              script serves on loopback: the bench harness, not a mock of
+#              anything under test),
+#              CALLS_ONLY=1 (skip the tools/list and idle-session parts),
+#              BENCH_PROFILE=debug (debug binaries: only to check the script
+#              itself; its figures mean nothing),
 #              CARGO_TARGET_DIR (default ./target).
 set -euo pipefail
 
@@ -18,7 +27,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 DURATION="${DURATION:-10s}"
 WARMUP="${WARMUP:-2s}"
 SESSIONS="${SESSIONS:-10000}"
-BIN="$CARGO_TARGET_DIR/release"
+PROFILE="${BENCH_PROFILE:-release}"
+BIN="$CARGO_TARGET_DIR/$PROFILE"
 WORK="$(mktemp -d /tmp/warden-bench.XXXXXX)"
 # Every background process runs under `setsid`, leading its own process
 # group, and is recorded in PIDS by the main shell (never inside a command
@@ -44,8 +54,12 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-echo "==> building release binaries" >&2
-cargo build --release --locked -p warden -p warden-loadgen >&2
+echo "==> building $PROFILE binaries" >&2
+if [[ "$PROFILE" == "release" ]]; then
+  cargo build --release --locked -p warden -p warden-loadgen >&2
+else
+  cargo build --locked -p warden -p warden-loadgen >&2
+fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -93,9 +107,10 @@ loadgen() { "$BIN/warden-loadgen" --warmup "$WARMUP" --json "$@"; }
 
 # CPU time (clock ticks, user + system) a process has used so far.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-# Runs loadgen like `loadgen` and also records, in CPU[<name>], the CPU
-# ticks Warden, the demo upstream and the load generator itself used
-# during the whole run (warm-up included): "warden upstream loadgen".
+# Runs loadgen like `loadgen`, storing its JSON in R[<name>] and in
+# CPU[<name>] the CPU ticks Warden, the demo upstream and the load
+# generator itself used during the whole run (warm-up included):
+# "warden upstream loadgen".
 declare -A CPU
 measured_loadgen() { # NAME LOADGEN-ARGS...
   local name="$1"; shift
@@ -118,6 +133,32 @@ admin POST /servers "{\"slug\":\"demo\",\"transport\":{\"type\":\"http\",\"url\"
 admin PUT /orgs/bench/grants/demo '{"enabled":true,"filter":"*"}' >/dev/null
 KEY="$(admin POST /orgs/bench/keys '{"name":"bench"}' | json_field "['secret']")"
 
+TOKEN_ARGS=()
+if [[ "${AUTH:-key}" == "token" ]]; then
+  echo "==> identity provider for token mode: RSA key, JWKS served on loopback" >&2
+  mkdir -p "$WORK/idp"
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$WORK/idp-key.pem" 2>/dev/null
+  MODULUS="$(openssl rsa -in "$WORK/idp-key.pem" -noout -modulus | cut -d= -f2)"
+  python3 - "$MODULUS" >"$WORK/idp/jwks.json" <<'EOF'
+import base64, json, sys
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+print(json.dumps({"keys": [{"kty": "RSA", "kid": "bench", "alg": "RS256", "use": "sig",
+                            "n": b64(bytes.fromhex(sys.argv[1])), "e": "AQAB"}]}))
+EOF
+  IDP_PORT="$(free_port)"
+  setsid python3 -m http.server "$IDP_PORT" --bind 127.0.0.1 --directory "$WORK/idp" >"$WORK/idp.log" 2>&1 &
+  PIDS+=("$!")
+  IDP="http://127.0.0.1:$IDP_PORT"
+  for _ in $(seq 1 200); do curl -fsS "$IDP/jwks.json" >/dev/null 2>&1 && break; sleep 0.05; done
+  admin POST /identity-providers "{\"slug\":\"bench-idp\",\"issuer\":\"$IDP\",\"jwks_uri\":\"$IDP/jwks.json\",\"orgs\":{\"kind\":\"org\",\"org\":\"bench\"},\"required_scopes\":[\"mcp\"]}" >/dev/null
+  # The gateway loads providers at the new revision.
+  for _ in $(seq 1 200); do
+    curl -fsS "$WARDEN/.well-known/oauth-protected-resource/mcp" >/dev/null 2>&1 && break
+    sleep 0.05
+  done
+  TOKEN_ARGS=(--jwt-key "$WORK/idp-key.pem" --jwt-kid bench --jwt-issuer "$IDP" --jwt-audience "$WARDEN/mcp")
+fi
+
 ARGS='{"text":"hello"}'
 declare -A R
 for c in 1 32; do
@@ -125,6 +166,10 @@ for c in 1 32; do
   measured_loadgen "direct_$c" --url "$UPSTREAM" --tool echo --args "$ARGS" -c "$c" --duration "$DURATION"
   echo "==> tools/call concurrency $c: through warden" >&2
   measured_loadgen "warden_$c" --url "$WARDEN/mcp" --token "$KEY" --tool demo__echo --args "$ARGS" -c "$c" --duration "$DURATION"
+  if ((${#TOKEN_ARGS[@]})); then
+    echo "==> tools/call concurrency $c: through warden with identity-provider tokens" >&2
+    measured_loadgen "token_$c" --url "$WARDEN/mcp" "${TOKEN_ARGS[@]}" --tool demo__echo --args "$ARGS" -c "$c" --duration "$DURATION"
+  fi
 done
 
 if [[ "${LIMIT_STEP:-0}" == "1" ]]; then
@@ -139,6 +184,13 @@ if [[ "${LIMIT_STEP:-0}" == "1" ]]; then
   done
 fi
 
+if [[ "${CALLS_ONLY:-0}" == "1" ]]; then
+  R[list]='null'
+  LIST_COUNT=0
+  RSS_BEFORE=0
+  RSS_AFTER=0
+  OPENED=0
+else
 echo "==> tools/list with 100 servers x 50 tools" >&2
 start_listening BIG_PORT "$WORK/upstream-big.log" "$BIN/warden-demo-upstream" --listen 127.0.0.1:0 --extra-tools 46
 admin POST /orgs '{"slug":"catalog"}' >/dev/null
@@ -195,35 +247,50 @@ sleep 2
 RSS_AFTER="$(rss_kib)"
 OPENED="$(awk '/^OPENED /{print $2}' "$WORK/sessions.out")"
 kill -- "-$HOLDER" 2>/dev/null || true
+fi
 
 python3 - "$RSS_BEFORE" "$RSS_AFTER" "${OPENED:-0}" "$LIST_COUNT" \
   "${R[direct_1]}" "${R[warden_1]}" "${R[direct_32]}" "${R[warden_32]}" "${R[list]}" \
-  "$(getconf CLK_TCK)" "$WARMUP" "${CPU[direct_1]}" "${CPU[warden_1]}" "${CPU[direct_32]}" "${CPU[warden_32]}" <<'EOF'
+  "${R[token_1]:-null}" "${R[token_32]:-null}" "$(getconf CLK_TCK)" "$WARMUP" \
+  "${CPU[direct_1]}" "${CPU[warden_1]}" "${CPU[direct_32]}" "${CPU[warden_32]}" "${CPU[token_1]:-}" "${CPU[token_32]:-}" <<'EOF'
 import json, sys
 rss_before, rss_after, opened, list_count = (int(x) for x in sys.argv[1:5])
-d1, w1, d32, w32, lst = (json.loads(x) for x in sys.argv[5:10])
-tck, w = int(sys.argv[10]), sys.argv[11]
-warmup = float(w[:-2]) / 1000 if w.endswith("ms") else float(w.rstrip("s"))
-cpu = dict(zip(("d1", "w1", "d32", "w32"), ([int(t) for t in x.split()] for x in sys.argv[12:16])))
+d1, w1, d32, w32, lst, t1, t32 = (json.loads(x) for x in sys.argv[5:12])
+rows = [("direct", 1, d1), ("through Warden, key", 1, w1)]
+rows += [("through Warden, IdP token", 1, t1)] if t1 else []
+rows += [("direct", 32, d32), ("through Warden, key", 32, w32)]
+rows += [("through Warden, IdP token", 32, t32)] if t32 else []
 print()
 print(f"| tools/call (echo) | conc | p50 us | p90 us | p99 us | req/s | errors |")
 print(f"|---|---:|---:|---:|---:|---:|---:|")
-for name, conc, r in (("direct", 1, d1), ("through Warden", 1, w1), ("direct", 32, d32), ("through Warden", 32, w32)):
+for name, conc, r in rows:
     print(f"| {name} | {conc} | {r['p50_us']} | {r['p90_us']} | {r['p99_us']} | {r['throughput_rps']:.0f} | {r['errors']} |")
 print()
 print(f"added p50 latency at concurrency 1: {w1['p50_us'] - d1['p50_us']} us (target <= 150 us)")
 print(f"throughput through Warden at concurrency 32: {100 * w32['throughput_rps'] / d32['throughput_rps']:.0f}% of direct (target >= 70%)")
-print(f"tools/list via /mcp, 100 servers x 50 tools ({list_count} tools listed): p50 {lst['p50_us'] / 1000:.2f} ms, "
-      f"p99 {lst['p99_us'] / 1000:.2f} ms (target p50 <= 2 ms)")
+if t1 and t32:
+    print(f"tokens vs keys: p50 at concurrency 1 {t1['p50_us'] - w1['p50_us']:+d} us "
+          f"(added over direct: {t1['p50_us'] - d1['p50_us']} us with tokens, {w1['p50_us'] - d1['p50_us']} us with keys); "
+          f"throughput at concurrency 32 {100 * t32['throughput_rps'] / w32['throughput_rps']:.0f}% of keys, "
+          f"{100 * t32['throughput_rps'] / d32['throughput_rps']:.0f}% of direct")
+if lst:
+    print(f"tools/list via /mcp, 100 servers x 50 tools ({list_count} tools listed): p50 {lst['p50_us'] / 1000:.2f} ms, "
+          f"p99 {lst['p99_us'] / 1000:.2f} ms (target p50 <= 2 ms)")
+tck, w = int(sys.argv[12]), sys.argv[13]
+warmup = float(w[:-2]) / 1000 if w.endswith("ms") else float(w.rstrip("s"))
+cpu = {k: [int(t) for t in x.split()] for k, x in zip(("d1", "w1", "d32", "w32", "t1", "t32"), sys.argv[14:20]) if x}
 print()
 print("CPU per call, us (user + system over the whole run, warm-up included; calls = req/s x run time):")
 print("| tools/call (echo) | conc | Warden | upstream | load generator | all three |")
 print("|---|---:|---:|---:|---:|---:|")
-for name, conc, key, r in (("direct", 1, "d1", d1), ("through Warden", 1, "w1", w1),
-                           ("direct", 32, "d32", d32), ("through Warden", 32, "w32", w32)):
+for name, conc, key, r in (("direct", 1, "d1", d1), ("through Warden, key", 1, "w1", w1), ("through Warden, IdP token", 1, "t1", t1),
+                           ("direct", 32, "d32", d32), ("through Warden, key", 32, "w32", w32), ("through Warden, IdP token", 32, "t32", t32)):
+    if not r or key not in cpu:
+        continue
     calls = r["throughput_rps"] * (r["seconds"] + warmup)
     per = [1e6 * t / tck / max(calls, 1) for t in cpu[key]]
     print(f"| {name} | {conc} | {per[0]:.0f} | {per[1]:.0f} | {per[2]:.0f} | {sum(per):.0f} |")
-print(f"RSS with {opened} idle sessions: {rss_after / 1024:.1f} MiB (before: {rss_before / 1024:.1f} MiB, "
-      f"{(rss_after - rss_before) / max(opened, 1):.2f} KiB/session)")
+if opened:
+    print(f"RSS with {opened} idle sessions: {rss_after / 1024:.1f} MiB (before: {rss_before / 1024:.1f} MiB, "
+          f"{(rss_after - rss_before) / max(opened, 1):.2f} KiB/session)")
 EOF

@@ -24,6 +24,7 @@
 //! | `/orgs/{org}/toolsets/{toolset}/servers`, `.../options` | PUT, GET |
 //! | `/orgs/{org}/keys[/{id}]`, `.../revoke`, `.../access` | GET POST, GET PATCH DELETE, POST, GET |
 //! | `/orgs/{org}/{teams\|keys\|end-users\|agents}/{x}/scope[/options]` | GET PUT, GET (picker) |
+//! | `/orgs/{org}/new-user-scope` | GET PUT (the scope people created on first sign-in get) |
 //! | `/orgs/{org}/limits[/{id}]` | GET POST, GET PATCH DELETE |
 //! | `/orgs/{org}/explain?key=&server=&tool=[&end_user=&agent=]` | GET |
 //! | `/admin/v1/replicas`, `/admin/v1/audit` | GET |
@@ -40,6 +41,7 @@ pub mod dto;
 mod error;
 mod extract;
 pub mod idp_auth;
+pub mod idp_new_user_scope;
 mod idp_routes;
 mod limit_routes;
 mod openapi;
@@ -66,6 +68,7 @@ pub fn router(state: AdminState) -> Router {
         .merge(limit_routes::routes())
         .merge(credential_routes::routes())
         .merge(idp_routes::routes())
+        .merge(idp_new_user_scope::routes())
         .route("/admin/v1/openapi.json", get(openapi::serve))
         // After every route: it is set on the routes registered so far.
         .method_not_allowed_fallback(method_not_allowed)

@@ -45,6 +45,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(crate::limit_routes::LimitPaths::openapi());
     doc.merge(crate::credential_routes::CredentialPaths::openapi());
     doc.merge(crate::idp_routes::IdentityProviderPaths::openapi());
+    doc.merge(crate::idp_new_user_scope::NewUserScopePaths::openapi());
     doc
 }
 

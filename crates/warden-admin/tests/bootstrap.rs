@@ -46,6 +46,16 @@ async fn example_applies_idempotently(backend: Backend) {
     assert_eq!(providers.len(), 1);
     assert_eq!(providers[0].config.slug, "corp");
     assert_eq!(providers[0].config.group_teams[0].team, "support");
+    // So is acme's default scope for new users (it names a toolset, so it
+    // is applied after toolsets).
+    assert_eq!(
+        h.get("/admin/v1/orgs/acme/new-user-scope").await.body,
+        serde_json::json!({"servers": {}, "toolsets": ["read-only"]})
+    );
+    assert_eq!(
+        h.get("/admin/v1/orgs/globex/new-user-scope").await.body,
+        serde_json::json!("inherit")
+    );
 
     let snapshot: std::sync::Arc<Snapshot> = h.store.live().snapshot();
     // The key from the environment authenticates with exactly that secret.

@@ -4,6 +4,8 @@
 //! once, then sends requests back to back (closed loop) until the run ends;
 //! latency is measured per request from send to the last byte of the body.
 
+pub mod jwt;
+
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -24,6 +26,8 @@ pub enum LoadError {
     Args(String),
     #[error("a worker task failed: {0}")]
     Join(String),
+    #[error("token mode: {0}")]
+    Token(String),
 }
 
 /// Protocol version the load generator offers at `initialize`.
@@ -264,6 +268,9 @@ impl Session {
 pub struct RunConfig {
     pub url: String,
     pub token: Option<String>,
+    /// Token mode: worker `i` sends `worker_tokens[i % len]` instead of
+    /// `token` (a distinct person per worker). Empty: `token` for all.
+    pub worker_tokens: Vec<String>,
     /// `tools/call` or `tools/list`.
     pub method: &'static str,
     /// Params of each request.
@@ -284,8 +291,12 @@ pub async fn run(config: RunConfig) -> Result<Summary, LoadError> {
         .tcp_nodelay(true)
         .build()?;
     let mut sessions = Vec::with_capacity(config.concurrency);
-    for _ in 0..config.concurrency.max(1) {
-        sessions.push(Session::open(client.clone(), &config.url, config.token.as_deref()).await?);
+    for i in 0..config.concurrency.max(1) {
+        let token = match config.worker_tokens.len() {
+            0 => config.token.as_deref(),
+            n => Some(config.worker_tokens[i % n].as_str()),
+        };
+        sessions.push(Session::open(client.clone(), &config.url, token).await?);
     }
 
     // Warm-up: every worker runs unmeasured until the warm-up ends.

@@ -5,11 +5,22 @@
 //! warden-loadgen --url http://127.0.0.1:8080/mcp --token wk_... \
 //!     --tool demo__echo --args '{"text":"hi"}' --concurrency 32 --duration 10s --warmup 2s
 //! ```
+//!
+//! Token mode (instead of `--token`): each worker is a distinct person with
+//! an RS256 JWT minted from the bench harness's private key, as an identity
+//! provider would issue it:
+//!
+//! ```text
+//! warden-loadgen --url http://127.0.0.1:8080/mcp --jwt-key idp.pem --jwt-kid bench \
+//!     --jwt-issuer http://127.0.0.1:9000 --jwt-audience http://127.0.0.1:8080/mcp ...
+//! ```
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
 use serde_json::{json, Value};
+use warden_loadgen::jwt::Minter;
 use warden_loadgen::{open_idle_sessions, parse_duration, run, LoadError, RunConfig};
 
 #[derive(Debug, Parser)]
@@ -55,6 +66,47 @@ struct Args {
     /// How long to hold idle sessions open.
     #[arg(long, default_value = "30s")]
     hold: String,
+    /// Token mode: mint an RS256 JWT per worker (subject `bench-<i>`) with
+    /// this RSA private key (PEM) instead of sending --token.
+    #[arg(long, conflicts_with = "token", requires_all = ["jwt_issuer", "jwt_audience"])]
+    jwt_key: Option<PathBuf>,
+    /// The `kid` of the minted tokens (the harness's JWKS names the key so).
+    #[arg(long, default_value = "bench")]
+    jwt_kid: String,
+    /// The `iss` of the minted tokens (the registered provider's issuer).
+    #[arg(long)]
+    jwt_issuer: Option<String>,
+    /// The `aud` of the minted tokens (Warden's resource, e.g. {public_url}/mcp).
+    #[arg(long)]
+    jwt_audience: Option<String>,
+    /// The `scope` claim.
+    #[arg(long, default_value = "mcp")]
+    jwt_scope: String,
+    /// Token lifetime in seconds (longer than the run).
+    #[arg(long, default_value_t = 3600)]
+    jwt_ttl_s: u64,
+}
+
+impl Args {
+    /// Token mode's per-worker tokens (none without --jwt-key).
+    fn worker_tokens(&self, workers: usize) -> Result<Vec<String>, LoadError> {
+        let Some(path) = &self.jwt_key else {
+            return Ok(Vec::new());
+        };
+        let pem = std::fs::read(path)
+            .map_err(|e| LoadError::Token(format!("{}: {e}", path.display())))?;
+        let minter = Minter::new(
+            &pem,
+            &self.jwt_kid,
+            self.jwt_issuer.as_deref().unwrap_or_default(),
+            self.jwt_audience.as_deref().unwrap_or_default(),
+            &self.jwt_scope,
+            self.jwt_ttl_s,
+        )?;
+        (0..workers.max(1))
+            .map(|i| minter.mint(&format!("bench-{i}")))
+            .collect()
+    }
 }
 
 #[tokio::main]
@@ -70,15 +122,15 @@ async fn main() -> ExitCode {
 }
 
 async fn real_main(args: Args) -> Result<ExitCode, LoadError> {
+    let worker_tokens = args.worker_tokens(args.concurrency)?;
+    let token = worker_tokens
+        .first()
+        .cloned()
+        .or_else(|| args.token.clone());
     if let Some(count) = args.open_sessions {
         let hold = parse_duration(&args.hold)?;
-        let sessions = open_idle_sessions(
-            &args.url,
-            args.token.as_deref(),
-            count,
-            args.concurrency.max(1),
-        )
-        .await?;
+        let sessions =
+            open_idle_sessions(&args.url, token.as_deref(), count, args.concurrency.max(1)).await?;
         // The caller waits for this line before measuring.
         println!("OPENED {}", sessions.len());
         tokio::time::sleep(hold).await;
@@ -106,7 +158,8 @@ async fn real_main(args: Args) -> Result<ExitCode, LoadError> {
     };
     let summary = run(RunConfig {
         url: args.url.clone(),
-        token: args.token.clone(),
+        token,
+        worker_tokens,
         method,
         params,
         concurrency: args.concurrency.max(1),

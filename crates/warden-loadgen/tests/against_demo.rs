@@ -21,6 +21,7 @@ async fn demo() -> String {
 async fn counted_run_makes_exactly_the_requested_calls() {
     let url = demo().await;
     let summary = run(RunConfig {
+        worker_tokens: Vec::new(),
         url,
         token: Some("ignored-by-demo".into()),
         method: "tools/call",
@@ -41,6 +42,7 @@ async fn counted_run_makes_exactly_the_requested_calls() {
 async fn tool_errors_are_counted_not_measured() {
     let url = demo().await;
     let summary = run(RunConfig {
+        worker_tokens: Vec::new(),
         url,
         token: None,
         method: "tools/call",

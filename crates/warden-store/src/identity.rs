@@ -302,7 +302,8 @@ impl Store {
 
     /// Creates, in one policy write, what a first-seen signed-in person
     /// lacks: the sign-in key `key_digest` of `provider` for (org, team)
-    /// and the end user `external_id` (scope *inherit*). Rows that exist
+    /// and the end user `external_id` (with the org's default scope for
+    /// new users: *inherit* unless set). Rows that exist
     /// are left alone. Returns the revision holding both.
     pub async fn provision_sign_in(
         &self,
@@ -373,6 +374,7 @@ impl Store {
             .fetch_one(w.conn())
             .await
             .map_err(constraint("end user", external_id))?;
+            crate::new_user_scope::apply_to_new_end_user(w.conn(), org, id).await?;
             let user = EndUser::fetch_existing(w.conn(), EndUserId(id)).await?;
             w.record_created(&user).await?;
         }

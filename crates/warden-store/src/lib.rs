@@ -20,6 +20,7 @@ mod identity;
 mod limits;
 mod live;
 mod migrate;
+mod new_user_scope;
 mod spool;
 mod store;
 mod stored;

@@ -31,6 +31,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0005_end_user_disabled.sql"),
     ),
     (
+        6,
+        "new_user_scope",
+        include_str!("../migrations/0006_new_user_scope.sql"),
+    ),
+    (
         7,
         "user_credentials",
         include_str!("../migrations/0007_user_credentials.sql"),

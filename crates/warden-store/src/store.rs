@@ -225,6 +225,7 @@ impl Store {
             actor: actor.to_owned(),
             changes: Vec::new(),
             scope_checks: Vec::new(),
+            org_scope_checks: Vec::new(),
         })
     }
 }
@@ -286,6 +287,9 @@ pub(crate) struct WriteTx<'s> {
     actor: String,
     changes: Vec<PolicyChange>,
     scope_checks: Vec<(ScopeOwner, Scope)>,
+    /// Scopes bounded by their org alone (an org's default scope for new
+    /// users: checked exactly like an end user's).
+    org_scope_checks: Vec<(OrgId, Scope)>,
 }
 
 /// One admin change for the audit log. `before`/`after` are entity views,
@@ -312,6 +316,12 @@ impl WriteTx<'_> {
     /// parent chain in the resulting policy.
     pub(crate) fn check_scope(&mut self, owner: ScopeOwner, scope: Scope) {
         self.scope_checks.push((owner, scope));
+    }
+
+    /// Checks, before commit, that `scope` stays within what `org` allows
+    /// in the resulting policy (the parent chain of an end user of `org`).
+    pub(crate) fn check_org_scope(&mut self, org: OrgId, scope: Scope) {
+        self.org_scope_checks.push((org, scope));
     }
 
     /// Appends the admin audit record in this transaction.
@@ -369,6 +379,13 @@ impl WriteTx<'_> {
         };
         for (owner, scope) in &self.scope_checks {
             validate_scope_in(&snapshot, *owner, scope)?;
+        }
+        for (org, scope) in &self.org_scope_checks {
+            if let Some(grants) = scope.grants() {
+                snapshot
+                    .validate_grants(*org, None, grants)
+                    .map_err(StoreError::ScopeNotAllowed)?;
+            }
         }
         sqlx::query("INSERT INTO policy_changes (revision, at_ms, change) VALUES ($1, $2, $3)")
             .bind(self.revision as i64)

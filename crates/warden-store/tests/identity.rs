@@ -220,3 +220,224 @@ async fn providers_and_provisioning(backend: Backend) {
 }
 
 on_both_backends!(providers_and_provisioning);
+
+/// The org's default scope for new users: validated like an end user's
+/// scope, audited, copied into people created just in time, and narrowed
+/// (never broken) when the org loses a grant or toolset.
+async fn default_scope_for_new_users(backend: Backend) {
+    use warden_policy::{ScopeGrants, ToolFilter};
+
+    let (_db, store) = open(backend).await;
+    let acme = create_org(&store, "root", "acme").await.value;
+    let other = create_org(&store, "root", "other").await.value;
+    let mut servers = Vec::new();
+    for slug in ["github", "wiki", "secret"] {
+        let s = store
+            .create_server(
+                "root",
+                NewServer::new(slug, None, common::http("https://example.com/mcp")),
+            )
+            .await
+            .unwrap()
+            .value;
+        servers.push(s.id);
+    }
+    let (github, wiki, secret) = (servers[0], servers[1], servers[2]);
+    for (org, server, filter) in [
+        (acme.id, github, ToolFilter::only(["read", "search"])),
+        (acme.id, wiki, ToolFilter::All),
+        (other.id, secret, ToolFilter::All),
+    ] {
+        store
+            .create_org_grant(
+                "root",
+                OrgGrant {
+                    org,
+                    server,
+                    enabled: true,
+                    filter,
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let docs = store
+        .create_toolset(
+            "root",
+            NewToolset {
+                org: acme.id,
+                slug: "docs".into(),
+                name: String::new(),
+                servers: [(wiki, ToolFilter::only(["page"]))].into(),
+            },
+        )
+        .await
+        .unwrap()
+        .value;
+    store
+        .create_identity_provider("root", {
+            let mut p = provider("corp", "https://idp.example", "acme");
+            p.group_teams.clear();
+            p
+        })
+        .await
+        .unwrap();
+
+    // Inherit unless set.
+    assert_eq!(
+        store.get_new_user_scope(acme.id).await.unwrap(),
+        Some(Scope::Inherit)
+    );
+    assert_eq!(store.get_new_user_scope(OrgId(9999)).await.unwrap(), None);
+
+    // Beyond the org's allowance: refused with every offending entry,
+    // nothing written, the revision unmoved.
+    let rev = store.revision().await.unwrap();
+    let too_wide = Scope::Grants(ScopeGrants {
+        servers: [(github, ToolFilter::All)].into(),
+        toolsets: Default::default(),
+    });
+    match store.set_new_user_scope("root", acme.id, too_wide).await {
+        Err(StoreError::ScopeNotAllowed(offenses)) => assert!(!offenses.is_empty()),
+        other => panic!("expected scope_not_allowed, got {other:?}"),
+    }
+    // Another org's server is not the org's to give.
+    let foreign = Scope::Grants(ScopeGrants {
+        servers: [(secret, ToolFilter::All)].into(),
+        toolsets: Default::default(),
+    });
+    assert!(store
+        .set_new_user_scope("root", acme.id, foreign)
+        .await
+        .is_err());
+    assert_eq!(store.revision().await.unwrap(), rev);
+    assert_eq!(
+        store.get_new_user_scope(acme.id).await.unwrap(),
+        Some(Scope::Inherit)
+    );
+
+    // Within it: written, audited, bumps the revision.
+    let wanted = Scope::Grants(ScopeGrants {
+        servers: [
+            (github, ToolFilter::only(["read"])),
+            (wiki, ToolFilter::All),
+        ]
+        .into(),
+        toolsets: [docs.id].into(),
+    });
+    let w = store
+        .set_new_user_scope("admin:alice", acme.id, wanted.clone())
+        .await
+        .unwrap();
+    assert_eq!(w.revision, rev + 1);
+    assert_eq!(
+        store.get_new_user_scope(acme.id).await.unwrap(),
+        Some(wanted.clone())
+    );
+    let audit = store
+        .query_audit(&AuditQuery {
+            kind: Some(AuditKind::AdminChange),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let entry = audit
+        .entries
+        .iter()
+        .find(|e| e.action == "set_new_user_scope")
+        .expect("audited");
+    assert_eq!(entry.actor.as_deref(), Some("admin:alice"));
+    assert_eq!(entry.org, Some(acme.id));
+
+    // A first-time person gets it, in the provisioning write; people who
+    // already exist keep theirs; another org's default is untouched.
+    store
+        .create_end_user(
+            "root",
+            NewEndUser {
+                org: acme.id,
+                external_id: "old@acme.example".into(),
+                name: String::new(),
+                scope: None,
+            },
+        )
+        .await
+        .unwrap();
+    let digest = format!("idp:corp:{}:-", acme.id);
+    store
+        .provision_sign_in("corp", acme.id, None, &digest, "new@acme.example")
+        .await
+        .unwrap();
+    let snap = store.live().snapshot();
+    let p = snap
+        .principal(&digest, Some("new@acme.example"), None)
+        .unwrap();
+    assert_eq!(snap.end_user(p.end_user.unwrap()).unwrap().scope, wanted);
+    let key = snap.key(p.key).unwrap();
+    assert_eq!(key.scope, Scope::Inherit, "the sign-in key stays inherit");
+    let old = store
+        .get_end_user_by_external_id(acme.id, "old@acme.example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(old.scope, Scope::Inherit);
+    assert_eq!(
+        store.get_new_user_scope(other.id).await.unwrap(),
+        Some(Scope::Inherit)
+    );
+    // Stored, not only live: a full rebuild agrees.
+    store.reload().await.unwrap();
+    let snap = store.live().snapshot();
+    let p = snap
+        .principal(&digest, Some("new@acme.example"), None)
+        .unwrap();
+    assert_eq!(snap.end_user(p.end_user.unwrap()).unwrap().scope, wanted);
+
+    // The org loses the github grant and the toolset: the default narrows
+    // (cascade), the snapshot still builds, the next person gets the rest.
+    store
+        .delete_org_grant("root", acme.id, github)
+        .await
+        .unwrap();
+    store.delete_toolset("root", docs.id).await.unwrap();
+    let narrowed = Scope::Grants(ScopeGrants {
+        servers: [(wiki, ToolFilter::All)].into(),
+        toolsets: Default::default(),
+    });
+    assert_eq!(
+        store.get_new_user_scope(acme.id).await.unwrap(),
+        Some(narrowed.clone())
+    );
+    store.reload().await.unwrap();
+    store
+        .provision_sign_in("corp", acme.id, None, &digest, "later@acme.example")
+        .await
+        .unwrap();
+    let later = store
+        .get_end_user_by_external_id(acme.id, "later@acme.example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(later.scope, narrowed);
+
+    // Back to inherit.
+    store
+        .set_new_user_scope("root", acme.id, Scope::Inherit)
+        .await
+        .unwrap();
+    store
+        .provision_sign_in("corp", acme.id, None, &digest, "last@acme.example")
+        .await
+        .unwrap();
+    let last = store
+        .get_end_user_by_external_id(acme.id, "last@acme.example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(last.scope, Scope::Inherit);
+    // Deleting the org takes its default with it.
+    store.delete_org("root", acme.id).await.unwrap();
+    assert_eq!(store.get_new_user_scope(acme.id).await.unwrap(), None);
+}
+
+on_both_backends!(default_scope_for_new_users);

@@ -103,6 +103,11 @@ pub async fn apply(
             .await
             .map_err(|err| context(format!("toolset {}/{}", e.org, e.slug), err))?;
     }
+    for e in &file.orgs {
+        run.new_user_scope(e)
+            .await
+            .map_err(|err| context(format!("new_user_scope of org {:?}", e.slug), err))?;
+    }
     for e in &file.teams {
         run.team(e)
             .await
@@ -503,6 +508,31 @@ impl Run<'_> {
                 self.wrote();
             }
             Some(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Sets the org's default scope for new users if the entry gives one
+    /// that differs.
+    async fn new_user_scope(&mut self, e: &OrgEntry) -> Result<(), AdminError> {
+        let Some(spec) = &e.new_user_scope else {
+            return Ok(());
+        };
+        let org = self.org_id(&e.slug).await?;
+        let wanted = self.scope(org, spec).await?;
+        let current = self
+            .s
+            .store()
+            .get_new_user_scope(org)
+            .await
+            .map_err(|x| self.s.error(x))?;
+        if current.as_ref() != Some(&wanted) {
+            self.s
+                .store()
+                .set_new_user_scope(self.actor(), org, wanted)
+                .await
+                .map_err(|x| self.s.error(x))?;
+            self.wrote();
         }
         Ok(())
     }

@@ -37,6 +37,11 @@ pub struct BootstrapFile {
 pub struct OrgEntry {
     pub slug: String,
     pub name: Option<String>,
+    /// The scope people created on their first identity-provider sign-in
+    /// get (`"inherit"` or grants, like an end user's scope). Applied after
+    /// grants and toolsets, which it may name. Absent: left as it is
+    /// (*inherit* for a new org).
+    pub new_user_scope: Option<ScopeSpec>,
 }
 
 /// Where a secret value comes from: never the file itself.

@@ -1,5 +1,7 @@
 //! `warden idp list|add|enable|disable|delete`: identity providers over
-//! `/admin/v1/identity-providers` (platform admins only).
+//! `/admin/v1/identity-providers` (platform admins only); `warden idp
+//! new-user-scope get|set ORG`: the scope an org gives people created on
+//! their first sign-in (`/admin/v1/orgs/{org}/new-user-scope`).
 
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
@@ -29,6 +31,34 @@ pub enum IdpCommand {
     Delete {
         /// The provider's slug.
         slug: String,
+    },
+    /// The scope an org gives people created on their first sign-in.
+    #[command(subcommand)]
+    NewUserScope(NewUserScopeCommand),
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum NewUserScopeCommand {
+    /// Show it (`inherit` unless set).
+    Get {
+        /// The org's slug.
+        org: String,
+    },
+    /// Replace it: `--inherit`, or `--server slug[=filter]` / `--toolset slug`
+    /// entries within the org's grants (no entries: new people reach
+    /// nothing until given a scope). People who already exist keep theirs.
+    Set {
+        /// The org's slug.
+        org: String,
+        /// New people inherit their key's and team's access.
+        #[arg(long, conflicts_with_all = ["servers", "toolsets"])]
+        inherit: bool,
+        /// `slug` (all tools), `slug=a,b` or `slug=!c`. Repeatable.
+        #[arg(long = "server")]
+        servers: Vec<String>,
+        /// A toolset slug. Repeatable.
+        #[arg(long = "toolset")]
+        toolsets: Vec<String>,
     },
 }
 
@@ -132,6 +162,24 @@ pub(super) async fn run_idp(
             let v = api.delete(&format!("{BASE}/{}", seg(&slug))).await?;
             out.written(&v);
         }
+        IdpCommand::NewUserScope(NewUserScopeCommand::Get { org }) => {
+            let v = api.get(&new_user_scope_path(&org)).await?;
+            out.scope(&v);
+        }
+        IdpCommand::NewUserScope(NewUserScopeCommand::Set {
+            org,
+            inherit,
+            servers,
+            toolsets,
+        }) => {
+            let body = super::scope_body(inherit, &servers, &toolsets)?;
+            let v = api.put(&new_user_scope_path(&org), &body).await?;
+            out.written(&v);
+        }
     }
     Ok(())
+}
+
+fn new_user_scope_path(org: &str) -> String {
+    format!("/admin/v1/orgs/{}/new-user-scope", seg(org))
 }

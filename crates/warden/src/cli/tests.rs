@@ -547,3 +547,40 @@ async fn identity_provider_and_end_user_disable_commands() {
         .unwrap();
     assert!(!ann.disabled);
 }
+
+#[tokio::test]
+async fn new_user_scope_commands() {
+    let api = start().await;
+    api.ok("org create acme").await;
+    api.ok("server add github --upstream-url http://127.0.0.1:9/mcp")
+        .await;
+    api.ok("grant set acme github --tools read,search").await;
+    let shown = api.ok("idp new-user-scope get acme").await;
+    assert!(shown.contains("inherit"), "{shown}");
+    // Beyond the org's grant: refused, naming the tool.
+    let err = api
+        .run(
+            "idp new-user-scope set acme --server github=read,delete",
+            false,
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("delete"), "{err}");
+    api.ok("idp new-user-scope set acme --server github=read")
+        .await;
+    let org = api.store.get_org_by_slug("acme").await.unwrap().unwrap();
+    let scope = api.store.get_new_user_scope(org.id).await.unwrap().unwrap();
+    let grants = scope.grants().expect("grants, not inherit").clone();
+    assert_eq!(grants.servers.len(), 1);
+    assert!(grants
+        .servers
+        .values()
+        .all(|f| f.admits("read") && !f.admits("search")));
+    let shown = api.ok("idp new-user-scope get acme").await;
+    assert!(shown.contains("github"), "{shown}");
+    api.ok("idp new-user-scope set acme --inherit").await;
+    assert_eq!(
+        api.store.get_new_user_scope(org.id).await.unwrap(),
+        Some(warden_policy::Scope::Inherit)
+    );
+}
