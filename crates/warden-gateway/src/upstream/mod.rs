@@ -331,13 +331,27 @@ impl Upstream {
         self.closed.store(true, Ordering::SeqCst);
         self.wake.notify_waiters();
         self.wake.notify_one();
+        // A caller's requests still running upstream are cancelled there
+        // before its session is ended (the DELETE alone may not stop them).
+        let in_flight: Vec<Value> = if self.caller.is_some() {
+            let mut ids: Vec<u64> = lock(&self.pending).keys().copied().collect();
+            ids.sort_unstable();
+            ids.into_iter()
+                .map(|id| {
+                    json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                           "params": {"requestId": id, "reason": "the session ended"}})
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         self.fail_all("the server was removed or reconfigured");
         match &self.link {
             Link::Stdio(link) => link.shutdown(),
             Link::Http(link) => {
                 // A caller's tasks die with its session: cancelled before
                 // the session is ended.
-                let cancels = self
+                let tasks = self
                     .caller
                     .as_ref()
                     .map(|c| c.take_tasks())
@@ -347,9 +361,9 @@ impl Upstream {
                         let id = format!("warden-cancel-{}", self.next_request_id());
                         json!({"jsonrpc": "2.0", "id": id, "method": "tasks/cancel",
                                "params": {"taskId": task}})
-                    })
-                    .collect();
-                link.end_session(self, self.timeout, cancels)
+                    });
+                let first = in_flight.into_iter().chain(tasks).collect();
+                link.end_session(self, self.timeout, first)
             }
         }
     }
