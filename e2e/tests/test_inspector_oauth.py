@@ -47,7 +47,8 @@ def play_browser(url: str, user: str, callback: str) -> str:
     raise AssertionError("no redirect to the Inspector's callback")
 
 
-def inspector_oauth(warden: Warden, redirect: str, home: Path, user: str, *args: str) -> tuple[int, str, str]:
+def inspector_oauth(warden: Warden, redirect: str, home: Path, user: str, *args: str,
+                    timeout: int = 120) -> tuple[int, str, str]:
     """Runs the Inspector CLI with OAuth (static client `ide`, callback on the
     client's registered redirect URI), answering its authorization prompt."""
     env = {"PATH": f"{Path(node22()).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}", "HOME": str(home),
@@ -76,7 +77,7 @@ def inspector_oauth(warden: Warden, redirect: str, home: Path, user: str, *args:
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     try:
-        out, _ = proc.communicate(timeout=120)
+        out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         out, _ = proc.communicate()
@@ -86,9 +87,17 @@ def inspector_oauth(warden: Warden, redirect: str, home: Path, user: str, *args:
 
 def test_inspector_cli_signs_in_through_the_identity_provider(procs: Procs, warden: Warden, tmp_path: Path) -> None:
     _, redirect = setup(procs, warden, tmp_path / "upstream.jsonl")
-    home = tmp_path / "home"
-    home.mkdir()
-    code, out, err = inspector_oauth(warden, redirect, home, "alice", "--method", "tools/list")
+    # The Inspector CLI once in about seven runs hung before printing the
+    # authorization URL (its own start-up; nothing had reached Warden or
+    # the provider yet). Such a run is retried once from a fresh HOME; a run
+    # that got as far as the provider is never retried.
+    for attempt in range(2):
+        home = tmp_path / f"home{attempt}"
+        home.mkdir()
+        code, out, err = inspector_oauth(warden, redirect, home, "alice", "--method", "tools/list",
+                                         timeout=60 if attempt == 0 else 120)
+        if code == 0 or "Please navigate to:" in err:
+            break
     assert code == 0, f"exit {code}\nstdout: {out}\nstderr: {err}"
     # It really went through the provider: it printed the authorization URL
     # and the browser's login ended at its callback listener.
