@@ -234,7 +234,7 @@ pub(crate) async fn write_scope(
 }
 
 /// A foreign key violation on inserting a reference to `kind id`.
-fn reference_error(e: sqlx::Error, kind: &'static str, id: i64) -> StoreError {
+pub(crate) fn reference_error(e: sqlx::Error, kind: &'static str, id: i64) -> StoreError {
     if let sqlx::Error::Database(db) = &e {
         if matches!(db.kind(), sqlx::error::ErrorKind::ForeignKeyViolation) {
             return StoreError::Dangling {

@@ -79,7 +79,7 @@ async fn write(conn: &mut AnyConnection, org: OrgId, scope: &Scope) -> Result<()
         .bind(to_json(filter)?)
         .execute(&mut *conn)
         .await
-        .map_err(|e| dangling(e, "org grant for server", server.0))?;
+        .map_err(|e| crate::crud::reference_error(e, "org grant for server", server.0))?;
     }
     for toolset in &grants.toolsets {
         sqlx::query("INSERT INTO org_new_user_toolsets (org_id, toolset_id) VALUES ($1, $2)")
@@ -87,22 +87,9 @@ async fn write(conn: &mut AnyConnection, org: OrgId, scope: &Scope) -> Result<()
             .bind(toolset.0)
             .execute(&mut *conn)
             .await
-            .map_err(|e| dangling(e, "toolset", toolset.0))?;
+            .map_err(|e| crate::crud::reference_error(e, "toolset", toolset.0))?;
     }
     Ok(())
-}
-
-/// A foreign key violation on inserting a reference to `kind id`.
-fn dangling(e: sqlx::Error, kind: &'static str, id: i64) -> StoreError {
-    if let sqlx::Error::Database(db) = &e {
-        if matches!(db.kind(), sqlx::error::ErrorKind::ForeignKeyViolation) {
-            return StoreError::Dangling {
-                kind,
-                id: id.to_string(),
-            };
-        }
-    }
-    StoreError::Database(e)
 }
 
 /// Gives the just created end user `id` of `org` the org's default scope

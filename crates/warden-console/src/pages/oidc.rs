@@ -31,7 +31,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use rand::RngCore;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -39,6 +38,7 @@ use super::auth::{secure, session_cookie};
 use warden_identity::relying_party::SignInEndpoints;
 
 use crate::html::{bare_page, esc, url};
+use crate::session::{random_hex, same};
 use crate::ConsoleState;
 
 /// The cookie binding a sign-in flow to the browser that started it.
@@ -118,21 +118,6 @@ impl Flows {
             .remove(state)
             .filter(|p| p.created.elapsed() <= FLOW_TTL)
     }
-}
-
-fn random_hex(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    rand::rngs::OsRng.fill_bytes(&mut buf);
-    hex::encode(buf)
-}
-
-/// Compares without stopping at the first difference.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
 }
 
 fn flow_cookie(headers: &HeaderMap) -> Option<String> {
