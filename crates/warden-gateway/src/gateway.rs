@@ -222,6 +222,8 @@ pub(crate) struct Shared {
     /// Each person's own upstream credentials; unset: every server is
     /// `static` (its secret headers only).
     pub vault: OnceLock<warden_vault::Vault>,
+    /// Who created each live task of the 2026-07-28 tasks extension.
+    pub tasks: crate::upstream::TaskOwners,
 }
 
 /// Counts a request as in flight until dropped (graceful shutdown drains).
@@ -512,6 +514,7 @@ impl Shared {
             );
         }
         self.recheck_calls(snapshot, now);
+        crate::mcp::cancel_denied_tasks(self, snapshot, now);
     }
 
     fn recheck_calls(&self, snapshot: &Snapshot, now: i64) {
@@ -559,7 +562,12 @@ impl Shared {
         let any_call = lock(&self.calls)
             .values()
             .any(|c| snapshot.principal_denial(&c.principal, now).is_some());
-        if any_session || any_listener || any_call {
+        let any_task_owner = self
+            .tasks
+            .owners()
+            .iter()
+            .any(|p| snapshot.principal_denial(p, now).is_some());
+        if any_session || any_listener || any_call || any_task_owner {
             self.reconcile(&snapshot);
         }
         lock(&self.token_expiry).retain(|_, t| *t > now);

@@ -168,6 +168,11 @@ pub struct GatewayConfig {
     /// provider's token must be issued for, and of the protected resource
     /// metadata URLs (RFC 9728).
     pub public_url: String,
+    /// Live tasks (`io.modelcontextprotocol/tasks`) Warden remembers the
+    /// creator of, per server; a task beyond it is cancelled upstream.
+    pub max_tasks_per_server: usize,
+    /// Live tasks per principal (key, end user, agent).
+    pub max_tasks_per_principal: usize,
 }
 
 impl Default for GatewayConfig {
@@ -185,6 +190,8 @@ impl Default for GatewayConfig {
             live_replicas: None,
             upstream: UpstreamLimits::default(),
             public_url: "http://localhost".into(),
+            max_tasks_per_server: 10_000,
+            max_tasks_per_principal: 1_000,
         }
     }
 }
@@ -219,6 +226,10 @@ impl Gateway {
         registry.apply(configs);
         let limiter = Arc::new(mcp::limits::Limiter::new(config.live_replicas.clone()));
         let shared = Arc::new(Shared {
+            tasks: crate::upstream::TaskOwners::new(
+                config.max_tasks_per_server,
+                config.max_tasks_per_principal,
+            ),
             config,
             live,
             source,

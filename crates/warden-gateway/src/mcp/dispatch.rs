@@ -145,8 +145,11 @@ impl Ctx {
             "resources/unsubscribe" => self.forward_uri(id, "resources/unsubscribe", params).await,
             "completion/complete" => self.completion(id, params).await,
             "logging/setLevel" => self.set_level(id, params).await,
+            "tasks/get" | "tasks/update" | "tasks/cancel" if self.stateless => {
+                self.extension_task(id, jsonrpc::method(&msg), params).await
+            }
             "tasks/get" | "tasks/result" | "tasks/cancel" | "tasks/list" if !self.stateless => {
-                self.task_request(id, jsonrpc::method(&msg), params).await
+                self.session_task(id, jsonrpc::method(&msg), params).await
             }
             "subscriptions/listen" if self.stateless => self.listen(id, params),
             _ if self.stateless => Err(Refusal::NoSuchMethod),
@@ -193,57 +196,6 @@ impl Ctx {
             .await)
     }
 
-    /// `tasks/get`, `tasks/result`, `tasks/cancel`, `tasks/list` (2025-11-25
-    /// tasks) on a one-server endpoint: decided like any request to the
-    /// server, then sent on this session's own upstream session, and only
-    /// for a task that session's upstream created (anything else: not found,
-    /// whether or not the id exists for another caller). Elsewhere, or
-    /// without an upstream session of its own, there is no task to see.
-    async fn task_request(self, id: Value, method: &str, params: Option<Value>) -> Answer {
-        let method: &'static str = match method {
-            "tasks/get" => "tasks/get",
-            "tasks/result" => "tasks/result",
-            "tasks/cancel" => "tasks/cancel",
-            _ => "tasks/list",
-        };
-        let Mount::Server(slug) = &self.mount else {
-            return Err(Refusal::MethodNotFound);
-        };
-        let slug = slug.clone();
-        let permit = self.authorize(Subject {
-            method,
-            what: "server",
-            exposed: &slug,
-            slug: &slug,
-            tool: None,
-        })?;
-        let params = params.filter(Value::is_object).unwrap_or_else(|| json!({}));
-        let link = self
-            .shared
-            .registry
-            .callers
-            .get(&self.owner, permit.upstream.config.server);
-        let Some(link) = link else {
-            return Err(Refusal::TaskUnknown);
-        };
-        if method != "tasks/list" {
-            let task = params.get("taskId").and_then(Value::as_str).unwrap_or("");
-            if !link.owns_task(task) {
-                return Err(Refusal::TaskUnknown);
-            }
-        }
-        Ok(self
-            .forward(Forward {
-                id,
-                method,
-                params,
-                permit,
-                limit: LimitPermit::none(),
-                finish: Box::new(|_| {}),
-            })
-            .await)
-    }
-
     fn server_info() -> Value {
         json!({"name": "warden", "version": env!("CARGO_PKG_VERSION")})
     }
@@ -272,17 +224,17 @@ impl Ctx {
                 return (caps, server_info, info.get("instructions").cloned());
             }
         }
-        (
-            json!({
-                "tools": {"listChanged": true},
-                "prompts": {"listChanged": false},
-                "resources": {"listChanged": false, "subscribe": false},
-                "completions": {},
-                "logging": {}
-            }),
-            Self::server_info(),
-            None,
-        )
+        let mut capabilities = json!({
+            "tools": {"listChanged": true},
+            "prompts": {"listChanged": false},
+            "resources": {"listChanged": false, "subscribe": false},
+            "completions": {},
+            "logging": {}
+        });
+        if self.stateless && self.tasks_offered_here() {
+            capabilities["extensions"] = json!({crate::upstream::TASKS_EXTENSION: {}});
+        }
+        (capabilities, Self::server_info(), None)
     }
 
     fn initialize(&self, id: Value, params: Option<Value>) -> Answer {

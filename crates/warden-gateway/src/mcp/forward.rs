@@ -630,9 +630,13 @@ impl Ctx {
         drop(span);
         let reply = match outcome {
             Outcome::Response(mut resp) => {
-                resp["id"] = id;
-                if let Some(result) = resp.get("result") {
+                resp["id"] = id.clone();
+                if let Some(result) = resp.get_mut("result") {
                     upstream.note_task(result);
+                    if let Err(refusal) = self.keep_task(&upstream, &permit, result) {
+                        drop(guard);
+                        return Some(refusal.to_message(id));
+                    }
                 }
                 if let Some(result) = resp.get_mut("result") {
                     finish(result);

@@ -32,6 +32,7 @@ mod oauth;
 pub(crate) mod refusal;
 pub(crate) mod replay;
 mod stream;
+mod tasks;
 mod wire;
 
 use std::sync::Arc;
@@ -49,6 +50,7 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 pub use dispatch::{META_DECISION_ID, META_REVISION};
+pub(crate) use tasks::cancel_denied_tasks;
 pub(crate) use wire::encode_header_value;
 
 use crate::gateway::{Session, Shared};

@@ -107,6 +107,17 @@ pub(crate) enum Refusal {
     /// A task id this caller's upstream session did not create (another
     /// caller's, or none): not found, so existence does not leak.
     TaskUnknown,
+    /// 2026-07-28: a task method from a request whose client capabilities
+    /// do not declare the `io.modelcontextprotocol/tasks` extension
+    /// (`-32021` Missing Required Client Capability, HTTP 400).
+    TasksNotDeclared,
+    /// A task the upstream created could not be kept for its caller (the
+    /// server's or the caller's bound of remembered tasks is reached, or
+    /// the server's task id is unusable): the task is cancelled upstream.
+    TaskNotKept {
+        server: String,
+        why: crate::upstream::TasksFull,
+    },
     Cancelled,
     /// The server acts on the person's own account and they have not
     /// connected it (or their grant ended upstream): they open `url`
@@ -191,6 +202,12 @@ impl Refusal {
             Refusal::Upstream(_) => "upstream_error",
             Refusal::UpstreamSessionsFull { .. } => "upstream_sessions_full",
             Refusal::TaskUnknown => "task_unknown",
+            Refusal::TasksNotDeclared => "tasks_not_declared",
+            Refusal::TaskNotKept { why, .. } => match why {
+                crate::upstream::TasksFull::Server(_)
+                | crate::upstream::TasksFull::Principal(_) => "tasks_full",
+                _ => "task_id_unusable",
+            },
             Refusal::Cancelled => "cancelled",
             Refusal::ConsentRequired { .. } => "consent_required",
             Refusal::NotAPerson => "end_user_required",
@@ -229,6 +246,7 @@ impl Refusal {
             | Refusal::MetaInvalid(_)
             | Refusal::UnsupportedVersion { .. }
             | Refusal::HeaderMismatch(_)
+            | Refusal::TasksNotDeclared
             | Refusal::Parse
             | Refusal::InvalidRequest(_)
             | Refusal::Batch => StatusCode::BAD_REQUEST,
@@ -241,6 +259,7 @@ impl Refusal {
             | Refusal::Upstream(_)
             | Refusal::UpstreamSessionsFull { .. }
             | Refusal::TaskUnknown
+            | Refusal::TaskNotKept { .. }
             | Refusal::Cancelled
             | Refusal::ConsentRequired { .. }
             | Refusal::Credentials { .. } => StatusCode::OK,
@@ -261,6 +280,12 @@ impl Refusal {
             | Refusal::Denied(_) => code::INVALID_PARAMS,
             Refusal::AuditUnavailable { .. } => code::AUDIT_UNAVAILABLE,
             Refusal::Limited(_) | Refusal::UpstreamSessionsFull { .. } => code::LIMITED,
+            Refusal::TasksNotDeclared => code::MISSING_CLIENT_CAPABILITY,
+            Refusal::TaskNotKept { why, .. } => match why {
+                crate::upstream::TasksFull::Server(_)
+                | crate::upstream::TasksFull::Principal(_) => code::LIMITED,
+                _ => code::UPSTREAM_ERROR,
+            },
             Refusal::Upstream(_) => code::UPSTREAM_ERROR,
             Refusal::Cancelled => code::REQUEST_CANCELLED,
             Refusal::ConsentRequired {
@@ -344,6 +369,19 @@ impl Refusal {
                 "server {server} has no room for another caller's upstream session (limit {limit}); retry later"
             ),
             Refusal::TaskUnknown => "Task not found".into(),
+            Refusal::TasksNotDeclared => format!(
+                "Missing required client capability: extension {}",
+                crate::upstream::TASKS_EXTENSION
+            ),
+            Refusal::TaskNotKept { server, why } => match why {
+                crate::upstream::TasksFull::Server(limit) => format!(
+                    "server {server} already has {limit} live tasks; the new one was cancelled, retry later"
+                ),
+                crate::upstream::TasksFull::Principal(limit) => format!(
+                    "you already have {limit} live tasks; the new one was cancelled, retry later"
+                ),
+                _ => format!("server {server} created a task Warden cannot track; it was cancelled"),
+            },
             Refusal::Cancelled => "Request cancelled".into(),
             Refusal::ConsentRequired { server, .. } => format!(
                 "{server} acts on your own account: connect it at the URL in error.data, then retry"
@@ -430,6 +468,19 @@ impl Refusal {
             Refusal::UpstreamSessionsFull { server, limit } => {
                 json!({"reason": reason, "server": server, "limit": limit})
             }
+            Refusal::TasksNotDeclared => json!({
+                "reason": reason,
+                "requiredCapabilities": {"extensions": {crate::upstream::TASKS_EXTENSION: {}}},
+            }),
+            Refusal::TaskNotKept { server, why } => match why {
+                crate::upstream::TasksFull::Server(limit) => {
+                    json!({"reason": reason, "server": server, "scope": "server", "limit": limit})
+                }
+                crate::upstream::TasksFull::Principal(limit) => {
+                    json!({"reason": reason, "server": server, "scope": "principal", "limit": limit})
+                }
+                _ => json!({"reason": reason, "server": server}),
+            },
             _ => json!({"reason": reason}),
         })
     }

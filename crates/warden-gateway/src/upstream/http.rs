@@ -235,6 +235,7 @@ impl HttpLink {
                 let name = msg
                     .pointer("/params/name")
                     .or_else(|| msg.pointer("/params/uri"))
+                    .or_else(|| msg.pointer("/params/taskId"))
                     .and_then(Value::as_str);
                 if let Some(name) = name {
                     let encoded = crate::mcp::encode_header_value(name);

@@ -17,10 +17,12 @@ mod http;
 mod routing;
 mod sse;
 mod stdio;
+mod tasks;
 
 pub(crate) use callers::CallerLinks;
 pub use callers::{CallerInit, OwnerSink};
 pub use catalog::ToolCatalog;
+pub(crate) use tasks::{TaskOwner, TaskOwners, TasksFull, MAX_TASK_ID_BYTES};
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -50,6 +52,9 @@ pub const SESSION_VERSION: &str = "2025-11-25";
 pub const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 pub const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
 pub const META_CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
+/// The 2026-07-28 tasks extension (SEP-2663), as declared under
+/// `capabilities.extensions`.
+pub const TASKS_EXTENSION: &str = "io.modelcontextprotocol/tasks";
 
 /// Where messages for one client request go (progress, logging, requests
 /// from the server), already mapped back to the client's ids and tokens.

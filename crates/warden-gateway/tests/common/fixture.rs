@@ -33,7 +33,11 @@ pub enum Mode {
     /// header and `_meta` on every request. Its lists say they may be cached
     /// publicly; `needs_sampling` refuses a caller that did not declare
     /// sampling (HTTP 400, -32021) and reading `file:///missing` is a 404
-    /// with the URI in the error's `data`.
+    /// with the URI in the error's `data`. It offers the
+    /// `io.modelcontextprotocol/tasks` extension: a `job` call from a caller
+    /// that declared it creates a task (`task-{n}`), which `tasks/get`,
+    /// `tasks/update` and `tasks/cancel` answer for (any caller: the
+    /// fixture has one connection and no idea who is asking).
     Stateless,
     /// Speaks both eras on one endpoint: `initialize` (2025-11-25) and
     /// `server/discover` (2026-07-28).
@@ -256,7 +260,8 @@ async fn handle_post(
             return json_reply(
                 id,
                 json!({"supportedVersions": ["2026-07-28"], "resultType": "complete",
-                "capabilities": {"tools": {"listChanged": true}, "prompts": {}, "resources": {}},
+                "capabilities": {"tools": {"listChanged": true}, "prompts": {}, "resources": {},
+                                 "extensions": {"io.modelcontextprotocol/tasks": {}}},
                 "_meta": {"io.modelcontextprotocol/serverInfo": {"name": "stateless-fixture", "version": "1"}}}),
             );
         }
@@ -295,6 +300,9 @@ async fn handle_post(
                 body.to_string(),
             )
                 .into_response();
+        }
+        if let Some(resp) = extension_task(&state, &id, &method, &msg) {
+            return resp;
         }
     }
     if state.mode == Mode::Dual && method == "server/discover" {
@@ -402,6 +410,69 @@ async fn handle_post(
         }
         "tools/call" => call(&state, id, &msg, session_of(&headers)).await,
         _ => json_reply(id, json!({})),
+    }
+}
+
+/// The tasks extension (2026-07-28) of the stateless fixture.
+fn extension_task(state: &FixtureState, id: &Value, method: &str, msg: &Value) -> Option<Response> {
+    let declared = msg["params"]["_meta"]["io.modelcontextprotocol/clientCapabilities"]
+        .pointer("/extensions/io.modelcontextprotocol~1tasks")
+        .is_some();
+    let error = |status: StatusCode, code: i64, message: &str| {
+        let body = json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}});
+        (
+            status,
+            [("content-type", "application/json")],
+            body.to_string(),
+        )
+            .into_response()
+    };
+    let task_fields = |task: &str, status: &str| {
+        json!({"taskId": task, "status": status, "ttlMs": 60000, "pollIntervalMs": 100,
+               "createdAt": "2026-12-06T00:00:00Z", "lastUpdatedAt": "2026-12-06T00:00:00Z"})
+    };
+    match method {
+        "tools/call" if msg["params"]["name"] == "job" && declared => {
+            let mut tasks = state.tasks.lock().unwrap();
+            let task = format!("task-{}", tasks.len() + 1);
+            tasks.push((String::new(), task.clone()));
+            let mut result = task_fields(&task, "working");
+            result["resultType"] = json!("task");
+            Some(json_reply(id.clone(), result))
+        }
+        "tasks/get" | "tasks/update" | "tasks/cancel" => {
+            if !declared {
+                return Some(error(
+                    StatusCode::BAD_REQUEST,
+                    -32021,
+                    "Missing required client capability",
+                ));
+            }
+            let task = msg["params"]["taskId"].as_str().unwrap_or("").to_owned();
+            if !state.tasks.lock().unwrap().iter().any(|(_, t)| *t == task) {
+                return Some(error(StatusCode::OK, -32602, "Task not found"));
+            }
+            if method == "tasks/cancel" {
+                state
+                    .cancelled
+                    .lock()
+                    .unwrap()
+                    .push((String::new(), task.clone()));
+            }
+            if method != "tasks/get" {
+                return Some(json_reply(id.clone(), json!({"resultType": "complete"})));
+            }
+            let cancelled = state
+                .cancelled
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|(_, t)| *t == task);
+            let mut result = task_fields(&task, if cancelled { "cancelled" } else { "working" });
+            result["resultType"] = json!("complete");
+            Some(json_reply(id.clone(), result))
+        }
+        _ => None,
     }
 }
 

@@ -284,6 +284,7 @@ impl Harness {
         let named = params
             .get("name")
             .or_else(|| params.get("uri"))
+            .or_else(|| params.get("taskId"))
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_owned();
