@@ -227,6 +227,15 @@ async fn a_caller_that_did_not_declare_the_extension_is_refused_32021() {
 #[tokio::test]
 async fn on_mcp_a_task_id_names_its_server_and_stays_its_creators() {
     let (fx, h) = setup(GatewayConfig::default()).await;
+    // `/mcp` offers the extension because a server this caller may use does.
+    let found = h
+        .rpc_stateless("/mcp", KEY_A, 9, "server/discover", json!({}))
+        .await;
+    assert_eq!(
+        found["result"]["capabilities"]["extensions"][TASKS],
+        json!({}),
+        "{found}"
+    );
     let created = create_task(&h, "/mcp", KEY_A, "files__job").await;
     assert_eq!(created["result"]["resultType"], "task", "{created}");
     let exposed = created["result"]["taskId"].as_str().unwrap().to_owned();
