@@ -515,6 +515,21 @@ impl Shared {
         }
         self.recheck_calls(snapshot, now);
         crate::mcp::cancel_denied_tasks(self, snapshot, now);
+        self.close_denied_caller_links(snapshot, now);
+    }
+
+    /// Closes the upstream sessions of 2026-07-28 callers whose decision for
+    /// that server now denies (a session-era caller's close with its session).
+    fn close_denied_caller_links(&self, snapshot: &Snapshot, now: i64) {
+        let mut accesses: HashMap<Principal, Access> = HashMap::new();
+        self.registry
+            .callers
+            .close_stateless_where(|principal, slug| {
+                let access = accesses
+                    .entry(*principal)
+                    .or_insert_with(|| snapshot.access(principal));
+                server_denied(snapshot, access, slug, now)
+            });
     }
 
     fn recheck_calls(&self, snapshot: &Snapshot, now: i64) {
@@ -548,6 +563,9 @@ impl Shared {
         let snapshot = self.live.snapshot();
         let now = now_ms();
         self.end_abandoned_sessions(now);
+        self.registry
+            .callers
+            .close_idle_stateless(now, self.config.session_idle_timeout.as_millis() as i64);
         let expired = |s: &Arc<Session>| {
             s.access(&snapshot).principal_denial(now).is_some()
                 || self.token_expired(&s.principal, now)
@@ -720,6 +738,25 @@ pub(crate) async fn run_live(
             _ = shared.stop.notified() => return,
         }
     }
+}
+
+/// Does the policy now refuse this principal server `slug` as a whole (the
+/// principal refused, or `decide_server` on its one-server endpoint
+/// denying)? For what outlives a request: tasks and callers' upstream
+/// sessions.
+pub(crate) fn server_denied(snapshot: &Snapshot, access: &Access, slug: &str, now: i64) -> bool {
+    if access.principal_denial(now).is_some() {
+        return true;
+    }
+    let mount = Mount::Server(slug.to_owned());
+    let view = View {
+        snapshot,
+        access,
+        mount: &mount,
+        toolset: None,
+        now_ms: now,
+    };
+    !view.decide_server(slug).allowed
 }
 
 /// Used by the front door to find an upstream for a server id.

@@ -19,42 +19,6 @@ use warden_store::LivePolicy;
 
 const PATH: &str = "/mcp/servers/files";
 
-/// Two orgs, one platform server `files` granted to both; key A in org 1,
-/// key B in org 2.
-fn two_orgs(revision: u64, org1_granted: bool, b_revoked: bool) -> PolicyRows {
-    let org = |id: i64, slug: &str| OrgRow {
-        id: OrgId(id),
-        slug: slug.into(),
-        suspended: false,
-    };
-    let grant = |org: i64, enabled: bool| OrgGrantRow {
-        org: OrgId(org),
-        server: ServerId(1),
-        enabled,
-        filter: ToolFilter::All,
-    };
-    PolicyRows {
-        revision,
-        orgs: vec![org(1, "acme"), org(2, "globex")],
-        servers: vec![ServerRow {
-            id: ServerId(1),
-            slug: "files".into(),
-            owner_org: None,
-            enabled: true,
-        }],
-        org_grants: vec![grant(1, org1_granted), grant(2, true)],
-        keys: vec![
-            key(1, KEY_A, Scope::Inherit),
-            KeyRow {
-                org: OrgId(2),
-                revoked: b_revoked,
-                ..key(2, KEY_B, Scope::Inherit)
-            },
-        ],
-        ..Default::default()
-    }
-}
-
 async fn setup(config: GatewayConfig) -> (Fixture, Harness) {
     let fx = fixture::start(Mode::Normal, &["echo", "whisper", "slow"]).await;
     let h = start_with(
@@ -578,4 +542,87 @@ async fn a_task_is_its_creators_alone_and_is_cancelled_with_its_key() {
     );
     let cancelled = fx.state.cancelled.lock().unwrap().clone();
     assert_eq!(cancelled, vec![(a_upstream.clone(), task.clone())]);
+}
+
+fn stateless_call(capabilities: Value, client: &str) -> Value {
+    json!({"name": "echo", "arguments": {}, "_meta": {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": capabilities,
+        "io.modelcontextprotocol/clientInfo": {"name": client, "version": "1"}}})
+}
+
+/// A 2026-07-28 caller of a session-era server gets an upstream session of
+/// its own, keyed by its principal and what its request declares, opened
+/// with those capabilities and that client info, and ended when its key is
+/// revoked.
+#[tokio::test]
+async fn a_stateless_caller_of_a_session_era_server_gets_its_own_upstream_session() {
+    let (fx, h) = setup(GatewayConfig::default()).await;
+    let shared = fx.state.session_ids()[0].clone();
+    let mut seen = Vec::new();
+    for (key, caps, client) in [
+        (KEY_A, json!({"roots": {}}), "a-client"),
+        (KEY_A, json!({"roots": {}}), "a-client"),
+        (KEY_A, json!({}), "a-client"),
+        (KEY_B, json!({"roots": {}}), "a-client"),
+    ] {
+        let r = h
+            .rpc_stateless(PATH, key, 1, "tools/call", stateless_call(caps, client))
+            .await;
+        assert_eq!(r["result"]["content"][0]["text"], "echo called", "{r}");
+        seen.push(upstream_session_of_call(&fx, "echo"));
+    }
+    let [a1, a1_again, a2, b1] = <[String; 4]>::try_from(seen).unwrap();
+    assert_eq!(a1, a1_again, "the same caller and declaration: one session");
+    for s in [&a1, &a2, &b1] {
+        assert_ne!(*s, shared, "a stateless call went on the shared session");
+    }
+    assert_ne!(a1, a2, "other capabilities: another session");
+    assert_ne!(a1, b1, "two tenants shared an upstream session");
+    let init = fx.state.init_params(&a1).unwrap();
+    assert_eq!(init["capabilities"], json!({"roots": {}}), "{init}");
+    assert_eq!(init["clientInfo"]["name"], "a-client", "{init}");
+
+    // B's key is revoked: its upstream session ends, A's do not.
+    h.install(two_orgs(2, true, true));
+    assert!(
+        deleted(&fx, &b1).await,
+        "B's upstream session was not ended"
+    );
+    let gone: Vec<Value> = fx
+        .state
+        .requests("DELETE")
+        .into_iter()
+        .map(|(h, _)| {
+            json!(h
+                .get("mcp-session-id")
+                .map(|v| v.to_str().unwrap().to_owned()))
+        })
+        .collect();
+    assert!(
+        !gone.contains(&json!(a1)) && !gone.contains(&json!(a2)),
+        "{gone:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_idle_stateless_callers_upstream_session_is_ended() {
+    let (fx, h) = setup(GatewayConfig {
+        session_idle_timeout: Duration::from_millis(300),
+        ..GatewayConfig::default()
+    })
+    .await;
+    let r = h
+        .rpc_stateless(PATH, KEY_A, 1, "tools/call", stateless_call(json!({}), "a"))
+        .await;
+    assert_eq!(r["result"]["content"][0]["text"], "echo called", "{r}");
+    let a = upstream_session_of_call(&fx, "echo");
+    assert!(
+        deleted(&fx, &a).await,
+        "the idle upstream session was not ended"
+    );
+    // The next call opens a new one.
+    h.rpc_stateless(PATH, KEY_A, 2, "tools/call", stateless_call(json!({}), "a"))
+        .await;
+    assert_ne!(upstream_session_of_call(&fx, "echo"), a);
 }

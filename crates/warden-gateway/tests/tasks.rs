@@ -21,45 +21,10 @@ use warden_store::LivePolicy;
 const PATH: &str = "/mcp/servers/files";
 const TASKS: &str = "io.modelcontextprotocol/tasks";
 
-/// Two orgs, one platform server `files` granted to both; key A in org 1,
-/// key B in org 2.
-fn two_orgs(revision: u64, org1_granted: bool) -> PolicyRows {
-    let org = |id: i64, slug: &str| OrgRow {
-        id: OrgId(id),
-        slug: slug.into(),
-        suspended: false,
-    };
-    let grant = |org: i64, enabled: bool| OrgGrantRow {
-        org: OrgId(org),
-        server: ServerId(1),
-        enabled,
-        filter: ToolFilter::All,
-    };
-    PolicyRows {
-        revision,
-        orgs: vec![org(1, "acme"), org(2, "globex")],
-        servers: vec![ServerRow {
-            id: ServerId(1),
-            slug: "files".into(),
-            owner_org: None,
-            enabled: true,
-        }],
-        org_grants: vec![grant(1, org1_granted), grant(2, true)],
-        keys: vec![
-            key(1, KEY_A, Scope::Inherit),
-            KeyRow {
-                org: OrgId(2),
-                ..key(2, KEY_B, Scope::Inherit)
-            },
-        ],
-        ..Default::default()
-    }
-}
-
 async fn setup(config: GatewayConfig) -> (Fixture, Harness) {
     let fx = fixture::start(Mode::Stateless, &["job", "echo"]).await;
     let h = start_with(
-        LivePolicy::new(Snapshot::build(two_orgs(1, true)).unwrap()),
+        LivePolicy::new(Snapshot::build(two_orgs(1, true, false)).unwrap()),
         vec![http_upstream(1, "files", &fx.url(), 5_000)],
         config,
     )
@@ -178,22 +143,9 @@ async fn a_caller_that_did_not_declare_the_extension_is_refused_32021() {
     let task = created["result"]["taskId"].as_str().unwrap().to_owned();
     let seen = task_requests(&fx);
     for method in ["tasks/get", "tasks/update", "tasks/cancel"] {
-        let resp = h
-            .post_raw(
-                PATH,
-                Some(KEY_A),
-                None,
-                &[
-                    ("mcp-protocol-version", "2026-07-28"),
-                    ("mcp-method", method),
-                    ("mcp-name", &task),
-                ],
-                &json!({"jsonrpc": "2.0", "id": 7, "method": method,
-                        "params": with_meta(json!({"taskId": task, "inputResponses": {}}))}),
-            )
-            .await;
-        assert_eq!(resp.status(), 400, "{method}");
-        let r = response_message(resp).await;
+        let params = with_meta(json!({"taskId": task, "inputResponses": {}}));
+        let (status, r) = post_task(&h, method, &task, params).await;
+        assert_eq!(status, 400, "{method}");
         assert_eq!(r["id"], 7);
         assert_eq!(r["error"]["code"], -32021, "{method}: {r}");
         assert_eq!(r["error"]["data"]["reason"], "tasks_not_declared");
@@ -205,23 +157,28 @@ async fn a_caller_that_did_not_declare_the_extension_is_refused_32021() {
     assert_eq!(task_requests(&fx), seen);
     // The extension removed `tasks/result` and `tasks/list`.
     for method in ["tasks/result", "tasks/list"] {
-        let resp = h
-            .post_raw(
-                PATH,
-                Some(KEY_A),
-                None,
-                &[
-                    ("mcp-protocol-version", "2026-07-28"),
-                    ("mcp-method", method),
-                    ("mcp-name", &task),
-                ],
-                &json!({"jsonrpc": "2.0", "id": 8, "method": method,
-                        "params": declared(json!({"taskId": task}))}),
-            )
-            .await;
-        let r = response_message(resp).await;
+        let (_, r) = post_task(&h, method, &task, declared(json!({"taskId": task}))).await;
         assert_eq!(r["error"]["code"], -32601, "{method}: {r}");
     }
+}
+
+/// A task method with `params` as given (id 7): (HTTP status, message).
+async fn post_task(h: &Harness, method: &str, task: &str, params: Value) -> (u16, Value) {
+    let resp = h
+        .post_raw(
+            PATH,
+            Some(KEY_A),
+            None,
+            &[
+                ("mcp-protocol-version", "2026-07-28"),
+                ("mcp-method", method),
+                ("mcp-name", task),
+            ],
+            &json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params}),
+        )
+        .await;
+    let status = resp.status().as_u16();
+    (status, response_message(resp).await)
 }
 
 #[tokio::test]
@@ -278,7 +235,7 @@ async fn a_principal_whose_access_ended_has_its_tasks_cancelled_upstream() {
         .to_owned();
     assert_ne!(a_task, b_task);
     // Org 1 loses its grant of `files`.
-    h.install(two_orgs(2, false));
+    h.install(two_orgs(2, false, false));
     assert!(
         wait_for(|| cancelled(&fx).contains(&a_task)).await,
         "A's task was not cancelled upstream"
@@ -291,7 +248,7 @@ async fn a_principal_whose_access_ended_has_its_tasks_cancelled_upstream() {
     let r = task_method(&h, PATH, KEY_B, "tasks/get", &b_task).await;
     assert_eq!(r["result"]["status"], "working", "{r}");
     // Granted again: the cancelled task is forgotten, not given back.
-    h.install(two_orgs(3, true));
+    h.install(two_orgs(3, true, false));
     let r = task_method(&h, PATH, KEY_A, "tasks/get", &a_task).await;
     assert_eq!(r["error"]["data"]["reason"], "task_unknown", "{r}");
 }

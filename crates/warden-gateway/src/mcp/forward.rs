@@ -23,7 +23,7 @@ use crate::error::GatewayError;
 use crate::gateway::{CallEnd, InflightCall, Shared};
 use crate::jsonrpc;
 use crate::telemetry;
-use crate::upstream::{CallerInit, ClientSink, Upstream};
+use crate::upstream::{stateless_key, CallerInit, ClientSink, Upstream};
 use crate::view::prefix_name;
 
 /// A forwarded request still unanswered after this long is answered as an
@@ -450,10 +450,11 @@ impl Ctx {
     /// The connection a permitted request goes out on. A session's request
     /// to a session-era HTTP upstream goes on that session's own upstream
     /// session (a caller link, opened on first use with the client's own
-    /// capabilities and info); everything else, and every request when
-    /// per-caller sessions are off, on the server's shared connection. The
-    /// decision was made before, on the shared connection's catalog: the
-    /// link only chooses the wire.
+    /// capabilities and info); a 2026-07-28 caller's on the link of its
+    /// principal and declared capabilities (`params._meta`); everything
+    /// else, and every request when per-caller sessions are off, on the
+    /// server's shared connection. The decision was made before, on the
+    /// shared connection's catalog: the link only chooses the wire.
     ///
     /// `own_credentials`: the caller's own headers from the vault, kept by a
     /// link opened now (its GET stream and closing DELETE carry them); every
@@ -462,15 +463,19 @@ impl Ctx {
         &self,
         shared: &Arc<Upstream>,
         own_credentials: Option<HeaderMap>,
+        params: &Value,
     ) -> Result<Arc<Upstream>, Refusal> {
         let callers = &self.shared.registry.callers;
-        if self.stateless || !callers.enabled() || shared.http_link().is_none() {
+        if !callers.enabled() || shared.http_link().is_none() {
             return Ok(Arc::clone(shared));
         }
         // Which era the upstream speaks is known once it is connected; one
         // that cannot connect fails on the shared connection as before.
         if shared.ensure_ready().await.is_err() || !shared.takes_caller_links() {
             return Ok(Arc::clone(shared));
+        }
+        if self.stateless {
+            return self.stateless_link(shared, own_credentials, params);
         }
         let Some(session) = self.shared.session(&self.owner) else {
             return Ok(Arc::clone(shared));
@@ -496,6 +501,42 @@ impl Ctx {
                 server: full.server,
                 limit: full.limit,
             })
+    }
+
+    /// A 2026-07-28 caller's own upstream session on a session-era server,
+    /// keyed by its principal and the capabilities and info its request
+    /// declares; it hears nothing outside its responses (no stream).
+    fn stateless_link(
+        &self,
+        shared: &Arc<Upstream>,
+        own_credentials: Option<HeaderMap>,
+        params: &Value,
+    ) -> Result<Arc<Upstream>, Refusal> {
+        let meta = params.pointer("/_meta");
+        let capabilities = meta
+            .and_then(|m| m.get(crate::upstream::META_CLIENT_CAPABILITIES))
+            .filter(|c| c.is_object())
+            .cloned()
+            .unwrap_or_else(|| json!({}));
+        let client_info = meta
+            .and_then(|m| m.get(crate::upstream::META_CLIENT_INFO))
+            .filter(|c| c.is_object())
+            .cloned();
+        let key = stateless_key(&self.principal, &capabilities, client_info.as_ref());
+        let callers = &self.shared.registry.callers;
+        let link = callers
+            .get_or_open(&key, shared, || CallerInit {
+                capabilities,
+                client_info,
+                extra_headers: own_credentials.unwrap_or_default(),
+                owner: Arc::new(|_: &Value| false),
+            })
+            .map_err(|full| Refusal::UpstreamSessionsFull {
+                server: full.server,
+                limit: full.limit,
+            })?;
+        callers.touch_stateless(&key, self.principal, crate::gateway::now_ms());
+        Ok(link)
     }
 
     async fn exchange(&self, fwd: Forward, sink: Option<ClientSink>) -> Option<Value> {
@@ -530,7 +571,7 @@ impl Ctx {
         };
         let sent_own_credentials = caller_headers.is_some();
         let upstream = match self
-            .link_for(&permit.upstream, caller_headers.clone())
+            .link_for(&permit.upstream, caller_headers.clone(), &params)
             .await
         {
             Ok(link) => link,

@@ -31,11 +31,11 @@ use super::forward::{Finish, Forward};
 use super::limits::LimitPermit;
 use super::message::bounded;
 use super::refusal::Refusal;
-use crate::gateway::{now_ms, Shared};
+use crate::gateway::{now_ms, server_denied, Shared};
 use crate::upstream::{
     TaskOwner, TasksFull, Upstream, MAX_TASK_ID_BYTES, META_CLIENT_CAPABILITIES, TASKS_EXTENSION,
 };
-use crate::view::{prefix_name, Mount, View};
+use crate::view::{prefix_name, Mount};
 
 type Answer = Result<axum::response::Response, Refusal>;
 
@@ -78,11 +78,7 @@ impl Ctx {
         method: &str,
         params: Option<Value>,
     ) -> Answer {
-        let method: &'static str = match method {
-            "tasks/get" => "tasks/get",
-            "tasks/update" => "tasks/update",
-            _ => "tasks/cancel",
-        };
+        let method = task_method(method);
         if !declares_tasks(params.as_ref()) {
             return Err(Refusal::TasksNotDeclared);
         }
@@ -103,13 +99,7 @@ impl Ctx {
             // `/mcp` or a toolset: an id that names no server.
             return Err(Refusal::TaskUnknown);
         }
-        let permit = self.authorize(Subject {
-            method,
-            what: "server",
-            exposed: &slug,
-            slug: &slug,
-            tool: None,
-        })?;
+        let permit = self.authorize_server(method, &slug)?;
         let server = permit.upstream.config.server;
         if !offers_tasks(&permit.upstream)
             || !self
@@ -126,16 +116,37 @@ impl Ctx {
                 expose_task_id(result, &slug);
             }
         });
-        Ok(self
-            .forward(Forward {
-                id,
-                method,
-                params,
-                permit,
-                limit: LimitPermit::none(),
-                finish,
-            })
-            .await)
+        Ok(self.forward_task(id, method, params, permit, finish).await)
+    }
+
+    /// A task method names no tool: decided like any request to its server.
+    fn authorize_server(&self, method: &'static str, slug: &str) -> Result<Permit, Refusal> {
+        self.authorize(Subject {
+            method,
+            what: "server",
+            exposed: slug,
+            slug,
+            tool: None,
+        })
+    }
+
+    async fn forward_task(
+        self,
+        id: Value,
+        method: &'static str,
+        params: Value,
+        permit: Permit,
+        finish: Finish,
+    ) -> axum::response::Response {
+        self.forward(Forward {
+            id,
+            method,
+            params,
+            permit,
+            limit: LimitPermit::none(),
+            finish,
+        })
+        .await
     }
 
     /// A forwarded call's result: a `CreateTaskResult` of the tasks
@@ -192,23 +203,11 @@ impl Ctx {
         method: &str,
         params: Option<Value>,
     ) -> Answer {
-        let method: &'static str = match method {
-            "tasks/get" => "tasks/get",
-            "tasks/result" => "tasks/result",
-            "tasks/cancel" => "tasks/cancel",
-            _ => "tasks/list",
-        };
+        let method = task_method(method);
         let Mount::Server(slug) = &self.mount else {
             return Err(Refusal::MethodNotFound);
         };
-        let slug = slug.clone();
-        let permit = self.authorize(Subject {
-            method,
-            what: "server",
-            exposed: &slug,
-            slug: &slug,
-            tool: None,
-        })?;
+        let permit = self.authorize_server(method, &slug.clone())?;
         let params = params.filter(Value::is_object).unwrap_or_else(|| json!({}));
         let link = self
             .shared
@@ -225,15 +224,20 @@ impl Ctx {
             }
         }
         Ok(self
-            .forward(Forward {
-                id,
-                method,
-                params,
-                permit,
-                limit: LimitPermit::none(),
-                finish: Box::new(|_| {}),
-            })
+            .forward_task(id, method, params, permit, Box::new(|_| {}))
             .await)
+    }
+}
+
+/// A task method's name as the `&'static str` the pipeline carries (the
+/// dispatcher sends only these five here).
+fn task_method(method: &str) -> &'static str {
+    match method {
+        "tasks/get" => "tasks/get",
+        "tasks/update" => "tasks/update",
+        "tasks/result" => "tasks/result",
+        "tasks/list" => "tasks/list",
+        _ => "tasks/cancel",
     }
 }
 
@@ -283,18 +287,7 @@ pub(crate) fn cancel_denied_tasks(shared: &Shared, snapshot: &Snapshot, now: i64
         let access = accesses
             .entry(owner.principal)
             .or_insert_with(|| snapshot.access(&owner.principal));
-        if access.principal_denial(now).is_some() {
-            return true;
-        }
-        let mount = Mount::Server(owner.slug.clone());
-        let view = View {
-            snapshot,
-            access,
-            mount: &mount,
-            toolset: None,
-            now_ms: now,
-        };
-        !view.decide_server(&owner.slug).allowed
+        server_denied(snapshot, access, &owner.slug, now)
     });
     for (server, task, owner) in denied {
         tracing::info!(server = %owner.slug, key = owner.principal.key.0, "access ended: task cancelled upstream");

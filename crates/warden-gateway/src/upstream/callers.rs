@@ -13,6 +13,13 @@
 //! or reconfigured, and at shutdown. The shared connection keeps what is
 //! caller-independent: the tool catalog and its refresh.
 //!
+//! A 2026-07-28 caller has no downstream session: its link is keyed by its
+//! principal and a digest of the capabilities and client info its request
+//! declares ([`stateless_key`]), opened the same way, closed after
+//! `session_idle_timeout` without use ([`CallerLinks::close_idle_stateless`])
+//! and when the principal's decision for the server denies
+//! ([`CallerLinks::close_stateless_where`], on every reconcile).
+//!
 //! Which decision allows a request does not change: `decide` runs first,
 //! the link only chooses the wire (`mcp/forward.rs`).
 
@@ -21,7 +28,8 @@ use std::sync::{Arc, Mutex, Weak};
 
 use reqwest::header::HeaderMap;
 use serde_json::Value;
-use warden_policy::ServerId;
+use sha2::{Digest, Sha256};
+use warden_policy::{Principal, ServerId};
 
 use super::{lock, Upstream};
 
@@ -83,6 +91,31 @@ struct Links {
     /// downstream session id → server → link
     by_session: HashMap<String, HashMap<ServerId, Arc<Upstream>>>,
     per_server: HashMap<ServerId, usize>,
+    /// Keys of 2026-07-28 callers' links: their principal and last use (ms).
+    stateless: HashMap<String, (Principal, i64)>,
+}
+
+/// The link key of a 2026-07-28 caller: its principal and a digest of the
+/// capabilities and client info its request declares (the same caller with
+/// other capabilities gets another link: an upstream session is initialized
+/// once, with one set).
+pub(crate) fn stateless_key(
+    principal: &Principal,
+    capabilities: &Value,
+    info: Option<&Value>,
+) -> String {
+    let mut digest = Sha256::new();
+    digest.update(capabilities.to_string());
+    digest.update([0]);
+    digest.update(info.map(Value::to_string).unwrap_or_default());
+    let digest = digest.finalize();
+    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "stateless:{}:{}:{}:{hex}",
+        principal.key.0,
+        principal.end_user.map_or(0, |u| u.0),
+        principal.agent.map_or(0, |a| a.0)
+    )
 }
 
 /// Every live caller link, bounded per server.
@@ -222,10 +255,62 @@ impl CallerLinks {
         Ok(link)
     }
 
+    /// Notes a use of the link `key` of a 2026-07-28 caller (opened with
+    /// [`Self::get_or_open`] under that key).
+    pub fn touch_stateless(&self, key: &str, principal: Principal, now_ms: i64) {
+        let mut links = lock(&self.links);
+        if links.by_session.contains_key(key) {
+            links.stateless.insert(key.to_owned(), (principal, now_ms));
+        }
+    }
+
+    /// Closes the 2026-07-28 callers' links unused for `timeout_ms`.
+    pub fn close_idle_stateless(&self, now_ms: i64, timeout_ms: i64) {
+        let idle: Vec<String> = lock(&self.links)
+            .stateless
+            .iter()
+            .filter(|(_, (_, used))| now_ms - *used > timeout_ms)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in idle {
+            self.close_session(&key);
+        }
+    }
+
+    /// Closes each 2026-07-28 caller's link for which `denied(principal,
+    /// server slug)` holds (its access to that server ended).
+    pub fn close_stateless_where(&self, mut denied: impl FnMut(&Principal, &str) -> bool) {
+        let closed: Vec<Arc<Upstream>> = {
+            let mut links = lock(&self.links);
+            let gone: Vec<(String, ServerId)> = links
+                .stateless
+                .iter()
+                .flat_map(|(key, (principal, _))| {
+                    links
+                        .by_session
+                        .get(key)
+                        .into_iter()
+                        .flatten()
+                        .filter(|(_, link)| denied(principal, link.slug()))
+                        .map(|(server, _)| (key.clone(), *server))
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            gone.iter()
+                .filter_map(|(key, server)| remove(&mut links, key, *server))
+                .collect()
+        };
+        for link in closed {
+            gauge(link.slug(), self.count(link.config.server));
+            link.close();
+        }
+    }
+
     /// Closes every link of a downstream session (it ended).
     pub fn close_session(&self, session: &str) {
         let closed = {
             let mut links = lock(&self.links);
+            links.stateless.remove(session);
             let Some(mine) = links.by_session.remove(session) else {
                 return;
             };
@@ -270,6 +355,7 @@ impl CallerLinks {
         let all: Vec<Arc<Upstream>> = {
             let mut links = lock(&self.links);
             links.per_server.clear();
+            links.stateless.clear();
             links
                 .by_session
                 .drain()
@@ -302,6 +388,7 @@ fn remove(links: &mut Links, session: &str, server: ServerId) -> Option<Arc<Upst
     let link = mine.remove(&server)?;
     if mine.is_empty() {
         links.by_session.remove(session);
+        links.stateless.remove(session);
     }
     decrement(links, server);
     Some(link)

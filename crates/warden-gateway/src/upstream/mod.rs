@@ -19,7 +19,7 @@ mod sse;
 mod stdio;
 mod tasks;
 
-pub(crate) use callers::CallerLinks;
+pub(crate) use callers::{stateless_key, CallerLinks};
 pub use callers::{CallerInit, OwnerSink};
 pub use catalog::ToolCatalog;
 pub(crate) use tasks::{TaskOwner, TaskOwners, TasksFull, MAX_TASK_ID_BYTES};

@@ -404,3 +404,39 @@ impl SseReader {
         }
     }
 }
+
+/// Two orgs, one platform server `files` granted to both; key A in org 1,
+/// key B in org 2.
+pub fn two_orgs(revision: u64, org1_granted: bool, b_revoked: bool) -> PolicyRows {
+    let org = |id: i64, slug: &str| OrgRow {
+        id: OrgId(id),
+        slug: slug.into(),
+        suspended: false,
+    };
+    let grant = |org: i64, enabled: bool| OrgGrantRow {
+        org: OrgId(org),
+        server: ServerId(1),
+        enabled,
+        filter: ToolFilter::All,
+    };
+    PolicyRows {
+        revision,
+        orgs: vec![org(1, "acme"), org(2, "globex")],
+        servers: vec![ServerRow {
+            id: ServerId(1),
+            slug: "files".into(),
+            owner_org: None,
+            enabled: true,
+        }],
+        org_grants: vec![grant(1, org1_granted), grant(2, true)],
+        keys: vec![
+            key(1, KEY_A, Scope::Inherit),
+            KeyRow {
+                org: OrgId(2),
+                revoked: b_revoked,
+                ..key(2, KEY_B, Scope::Inherit)
+            },
+        ],
+        ..Default::default()
+    }
+}
