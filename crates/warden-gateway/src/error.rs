@@ -16,6 +16,10 @@ pub enum GatewayError {
     UpstreamTooLarge { server: String, limit: usize },
     #[error("upstream {server} answered HTTP {status}")]
     UpstreamStatus { server: String, status: u16 },
+    /// The upstream closed a response stream before its answer (SSE
+    /// polling) and reconnecting to it with `Last-Event-ID` failed.
+    #[error("upstream {server} could not be resumed: {detail}")]
+    UpstreamResumeFailed { server: String, detail: String },
     #[error("loading upstream configuration failed: {0}")]
     Config(String),
     #[error("the gateway is shutting down")]
@@ -35,6 +39,7 @@ impl GatewayError {
             GatewayError::UpstreamProtocol { .. } => "protocol",
             GatewayError::UpstreamTooLarge { .. } => "too_large",
             GatewayError::UpstreamStatus { .. } => "status",
+            GatewayError::UpstreamResumeFailed { .. } => "resume_failed",
             GatewayError::Config(_) => "config",
             GatewayError::ShuttingDown => "shutting_down",
             GatewayError::AuditUnavailable(_) => "audit_unavailable",
@@ -48,7 +53,8 @@ impl GatewayError {
             | GatewayError::UpstreamTimeout { server, .. }
             | GatewayError::UpstreamProtocol { server, .. }
             | GatewayError::UpstreamTooLarge { server, .. }
-            | GatewayError::UpstreamStatus { server, .. } => Some(server),
+            | GatewayError::UpstreamStatus { server, .. }
+            | GatewayError::UpstreamResumeFailed { server, .. } => Some(server),
             GatewayError::Config(_)
             | GatewayError::ShuttingDown
             | GatewayError::AuditUnavailable(_) => None,

@@ -13,6 +13,8 @@ use warden_store::{UpstreamConfig, UpstreamPolicy};
 use super::{SseParser, Upstream};
 use crate::error::GatewayError;
 
+mod polling;
+
 const SESSION_HEADER: &str = "mcp-session-id";
 
 pub(crate) struct HttpLink {
@@ -350,7 +352,17 @@ impl HttpLink {
             .unwrap_or("")
             .to_ascii_lowercase();
         if content_type.starts_with("text/event-stream") {
-            read_sse(up, resp, via).await
+            let mut parser = SseParser::new(up.max_response_bytes());
+            match (read_sse(up, resp, via, &mut parser).await?, via) {
+                (SseEnd::Answered, _) => Ok(()),
+                // Closed or broken before the answer, after an event id:
+                // the upstream expects the client to poll (SSE polling).
+                (_, Some(via)) if parser.last_event_id().is_some() => {
+                    self.resume_reply(up, via, parser).await
+                }
+                (SseEnd::Dropped(detail), _) => Err(up.unavailable(detail)),
+                (SseEnd::Closed, _) => Ok(()),
+            }
         } else {
             let body = read_limited(up, resp).await?;
             if body.iter().all(u8::is_ascii_whitespace) {
@@ -372,15 +384,19 @@ impl HttpLink {
     }
 
     /// Keeps a stream open for messages not tied to a request (mainly
-    /// `list_changed`): the GET stream (2025-11-25) or `subscriptions/listen`
-    /// (2026-07-28).
+    /// `list_changed`): the GET stream (2025-11-25), resumed with
+    /// `Last-Event-ID` after the upstream's `retry:` delay when it drops,
+    /// or `subscriptions/listen` (2026-07-28).
     pub fn start_listener(&self, up: &Arc<Upstream>) {
         if self.refused.is_some() {
             return;
         }
         let weak = Arc::downgrade(up);
+        let max_event_bytes = up.max_response_bytes();
         let handle = tokio::spawn(async move {
             let mut backoff = Duration::from_millis(500);
+            // Kept across connections: the resume point and retry delay.
+            let mut parser = SseParser::new(max_event_bytes);
             loop {
                 let Some(up) = weak.upgrade() else { return };
                 if !up.is_ready() {
@@ -393,22 +409,38 @@ impl HttpLink {
                         "params": up.stateless_meta(Some(json!({"notifications": {"toolsListChanged": true}})))});
                     link.builder(&up, reqwest::Method::POST, Some(&msg))
                 } else {
-                    link.builder(&up, reqwest::Method::GET, None)
+                    let req = link.builder(&up, reqwest::Method::GET, None);
+                    polling::with_last_event_id(req, &parser)
                 };
+                let mut delay = backoff;
                 match req.send().await {
                     Ok(resp) if resp.status().is_success() => {
                         backoff = Duration::from_millis(500);
-                        if let Err(e) = read_sse(&up, resp, None).await {
-                            tracing::debug!(server = %up.slug(), error = %e, "upstream listen stream ended");
+                        parser.reconnected();
+                        match read_sse(&up, resp, None, &mut parser).await {
+                            Err(e) => {
+                                tracing::debug!(server = %up.slug(), error = %e, "upstream listen stream ended");
+                                parser = SseParser::new(max_event_bytes);
+                            }
+                            Ok(_) => {
+                                if parser.retry_ms().is_some() {
+                                    delay = polling::retry_delay(&parser);
+                                }
+                            }
                         }
                     }
                     // No standalone stream offered: nothing to listen to.
                     Ok(resp) if resp.status().as_u16() == 405 => return,
-                    Ok(_) | Err(_) => {}
+                    // A resume point the upstream does not know any more:
+                    // the next attempt opens a fresh stream.
+                    Ok(_) => parser = SseParser::new(max_event_bytes),
+                    Err(_) => {}
                 }
                 drop(up);
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(30));
+                tokio::time::sleep(delay).await;
+                if delay == backoff {
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
             }
         });
         if let Some(old) = self
@@ -441,19 +473,30 @@ async fn read_limited(up: &Upstream, mut resp: reqwest::Response) -> Result<Vec<
     Ok(body)
 }
 
+/// How an SSE response stream ended.
+enum SseEnd {
+    /// The response to the request it was read for arrived.
+    Answered,
+    /// The upstream closed the stream.
+    Closed,
+    /// The connection broke (why).
+    Dropped(String),
+}
+
 /// Reads an SSE response, dispatching each message; stops once the
-/// response to `via` has arrived.
+/// response to `via` has arrived. `parser` keeps the resume point.
 async fn read_sse(
     up: &Upstream,
     mut resp: reqwest::Response,
     via: Option<u64>,
-) -> Result<(), GatewayError> {
-    let mut parser = SseParser::new(up.max_response_bytes());
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| up.unavailable(e.without_url().to_string()))?
-    {
+    parser: &mut SseParser,
+) -> Result<SseEnd, GatewayError> {
+    loop {
+        let chunk = match resp.chunk().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => return Ok(SseEnd::Closed),
+            Err(e) => return Ok(SseEnd::Dropped(e.without_url().to_string())),
+        };
         let events = parser.push(&chunk).map_err(|_| up.err_too_large())?;
         for data in events {
             if data.trim().is_empty() {
@@ -466,11 +509,10 @@ async fn read_sse(
                 && msg.get("id").and_then(Value::as_u64) == via;
             up.dispatch(msg, via);
             if answers_via {
-                return Ok(());
+                return Ok(SseEnd::Answered);
             }
         }
     }
-    Ok(())
 }
 
 /// The JSON-RPC error response to request `via` in the body of a non-2xx

@@ -386,7 +386,8 @@ impl SseReader {
                     .filter_map(|l| l.strip_prefix("data:"))
                     .map(str::trim_start)
                     .collect();
-                if data.is_empty() {
+                // No data, or a priming event's empty data: no message.
+                if data.iter().all(|d| d.trim().is_empty()) {
                     continue;
                 }
                 return Some(serde_json::from_str(&data.join("\n")).unwrap());
