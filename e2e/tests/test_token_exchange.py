@@ -33,13 +33,14 @@ ORG = "acme"
 SERVICE_TOKEN = "warden-service-credential-for-the-catalog"
 
 
-def start(procs: Procs, warden: Warden) -> tuple[str, str, str, str]:
+def start(procs: Procs, warden: Warden, session_era: bool) -> tuple[str, str, str, str]:
     """The upstream, then the identity provider that may exchange tokens for
     the upstream's audience and for one other audience (`wrong`)."""
     idp_port = free_port()
     issuer = f"http://127.0.0.1:{idp_port}"
     up = procs.start([python(), str(FIXTURES / "py_oauth_upstream.py"), "--port", "0", "--jwt-issuer", issuer,
-                      "--service-token", SERVICE_TOKEN], "jwt-upstream")
+                      "--service-token", SERVICE_TOKEN, *(["--session-era"] if session_era else [])],
+                     "jwt-upstream")
     upstream = f"http://127.0.0.1:{up.listening_port()}/mcp"
     wrong = "https://other-service.example/api"
     redirect = f"http://127.0.0.1:{free_port()}/callback"
@@ -50,8 +51,8 @@ def start(procs: Procs, warden: Warden) -> tuple[str, str, str, str]:
     return issuer, upstream, wrong, redirect
 
 
-def setup(procs: Procs, warden: Warden) -> tuple[str, str, str, str, str]:
-    issuer, upstream, wrong, redirect = start(procs, warden)
+def setup(procs: Procs, warden: Warden, session_era: bool = False) -> tuple[str, str, str, str, str]:
+    issuer, upstream, wrong, redirect = start(procs, warden, session_era)
     admin = warden.admin
     admin.create_org(ORG)
     for slug in ("notes", "other"):
@@ -193,3 +194,63 @@ def test_each_person_calls_with_a_token_exchanged_for_the_upstream(procs: Procs,
         assert "exchange-secret" not in log and "exchange-secret" not in api
 
     anyio.run(body)
+
+
+def test_on_a_session_era_upstream_each_person_has_their_own_session_and_token(procs: Procs,
+                                                                                warden: Warden) -> None:
+    """A 2025-11-25 upstream with sessions (stateful streamable HTTP) that
+    requires OAuth: each person's calls go on their own upstream session
+    (a caller link, docs/per-caller-upstream-sessions.md), opened and used
+    with their own exchanged token; Warden's shared link keeps its own."""
+    issuer, upstream, _, redirect, _ = setup(procs, warden, session_era=True)
+    base = upstream.removesuffix("/mcp")
+    people = {user: idp_token(warden, user, redirect, issuer) for user in ("alice", "bob")}
+
+    async def calls(user: str) -> None:
+        http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {people[user]}"}, timeout=30)
+        async with http, Client(streamable_http_client(warden.mcp, http_client=http), mode="legacy",
+                                cache=None) as client:
+            for _ in range(3):
+                result = await client.call_tool("notes__whoami", {})
+                assert not result.is_error and (result.structured_content or {})["sub"] == user, result
+
+    async def body() -> None:
+        async with anyio.create_task_group() as tg:
+            for user in people:
+                tg.start_soon(calls, user)
+
+    anyio.run(body)
+    exchanged = {s["sub"]: s["token"] for s in httpx2.get(base + "/_seen", timeout=10).json()}
+    assert set(exchanged) == {"alice", "bob"}
+    requests = httpx2.get(base + "/_requests", timeout=10).json()
+    # The upstream speaks the session era: Warden's shared link (its service
+    # credential) has a session of its own.
+    shared = {r["session"] for r in requests if r["bearer"] == SERVICE_TOKEN and r["session"]}
+    assert shared, requests
+    sessions: dict[str, set[str]] = {}
+    for user, token in exchanged.items():
+        assert token != people[user]
+        on = [r for r in requests if r["bearer"] == token]
+        # Opened with the person's token (initialize carries no session yet),
+        # then every request of theirs on one session of their own.
+        assert any(r["session"] is None and r["method"] == "POST" for r in on), on
+        sessions[user] = {r["session"] for r in on if r["session"]}
+        assert len(sessions[user]) == 1, (user, sessions[user])
+        assert not sessions[user] & shared
+    assert sessions["alice"] != sessions["bob"]
+    # Nothing else went on a person's session: only their own token.
+    for user, token in exchanged.items():
+        (session,) = sessions[user]
+        assert {r["bearer"] for r in requests if r["session"] == session} == {token}
+    # No identity provider token reached the upstream.
+    assert not {r["bearer"] for r in requests} & set(people.values())
+
+    # The person's session ended: Warden closes their upstream session with
+    # a DELETE that carries their token.
+    def closed(user: str) -> bool:
+        (session,) = sessions[user]
+        return any(r["method"] == "DELETE" and r["session"] == session and r["bearer"] == exchanged[user]
+                   for r in httpx2.get(base + "/_requests", timeout=10).json())
+
+    for user in people:
+        wait_until(lambda: closed(user), 15, interval=0.2, what=f"{user}'s upstream session closed")
