@@ -206,6 +206,7 @@ impl Ctx {
         };
         let caller = warden_vault::Caller {
             org,
+            key: self.principal.key,
             end_user: self.principal.end_user,
             sign_in: self.sign_in.as_ref().map(|s| (s.0.clone(), s.1.clone())),
         };
@@ -659,6 +660,7 @@ impl Ctx {
                     ) {
                         let caller = warden_vault::Caller {
                             org,
+                            key: self.principal.key,
                             end_user: self.principal.end_user,
                             sign_in: None,
                         };
