@@ -61,9 +61,11 @@ def add_server(warden: Warden, upstream: str, issuer: str) -> None:
                              secret_headers={"Authorization": f"Bearer {service_token(issuer, upstream)}"})
 
 
-def consent(url: str, user: str, warden: Warden, issuer: str) -> list[str]:
-    """Plays `user`'s browser: Warden's consent link, the provider's login and
-    consent forms, back to Warden's callback, which must say "Connected"."""
+def consent(url: str, user: str, warden: Warden, issuer: str, key: str) -> list[str]:
+    """Plays `user`'s browser: Warden's consent link, whose page asks for the
+    service key that asserted `user` (the link is bound to it), the
+    provider's login and consent forms, back to Warden's callback, which
+    must say "Connected"."""
     visited = [url]
     with httpx2.Client(timeout=30) as web:
         resp = web.get(url)
@@ -83,6 +85,9 @@ def consent(url: str, user: str, warden: Warden, issuer: str) -> list[str]:
             fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', resp.text))
             if 'name="login"' in resp.text:
                 fields.update({"login": user, "password": "any"})
+            if 'name="key"' in resp.text:
+                assert str(resp.url) == url, "only Warden's consent page asks for the key"
+                fields["key"] = key
             resp = web.post(urljoin(str(resp.url), form.group(1)), data=fields)
     raise AssertionError(f"no way back to Warden after {visited}")
 
@@ -171,7 +176,13 @@ def test_each_person_calls_with_their_own_upstream_token(procs: Procs, warden: W
         tokens: dict[str, str] = {}
         for user in ("alice", "bob"):
             url = await consent_url(warden, key, user)
-            visited = consent(url, user, warden, issuer)
+            if user == "alice":
+                # The link is bound to the key that asserted alice: another
+                # key (it may assert end users too) is refused.
+                other = admin.create_key(ORG, "other-assistant", may_assert_end_user=True)
+                wrong = httpx2.post(url, data={"key": other}, timeout=10)
+                assert wrong.status_code == 403 and "consent_key_refused" in wrong.text, wrong.text
+            visited = consent(url, user, warden, issuer, key)
             assert any(v.startswith(issuer) for v in visited), visited
             # A consent link is single use.
             assert httpx2.get(url, timeout=10).status_code == 404
@@ -213,7 +224,7 @@ def test_each_person_calls_with_their_own_upstream_token(procs: Procs, warden: W
         assert own(warden, key, "bob", "GET", "/mcp/connections").json()["items"] == []
         wait_until(lambda: not introspect(issuer, tokens["bob"]), 15, interval=0.5, what="bob's token revoked")
         # Bob connects again; then an admin revokes it.
-        consent(await consent_url(warden, key, "bob"), "bob", warden, issuer)
+        consent(await consent_url(warden, key, "bob"), "bob", warden, issuer, key)
         assert (await whoami(warden, key, "bob"))["sub"] == "bob"
         tokens["bob2"] = [s["token"] for s in seen(upstream) if s["sub"] == "bob"][-1]
         # Admin lists connections (no token in the listing) and revokes Bob's.
@@ -263,7 +274,7 @@ def test_a_policy_denial_is_not_overridden_by_a_stored_token(procs: Procs, warde
 
     async def body() -> None:
         await wait_for_catalog(warden, key)
-        consent(await consent_url(warden, key, "alice"), "alice", warden, issuer)
+        consent(await consent_url(warden, key, "alice"), "alice", warden, issuer, key)
         assert (await whoami(warden, key, "alice"))["sub"] == "alice"
         # The org's grant is disabled: the decision denies, the token changes nothing.
         admin.set_grant_enabled(ORG, "notes", False)

@@ -1,7 +1,7 @@
 //! Each person's own credentials upstream (migration 0007,
 //! docs/credentials.md): how a server authenticates upstream beyond its
-//! static secret headers, the tokens stored per (end user, server), the
-//! consents in progress and the revocations still to be sent.
+//! static secret headers, the tokens stored per (end user, server) and
+//! the revocations still to be sent (consents in progress: `consents.rs`).
 //!
 //! Tokens are encrypted at rest like secret headers (`crypto.rs`), with
 //! associated data naming the end user, server and token kind, so a
@@ -236,14 +236,6 @@ pub struct CredentialInfo {
     pub revocable_upstream: bool,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
-}
-
-/// Whom and what a consent in progress is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConsentTarget {
-    pub org: OrgId,
-    pub end_user: EndUserId,
-    pub server: ServerId,
 }
 
 /// Tokens queued for upstream revocation (RFC 7009), decrypted.
@@ -689,113 +681,6 @@ impl Store {
         audit_connection(&mut tx, actor, "disconnect", &info).await?;
         tx.commit().await?;
         Ok(Some(info))
-    }
-
-    /// Starts a consent: remembers whom the single-use link (given by the
-    /// SHA-256 digest of its token) is for, until `expires_at_ms`.
-    pub async fn create_consent(
-        &self,
-        target: ConsentTarget,
-        link_digest: &str,
-        expires_at_ms: i64,
-    ) -> Result<()> {
-        let now = db::now_ms();
-        sqlx::query("DELETE FROM credential_consents WHERE expires_at_ms < $1")
-            .bind(now)
-            .execute(self.pool())
-            .await?;
-        sqlx::query(
-            "INSERT INTO credential_consents (link_digest, org_id, end_user_id, server_id, \
-             expires_at_ms) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(link_digest.to_owned())
-        .bind(target.org.0)
-        .bind(target.end_user.0)
-        .bind(target.server.0)
-        .bind(expires_at_ms)
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
-    /// The person opened the link: binds the OAuth `state` (digest) and
-    /// PKCE verifier to it. Single use: a link already opened, expired or
-    /// unknown gives `None`.
-    pub async fn open_consent(
-        &self,
-        link_digest: &str,
-        state_digest: &str,
-        code_verifier: &Secret,
-    ) -> Result<Option<ConsentTarget>> {
-        let mut tx = db::begin_read_write(self.pool(), self.backend()).await?;
-        let row = sqlx::query(
-            "SELECT id, org_id, end_user_id, server_id FROM credential_consents \
-             WHERE link_digest = $1 AND state_digest IS NULL AND expires_at_ms >= $2",
-        )
-        .bind(link_digest.to_owned())
-        .bind(db::now_ms())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(r) = row else { return Ok(None) };
-        let id = r.int("id")?;
-        let verifier = self
-            .inner
-            .cipher
-            .encrypt(&format!("consent:{id}"), code_verifier)?;
-        let done = sqlx::query(
-            "UPDATE credential_consents SET state_digest = $1, code_verifier = $2 \
-             WHERE id = $3 AND state_digest IS NULL",
-        )
-        .bind(state_digest.to_owned())
-        .bind(verifier)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() != 1 {
-            return Ok(None);
-        }
-        tx.commit().await?;
-        Ok(Some(ConsentTarget {
-            org: OrgId(r.int("org_id")?),
-            end_user: EndUserId(r.int("end_user_id")?),
-            server: ServerId(r.int("server_id")?),
-        }))
-    }
-
-    /// The authorization server called back with `state`: takes (deletes)
-    /// the consent and returns whom it is for and the PKCE verifier.
-    pub async fn take_consent(
-        &self,
-        state_digest: &str,
-    ) -> Result<Option<(ConsentTarget, Secret)>> {
-        // One statement: of two callbacks with the same state, one wins.
-        let row = sqlx::query(
-            "DELETE FROM credential_consents WHERE state_digest = $1 \
-             RETURNING id, org_id, end_user_id, server_id, code_verifier, expires_at_ms",
-        )
-        .bind(state_digest.to_owned())
-        .fetch_optional(self.pool())
-        .await?;
-        let Some(r) = row else { return Ok(None) };
-        let id = r.int("id")?;
-        if r.int("expires_at_ms")? < db::now_ms() {
-            return Ok(None);
-        }
-        let Some(stored) = r.opt_text("code_verifier")? else {
-            return Ok(None);
-        };
-        let verifier = self
-            .inner
-            .cipher
-            .decrypt(&format!("consent:{id}"), &stored)?;
-        Ok(Some((
-            ConsentTarget {
-                org: OrgId(r.int("org_id")?),
-                end_user: EndUserId(r.int("end_user_id")?),
-                server: ServerId(r.int("server_id")?),
-            },
-            verifier,
-        )))
     }
 
     /// Tokens waiting to be revoked upstream, oldest first.

@@ -9,6 +9,7 @@
 
 mod admin_extra;
 mod audit;
+mod consents;
 mod credentials;
 mod crud;
 mod crypto;
@@ -31,10 +32,10 @@ pub use audit::{
     AuditEntry, AuditKind, AuditPage, AuditQuery, AuditWriter, AuditWriterOptions, DecisionFields,
     AUDIT_DROPPED_METRIC, BATCH_LINGER,
 };
+pub use consents::{ConsentBinding, ConsentTarget, KeyCheck, PendingConsent, MAX_CONSENT_ATTEMPTS};
 pub use credentials::{
-    ConsentTarget, CredentialInfo, NewUserCredential, PendingRevocation, RegisteredClient,
-    ServerUpstreamAuth, TokenSet, UpstreamAuthConfig, UpstreamAuthInput, UpstreamAuthView,
-    UserCredential,
+    CredentialInfo, NewUserCredential, PendingRevocation, RegisteredClient, ServerUpstreamAuth,
+    TokenSet, UpstreamAuthConfig, UpstreamAuthInput, UpstreamAuthView, UserCredential,
 };
 pub use crud::{token_digest, ADMIN_TOKEN_PREFIX, KEY_TOKEN_PREFIX};
 pub use crypto::{generate_secret_key, load_or_create_key_file, parse_secret_key};

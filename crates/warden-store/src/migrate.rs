@@ -40,6 +40,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "user_credentials",
         include_str!("../migrations/0007_user_credentials.sql"),
     ),
+    (
+        8,
+        "consent_binding",
+        include_str!("../migrations/0008_consent_binding.sql"),
+    ),
 ];
 
 /// Deleting a `user_credentials` row (directly or by cascade) queues its

@@ -404,8 +404,16 @@ async fn consents_are_single_use(backend: Backend) {
         server: github,
     };
     let far = 4_000_000_000_000;
-    store.create_consent(target, "link-1", far).await.unwrap();
-    store.create_consent(target, "link-old", 1).await.unwrap();
+    // Signed in through an identity provider: opened without a key.
+    let sign_in = ConsentBinding::SignIn("corp".into());
+    store
+        .create_consent(target, &sign_in, "link-1", far)
+        .await
+        .unwrap();
+    store
+        .create_consent(target, &sign_in, "link-old", 1)
+        .await
+        .unwrap();
     let verifier = Secret::new("verifier-abc");
     assert_eq!(
         store
@@ -436,7 +444,10 @@ async fn consents_are_single_use(backend: Backend) {
     // The callback is single-use too.
     assert!(store.take_consent("state-1").await.unwrap().is_none());
     // Deleting the person deletes their consents in progress.
-    store.create_consent(target, "link-2", far).await.unwrap();
+    store
+        .create_consent(target, &sign_in, "link-2", far)
+        .await
+        .unwrap();
     store.delete_end_user("root", alice).await.unwrap();
     assert!(store
         .open_consent("link-2", "s", &verifier)
@@ -445,4 +456,138 @@ async fn consents_are_single_use(backend: Backend) {
         .is_none());
 }
 
-on_both_backends!(credentials_lifecycle, consents_are_single_use);
+/// Migration 0008: a consent link issued through a service key opens only
+/// once that key was presented; wrong keys are counted and the fifth spends
+/// the link; a revoked key proves nothing.
+async fn consents_are_bound_to_the_asserting_key(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let acme = create_org(&store, "root", "acme").await.value.id;
+    let github = server(&store, "github").await;
+    grant(&store, acme, github).await;
+    let alice = person(&store, acme, "alice").await;
+    let target = ConsentTarget {
+        org: acme,
+        end_user: alice,
+        server: github,
+    };
+    let key = |name: &'static str| NewKey {
+        org: acme,
+        name: name.into(),
+        team: None,
+        agent: None,
+        scope: None,
+        expires_at_ms: None,
+        may_assert_end_user: true,
+        may_assert_agent: false,
+    };
+    let assistant = store
+        .create_key("root", key("assistant"))
+        .await
+        .unwrap()
+        .value;
+    let other = store.create_key("root", key("other")).await.unwrap().value;
+    let bound = ConsentBinding::Key(assistant.key.id);
+    let far = 4_000_000_000_000;
+    let verifier = Secret::new("v");
+    let right = token_digest(assistant.token.expose());
+    let wrong = token_digest(other.token.expose());
+
+    store
+        .create_consent(target, &bound, "link-k", far)
+        .await
+        .unwrap();
+    let pending = store.pending_consent("link-k").await.unwrap().unwrap();
+    assert_eq!(
+        (pending.binding.clone(), pending.proven, pending.attempts),
+        (bound.clone(), false, 0)
+    );
+    // Not opened before the key is presented.
+    assert!(store
+        .open_consent("link-k", "s-k", &verifier)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        store.prove_consent_key("link-k", &wrong).await.unwrap(),
+        KeyCheck::Refused {
+            left: MAX_CONSENT_ATTEMPTS - 1
+        }
+    );
+    assert_eq!(
+        store.prove_consent_key("link-k", &right).await.unwrap(),
+        KeyCheck::Proven
+    );
+    assert!(
+        store
+            .pending_consent("link-k")
+            .await
+            .unwrap()
+            .unwrap()
+            .proven
+    );
+    assert_eq!(
+        store
+            .open_consent("link-k", "s-k", &verifier)
+            .await
+            .unwrap(),
+        Some(target)
+    );
+    // Opened: no more proving.
+    assert_eq!(
+        store.prove_consent_key("link-k", &right).await.unwrap(),
+        KeyCheck::Unknown
+    );
+
+    // Five wrong keys spend a link; the right one afterwards proves nothing.
+    store
+        .create_consent(target, &bound, "link-spent", far)
+        .await
+        .unwrap();
+    for left in (0..MAX_CONSENT_ATTEMPTS).rev() {
+        assert_eq!(
+            store.prove_consent_key("link-spent", &wrong).await.unwrap(),
+            KeyCheck::Refused { left }
+        );
+    }
+    assert_eq!(
+        store.prove_consent_key("link-spent", &right).await.unwrap(),
+        KeyCheck::Unknown
+    );
+    assert!(store.pending_consent("link-spent").await.unwrap().is_none());
+
+    // A revoked key proves nothing (counted as a wrong one).
+    store
+        .create_consent(target, &bound, "link-r", far)
+        .await
+        .unwrap();
+    store.revoke_key("root", assistant.key.id).await.unwrap();
+    assert_eq!(
+        store.prove_consent_key("link-r", &right).await.unwrap(),
+        KeyCheck::Refused {
+            left: MAX_CONSENT_ATTEMPTS - 1
+        }
+    );
+    // A link bound to a sign-in cannot be proven with a key.
+    store
+        .create_consent(
+            target,
+            &ConsentBinding::SignIn("corp".into()),
+            "link-s",
+            far,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.prove_consent_key("link-s", &wrong).await.unwrap(),
+        KeyCheck::Unknown
+    );
+    // Deleting the key deletes the consents it bound.
+    store.delete_key("root", assistant.key.id).await.unwrap();
+    assert!(store.pending_consent("link-r").await.unwrap().is_none());
+}
+
+on_both_backends!(
+    credentials_lifecycle,
+    consents_are_single_use,
+    consents_are_bound_to_the_asserting_key
+);

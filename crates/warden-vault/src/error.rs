@@ -29,6 +29,10 @@ pub enum VaultError {
     /// A consent link or callback that is unknown, used or expired.
     #[error("this consent link is unknown, already used or expired")]
     ConsentUnknown,
+    /// The key presented for a key-bound consent link is not the one that
+    /// asserted the person (`left` more tries; 0: the link is spent).
+    #[error("this is not the key this consent link was issued for ({left} attempts left)")]
+    ConsentKeyRefused { left: i64 },
 }
 
 impl VaultError {
@@ -42,6 +46,7 @@ impl VaultError {
             VaultError::NoPerson => "upstream_auth_needs_person",
             VaultError::NeedsSignIn(_) => "upstream_auth_needs_sign_in",
             VaultError::ConsentUnknown => "consent_unknown",
+            VaultError::ConsentKeyRefused { .. } => "consent_key_refused",
         }
     }
 }

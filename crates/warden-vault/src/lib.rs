@@ -20,6 +20,7 @@
 //!   upstream; exchanged tokens are kept in memory until shortly before
 //!   they expire.
 
+mod consent;
 mod error;
 pub mod oauth;
 mod routes;
@@ -29,10 +30,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Mutex;
-use warden_policy::{EndUserId, OrgId, ServerId};
+use warden_policy::{EndUserId, KeyId, OrgId, ServerId};
 use warden_store::{
-    ConsentTarget, NewUserCredential, RegisteredClient, Secret, ServerUpstreamAuth, Store,
-    TokenSet, UpstreamAuthConfig, UserCredential,
+    ConsentBinding, ConsentTarget, RegisteredClient, Secret, ServerUpstreamAuth, Store, TokenSet,
+    UpstreamAuthConfig, UserCredential,
 };
 
 pub use error::VaultError;
@@ -56,6 +57,9 @@ const MAX_EXCHANGED: usize = 10_000;
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub org: OrgId,
+    /// The key the call was authenticated with (for a person signed in
+    /// through an identity provider, its sign-in key).
+    pub key: KeyId,
     /// `None`: a service key without an end user.
     pub end_user: Option<EndUserId>,
     /// The identity provider (slug) the person signed in with, and their
@@ -179,7 +183,13 @@ impl Vault {
         let end_user = caller.end_user.ok_or(VaultError::NoPerson)?;
         match &auth.config {
             UpstreamAuthConfig::OauthPerUser { .. } => {
-                self.per_user(caller.org, end_user, server).await
+                // The consent link is bound to how this person proved who
+                // they are: the key that asserted them, or their sign-in.
+                let binding = match &caller.sign_in {
+                    Some((provider, _)) => ConsentBinding::SignIn(provider.clone()),
+                    None => ConsentBinding::Key(caller.key),
+                };
+                self.per_user(caller.org, end_user, binding, server).await
             }
             UpstreamAuthConfig::TokenExchange {
                 identity_provider,
@@ -269,6 +279,7 @@ impl Vault {
         &self,
         org: OrgId,
         end_user: EndUserId,
+        binding: ConsentBinding,
         server: &UpstreamRef,
     ) -> Result<Credentials, VaultError> {
         let now = now_ms();
@@ -289,11 +300,14 @@ impl Vault {
         }
         Ok(Credentials::NeedsConsent {
             url: self
-                .consent_link(ConsentTarget {
-                    org,
-                    end_user,
-                    server: server.id,
-                })
+                .consent_link(
+                    ConsentTarget {
+                        org,
+                        end_user,
+                        server: server.id,
+                    },
+                    &binding,
+                )
                 .await?,
         })
     }
@@ -531,109 +545,6 @@ impl Vault {
             .await
             .insert(server.id, (revision, Arc::clone(&resolved)));
         Ok(resolved)
-    }
-
-    async fn consent_link(&self, target: ConsentTarget) -> Result<String, VaultError> {
-        let token = oauth::random_token(32);
-        self.inner
-            .store
-            .create_consent(target, &oauth::digest(&token), now_ms() + CONSENT_TTL_MS)
-            .await?;
-        Ok(format!("{}{CONNECT_PATH}/{token}", self.inner.public_url))
-    }
-
-    /// The person opened their consent link: where to send their browser.
-    pub(crate) async fn start_consent(&self, link: &str) -> Result<String, VaultError> {
-        let verifier = Secret::new(oauth::random_token(48));
-        let state = oauth::random_token(32);
-        let target = self
-            .inner
-            .store
-            .open_consent(&oauth::digest(link), &oauth::digest(&state), &verifier)
-            .await?
-            .ok_or(VaultError::ConsentUnknown)?;
-        let server = self.server_ref(target.server).await?;
-        let resolved = self.resolve(&server).await?;
-        let endpoint = resolved
-            .meta
-            .authorization_endpoint
-            .as_deref()
-            .ok_or_else(|| {
-                VaultError::Discovery(
-                    "the authorization server has no authorization endpoint".into(),
-                )
-            })?;
-        let mut url = url::Url::parse(endpoint)
-            .map_err(|e| VaultError::Discovery(format!("authorization endpoint: {e}")))?;
-        {
-            let mut q = url.query_pairs_mut();
-            q.append_pair("response_type", "code")
-                .append_pair("client_id", &resolved.client.id)
-                .append_pair("redirect_uri", &self.redirect_uri())
-                .append_pair("state", &state)
-                .append_pair("code_challenge", &oauth::challenge(verifier.expose()))
-                .append_pair("code_challenge_method", "S256");
-            if !resolved.scopes.is_empty() {
-                q.append_pair("scope", &resolved.scopes.join(" "));
-            }
-            if let Some(r) = &resolved.resource {
-                q.append_pair("resource", r);
-            }
-        }
-        Ok(url.into())
-    }
-
-    /// The authorization server sent the browser back: exchange the code
-    /// and store the person's tokens. Returns the server's slug.
-    pub(crate) async fn finish_consent(
-        &self,
-        state: &str,
-        code: &str,
-    ) -> Result<String, VaultError> {
-        let (target, verifier) = self
-            .inner
-            .store
-            .take_consent(&oauth::digest(state))
-            .await?
-            .ok_or(VaultError::ConsentUnknown)?;
-        let server = self.server_ref(target.server).await?;
-        let resolved = self.resolve(&server).await?;
-        let mut form = vec![
-            ("grant_type", "authorization_code".to_owned()),
-            ("code", code.to_owned()),
-            ("redirect_uri", self.redirect_uri()),
-            ("code_verifier", verifier.expose().to_owned()),
-        ];
-        if let Some(r) = &resolved.resource {
-            form.push(("resource", r.clone()));
-        }
-        let tokens = oauth::token_request(
-            &self.inner.http,
-            &resolved.meta.token_endpoint,
-            &resolved.client,
-            form,
-            now_ms(),
-        )
-        .await?;
-        let info = self
-            .inner
-            .store
-            .put_user_credential(
-                &format!("end-user:{}", target.end_user),
-                NewUserCredential {
-                    org: target.org,
-                    end_user: target.end_user,
-                    server: target.server,
-                    tokens,
-                    token_endpoint: resolved.meta.token_endpoint.clone(),
-                    revocation_endpoint: resolved.meta.revocation_endpoint.clone(),
-                    client_id: resolved.client.id.clone(),
-                },
-            )
-            .await?;
-        self.inner.wake_revoker.notify_one();
-        tracing::info!(server = %info.server_slug, end_user = %info.end_user_external_id, "a person connected their upstream account");
-        Ok(info.server_slug)
     }
 
     async fn server_ref(&self, id: ServerId) -> Result<UpstreamRef, VaultError> {

@@ -1,30 +1,43 @@
 //! Warden's consent pages (public, no bearer: the person's browser opens
 //! them). `GET /connect/{link}` sends the browser to the upstream's
-//! authorization server; `GET /connect/callback` stores the tokens.
+//! authorization server — for a link issued to a person asserted by a
+//! service key, only after `POST /connect/{link}` presented that key (a
+//! form on the page); `GET /connect/callback` stores the tokens.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 
+use crate::consent::ConsentPage;
 use crate::{Vault, VaultError, CONNECT_PATH};
+
+/// Longest key accepted on the consent form.
+const MAX_KEY_LEN: usize = 512;
 
 /// The consent routes, to merge into the public router.
 pub fn routes(vault: Vault) -> Router {
     Router::new()
         .route(&format!("{CONNECT_PATH}/callback"), get(callback))
-        .route(&format!("{CONNECT_PATH}/{{link}}"), get(start))
+        .route(
+            &format!("{CONNECT_PATH}/{{link}}"),
+            get(start).post(present_key),
+        )
         .with_state(vault)
 }
 
 fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    html_page(status, title, &escape(body))
+}
+
+/// `body_html` is trusted markup (built here from escaped parts).
+fn html_page(status: StatusCode, title: &str, body_html: &str) -> Response {
     let html = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t}</title></head>\
-         <body><main><h1>{t}</h1><p>{b}</p></main></body></html>",
+         <body><main><h1>{t}</h1><p>{body_html}</p></main></body></html>",
         t = escape(title),
-        b = escape(body)
     );
     (
         status,
@@ -48,6 +61,7 @@ fn escape(s: &str) -> String {
 fn failed(e: &VaultError) -> Response {
     let status = match e {
         VaultError::ConsentUnknown => StatusCode::NOT_FOUND,
+        VaultError::ConsentKeyRefused { .. } => StatusCode::FORBIDDEN,
         VaultError::Refused { .. } => StatusCode::BAD_REQUEST,
         VaultError::Unavailable(_) | VaultError::Discovery(_) => StatusCode::BAD_GATEWAY,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -56,20 +70,76 @@ fn failed(e: &VaultError) -> Response {
     page(status, "Not connected", &format!("{e} ({})", e.code()))
 }
 
+fn well_formed(link: &str) -> bool {
+    link.len() <= 128
+        && link
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn redirect(to: String) -> Response {
+    (
+        StatusCode::FOUND,
+        [
+            (header::LOCATION, to),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+            (header::REFERRER_POLICY, "no-referrer".to_owned()),
+        ],
+    )
+        .into_response()
+}
+
+/// The form asking for the service key the link was issued through; it
+/// posts back to the link under Warden's public URL.
+fn key_form(action: &str) -> Response {
+    html_page(
+        StatusCode::OK,
+        "Connect your account",
+        &format!(
+            "This link was issued to the person your assistant's service key acts for. \
+             Enter that key to continue.</p>\
+             <form method=\"post\" action=\"{}\">\
+             <label>Service key <input type=\"password\" name=\"key\" autocomplete=\"off\" required></label> \
+             <button type=\"submit\">Continue</button></form><p>",
+            escape(action)
+        ),
+    )
+}
+
 async fn start(State(vault): State<Vault>, Path(link): Path<String>) -> Response {
-    if link.len() > 128 {
+    if !well_formed(&link) {
         return failed(&VaultError::ConsentUnknown);
     }
-    match vault.start_consent(&link).await {
-        Ok(to) => (
-            StatusCode::FOUND,
-            [
-                (header::LOCATION, to),
-                (header::CACHE_CONTROL, "no-store".to_owned()),
-                (header::REFERRER_POLICY, "no-referrer".to_owned()),
-            ],
-        )
-            .into_response(),
+    match vault.consent_page(&link).await {
+        Ok(ConsentPage::Authorize(to)) => redirect(to),
+        Ok(ConsentPage::AskKey) => key_form(&vault.link_url(&link)),
+        Err(e) => failed(&e),
+    }
+}
+
+#[derive(Deserialize)]
+struct KeyForm {
+    key: String,
+}
+
+async fn present_key(
+    State(vault): State<Vault>,
+    Path(link): Path<String>,
+    Form(form): Form<KeyForm>,
+) -> Response {
+    if !well_formed(&link) {
+        return failed(&VaultError::ConsentUnknown);
+    }
+    let key = form.key.trim();
+    if key.len() > MAX_KEY_LEN {
+        return page(
+            StatusCode::FORBIDDEN,
+            "Not connected",
+            "This is not the key this consent link was issued for (consent_key_refused).",
+        );
+    }
+    match vault.prove_key(&link, key).await {
+        Ok(to) => redirect(to),
         Err(e) => failed(&e),
     }
 }

@@ -206,6 +206,7 @@ impl Ctx {
         };
         let caller = warden_vault::Caller {
             org,
+            key: self.principal.key,
             end_user: self.principal.end_user,
             sign_in: self.sign_in.as_ref().map(|s| (s.0.clone(), s.1.clone())),
         };
@@ -690,27 +691,43 @@ impl Ctx {
                 Some(resp)
             }
             Outcome::Failed(e) => {
+                metrics::counter!("warden_upstream_errors_total", "server" => upstream.slug().to_owned(), "kind" => e.kind()).increment(1);
                 if sent_own_credentials
                     && matches!(e, GatewayError::UpstreamStatus { status: 401, .. })
                 {
-                    // The person's token was refused upstream (revoked or
-                    // expired early): the next call refreshes it, or asks
-                    // for consent again.
+                    // The person's token was refused upstream (revoked,
+                    // expired early, or not for this upstream): the next
+                    // call refreshes it (or exchanges again), or asks for
+                    // consent again. The caller is told it was their token.
                     if let (Some(vault), Some(org)) = (
                         self.shared.vault.get(),
                         self.snapshot.key(self.principal.key).map(|k| k.org),
                     ) {
                         let caller = warden_vault::Caller {
                             org,
+                            key: self.principal.key,
                             end_user: self.principal.end_user,
                             sign_in: None,
                         };
                         vault.rejected(&caller, upstream.config.server).await;
                     }
+                    tracing::info!(decision_id = %permit.decision_id, server = %upstream.slug(), method, "the upstream refused the person's own token");
+                    Some(
+                        Refusal::Credentials {
+                            server: upstream.slug().to_owned(),
+                            code: "upstream_token_rejected",
+                            message: format!(
+                                "the upstream refused the token sent for this person (HTTP 401 from {})",
+                                upstream.slug()
+                            ),
+                            decision_id: permit.decision_id.clone(),
+                        }
+                        .to_message(id),
+                    )
+                } else {
+                    tracing::warn!(decision_id = %permit.decision_id, server = %upstream.slug(), method, error = %e, "upstream request failed");
+                    Some(Refusal::Upstream(e).to_message(id))
                 }
-                metrics::counter!("warden_upstream_errors_total", "server" => upstream.slug().to_owned(), "kind" => e.kind()).increment(1);
-                tracing::warn!(decision_id = %permit.decision_id, server = %upstream.slug(), method, error = %e, "upstream request failed");
-                Some(Refusal::Upstream(e).to_message(id))
             }
             Outcome::Ended(CallEnd::ClientCancelled) => None,
             Outcome::Ended(CallEnd::Denied(verdict)) => {
