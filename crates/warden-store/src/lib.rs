@@ -29,7 +29,7 @@ mod types;
 
 pub use audit::{
     AuditEntry, AuditKind, AuditPage, AuditQuery, AuditWriter, AuditWriterOptions, DecisionFields,
-    AUDIT_DROPPED_METRIC, BATCH_LINGER,
+    AUDIT_DROPPED_METRIC, BATCH_LINGER, OUTCOME_WAIT,
 };
 pub use credentials::{
     ConsentTarget, CredentialInfo, NewUserCredential, PendingRevocation, RegisteredClient,
