@@ -18,7 +18,10 @@
 #              CALLS_ONLY=1 (skip the tools/list and idle-session parts),
 #              BENCH_PROFILE=debug (debug binaries: only to check the script
 #              itself; its figures mean nothing),
-#              CARGO_TARGET_DIR (default ./target).
+#              CARGO_TARGET_DIR (default ./target),
+#              BENCH_BIN=<dir> (bench the prebuilt binaries in <dir>, e.g.
+#              another worktree's target/release: nothing is built, so a
+#              before/after pair can be run alternately from one shell).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,17 +31,21 @@ DURATION="${DURATION:-10s}"
 WARMUP="${WARMUP:-2s}"
 SESSIONS="${SESSIONS:-10000}"
 PROFILE="${BENCH_PROFILE:-release}"
-BIN="$CARGO_TARGET_DIR/$PROFILE"
+BIN="${BENCH_BIN:-$CARGO_TARGET_DIR/$PROFILE}"
 WORK="$(mktemp -d /tmp/warden-bench.XXXXXX)"
 # Every background process runs under `setsid`, leading its own process
 # group, and is recorded in PIDS by the main shell (never inside a command
 # substitution, whose variables are lost). On any exit (end, error, Ctrl-C,
 # SIGTERM) cleanup stops each group, waits, and SIGKILLs what is left after
-# 5 s.
+# 5 s. A foreground process (a load generator run) is started in the
+# background and waited for, its id in FG, so that a signal reaches the
+# traps at once and cleanup stops it too.
 PIDS=()
+FG=""
 
 cleanup() {
   trap - EXIT INT TERM
+  if [[ -n "$FG" ]]; then kill -TERM "$FG" 2>/dev/null || true; wait "$FG" 2>/dev/null || true; fi
   if ((${#PIDS[@]})); then
     local pid
     for pid in "${PIDS[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true; done
@@ -54,10 +61,28 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-echo "==> building $PROFILE binaries" >&2
-if [[ "$PROFILE" == "release" ]]; then
+# Runs a command in the foreground as far as the caller sees, but so that
+# INT/TERM interrupt the wait (bash defers traps while a foreground child
+# runs) and cleanup stops it.
+fg() {
+  "$@" &
+  FG=$!
+  local rc=0
+  wait "$FG" || rc=$?
+  FG=""
+  return "$rc"
+}
+
+if [[ -n "${BENCH_BIN:-}" ]]; then
+  for b in warden warden-loadgen warden-demo-upstream; do
+    [[ -x "$BIN/$b" ]] || { echo "BENCH_BIN: no executable $BIN/$b" >&2; exit 2; }
+  done
+  echo "==> benching the binaries in $BIN (not building)" >&2
+elif [[ "$PROFILE" == "release" ]]; then
+  echo "==> building $PROFILE binaries" >&2
   cargo build --release --locked -p warden -p warden-loadgen >&2
 else
+  echo "==> building $PROFILE binaries" >&2
   cargo build --locked -p warden -p warden-loadgen >&2
 fi
 
@@ -103,7 +128,7 @@ admin() { # METHOD PATH [JSON]
 }
 json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 
-loadgen() { "$BIN/warden-loadgen" --warmup "$WARMUP" --json "$@"; }
+loadgen() { fg "$BIN/warden-loadgen" --warmup "$WARMUP" --json "$@"; }
 
 # CPU time (clock ticks, user + system) a process has used so far.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -116,7 +141,7 @@ measured_loadgen() { # NAME LOADGEN-ARGS...
   local name="$1"; shift
   local w0 u0 w1 u1
   w0="$(cpu_ticks "$WARDEN_PID")"; u0="$(cpu_ticks "$UP_PID")"
-  /usr/bin/time -o "$WORK/loadgen.time" -f '%U %S' "$BIN/warden-loadgen" --warmup "$WARMUP" --json "$@" >"$WORK/loadgen.out"
+  fg /usr/bin/time -o "$WORK/loadgen.time" -f '%U %S' "$BIN/warden-loadgen" --warmup "$WARMUP" --json "$@" >"$WORK/loadgen.out"
   w1="$(cpu_ticks "$WARDEN_PID")"; u1="$(cpu_ticks "$UP_PID")"
   CPU[$name]="$((w1 - w0)) $((u1 - u0)) $(awk '{printf "%d", ($1 + $2) * 100}' "$WORK/loadgen.time")"
   R[$name]="$(cat "$WORK/loadgen.out")"
@@ -179,7 +204,8 @@ if [[ "${LIMIT_STEP:-0}" == "1" ]]; then
     '{"level":{"kind":"org"},"rate":{"requests":1000000,"per":"minute","burst":1000000},"concurrency":100000}' >/dev/null
   for c in 1 32; do
     echo "==> tools/call concurrency $c: through warden, one limit counting" >&2
-    R[limited_$c]="$(loadgen --url "$WARDEN/mcp" --token "$KEY" --tool demo__echo --args "$ARGS" -c "$c" --duration "$DURATION")"
+    loadgen --url "$WARDEN/mcp" --token "$KEY" --tool demo__echo --args "$ARGS" -c "$c" --duration "$DURATION" >"$WORK/loadgen.out"
+    R[limited_$c]="$(cat "$WORK/loadgen.out")"
     echo "LIMITED_$c ${R[limited_$c]}" >&2
   done
 fi
@@ -200,7 +226,8 @@ for i in $(seq -w 0 99); do
 done
 CAT_KEY="$(admin POST /orgs/catalog/keys '{"name":"catalog"}' | json_field "['secret']")"
 # Longer warm-up: the first lists fetch and cache 100 upstream catalogs.
-R[list]="$(WARMUP=5s; loadgen --url "$WARDEN/mcp" --token "$CAT_KEY" --list -c 1 --duration "$DURATION")"
+WARMUP=5s loadgen --url "$WARDEN/mcp" --token "$CAT_KEY" --list -c 1 --duration "$DURATION" >"$WORK/loadgen.out"
+R[list]="$(cat "$WORK/loadgen.out")"
 LIST_COUNT="$(python3 - "$WARDEN/mcp" "$CAT_KEY" <<'EOF'
 import json, sys, urllib.request
 url, key = sys.argv[1], sys.argv[2]

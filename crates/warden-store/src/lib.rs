@@ -30,7 +30,7 @@ mod types;
 
 pub use audit::{
     AuditEntry, AuditKind, AuditPage, AuditQuery, AuditWriter, AuditWriterOptions, DecisionFields,
-    AUDIT_DROPPED_METRIC, BATCH_LINGER,
+    AUDIT_DROPPED_METRIC, BATCH_LINGER, OUTCOME_WAIT,
 };
 pub use consents::{ConsentBinding, ConsentTarget, KeyCheck, PendingConsent, MAX_CONSENT_ATTEMPTS};
 pub use credentials::{

@@ -270,7 +270,7 @@ impl Store {
                 let before = records.len();
                 records.retain(|r| !present.contains(&r.decision_id));
                 replay.present += before - records.len();
-                crate::audit::write_batch(self.pool(), &records, &[]).await?;
+                crate::audit::write_batch(self.pool(), self.backend(), &records, &[]).await?;
                 replay.inserted += records.len();
             }
             std::fs::remove_file(&path).map_err(|e| spool_error(dir, e))?;

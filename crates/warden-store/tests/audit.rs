@@ -578,6 +578,65 @@ async fn spooled_records_reach_the_database_and_a_replay_adds_only_what_is_missi
     );
 }
 
+async fn a_spooled_record_and_its_outcome_are_written_as_one_row(backend: Backend) {
+    let (db, store) = open(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let writer = store.audit_writer_spooled(
+        AuditWriterOptions::default(),
+        AuditSpool::open(&dir.path().join("spool")).unwrap(),
+    );
+    let records: Vec<DecisionRecord> = (0..40)
+        .map(|i| {
+            let mut r = decision(i, true);
+            r.latency_us = 0;
+            r
+        })
+        .collect();
+    // Calls that end at once: each record waits in the writer for its
+    // outcome and both become one INSERT.
+    for r in &records[..20] {
+        writer.record_durable(r.clone()).await.unwrap();
+        writer.record_outcome(DecisionOutcome::of(r, 2_000 + r.at_ms as u64 % 100));
+    }
+    // Calls that end after the writer stopped waiting: the row is written
+    // without the latency, which then follows as an update.
+    for r in &records[20..] {
+        writer.record_durable(r.clone()).await.unwrap();
+    }
+    tokio::time::sleep(OUTCOME_WAIT * 4).await;
+    let early = decision_ids(&db).await;
+    assert_eq!(
+        early.len(),
+        40,
+        "held records are written once their wait is over"
+    );
+    for r in &records[20..] {
+        writer.record_outcome(DecisionOutcome::of(r, 3_000));
+    }
+    writer.flush().await;
+    assert_eq!(writer.outcomes_in_row_total(), 20);
+    assert_eq!(writer.outcomes_lost_total(), 0);
+    assert_eq!(writer.written_total(), 40);
+    let page = store
+        .query_audit(&AuditQuery {
+            kind: Some(AuditKind::Decision),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.entries.len(), 40);
+    for e in &page.entries {
+        let d = e.decision.as_ref().unwrap();
+        let i: i64 = d.decision_id.trim_start_matches("d-").parse().unwrap();
+        let want = if i < 20 {
+            2_000 + (1_700_000_000_000 + i) as u64 % 100
+        } else {
+            3_000
+        };
+        assert_eq!(d.latency_us, want, "{}", d.decision_id);
+    }
+}
+
 on_both_backends!(
     secrets_encrypted_and_redacted,
     audit_trail_and_queries,
@@ -590,5 +649,6 @@ on_both_backends!(
     a_refused_database_fails_durable_records,
     a_full_queue_refuses_durable_records_at_once,
     kill9_mid_burst_loses_no_durable_record,
-    spooled_records_reach_the_database_and_a_replay_adds_only_what_is_missing
+    spooled_records_reach_the_database_and_a_replay_adds_only_what_is_missing,
+    a_spooled_record_and_its_outcome_are_written_as_one_row
 );
