@@ -54,6 +54,8 @@ pub(crate) struct Session {
     protocol: std::sync::OnceLock<&'static str>,
     /// Reply streams a client may resume with `Last-Event-ID`.
     pub replay: crate::mcp::replay::ReplayLog,
+    /// The session's own GET stream (2025-11-25), resumable likewise.
+    pub own_stream: crate::mcp::session_stream::SessionStream,
 }
 
 impl Session {
@@ -76,6 +78,7 @@ impl Session {
             client: std::sync::OnceLock::new(),
             protocol: std::sync::OnceLock::new(),
             replay: Default::default(),
+            own_stream: Default::default(),
         }
     }
 
@@ -113,6 +116,7 @@ impl Session {
     fn abandoned(&self, now: i64, timeout_ms: i64) -> bool {
         now - self.last_seen_ms.load(Ordering::Relaxed) > timeout_ms
             && lock(&self.stream).as_ref().is_none_or(|tx| tx.is_closed())
+            && !self.own_stream.has_reader()
     }
 
     pub fn mute(&self) {
@@ -140,12 +144,16 @@ impl Session {
     /// Ends the stream (the client sees it close).
     pub fn close_stream(&self) {
         lock(&self.stream).take();
+        self.own_stream.close();
     }
 
-    /// Sends on the stream; false if there is none or it is full/closed.
+    /// Sends on the stream (a listen stream, else the session's own GET
+    /// stream); false if there is none or it is full/closed.
     pub fn send(&self, msg: Value) -> bool {
-        let stream = lock(&self.stream);
-        stream.as_ref().is_some_and(|tx| tx.try_send(msg).is_ok())
+        if let Some(tx) = lock(&self.stream).as_ref() {
+            return tx.try_send(msg).is_ok();
+        }
+        self.own_stream.send(&msg)
     }
 
     pub fn set_fingerprint(&self, fp: u64) -> u64 {

@@ -228,3 +228,87 @@ async fn an_overlong_last_event_id_is_refused() {
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["data"]["reason"], "bad_header");
 }
+
+async fn open_raw_stream(h: &Harness, key: &str, sid: &str) -> reqwest::Response {
+    let resp = h
+        .http
+        .get(h.url("/mcp"))
+        .bearer_auth(key)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", sid)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp
+}
+
+/// Key B's visible tools change with each new revision (so its session is
+/// sent `list_changed`).
+fn b_sees(h: &Harness, revision: u64, tools: &[&str]) {
+    let mut next = rows(revision, &["files"]);
+    next.keys[1].scope = common::only(1, tools);
+    h.install(next);
+}
+
+#[tokio::test]
+async fn a_dropped_session_stream_is_resumed_with_what_it_missed() {
+    let (_fx, h) = one_server().await;
+    let sid = h.initialize("/mcp", KEY_B).await;
+    let mut resp = open_raw_stream(&h, KEY_B, &sid).await;
+    // The session's own stream starts with a priming event too.
+    let id = first_event_id(&mut resp).await;
+    assert!(id.ends_with("-0"), "{id}");
+    drop(resp);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // While it is away, its list changes twice.
+    b_sees(&h, 2, &["echo", "slow"]);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    b_sees(&h, 3, &["echo"]);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // Another principal cannot resume it (the session is not theirs).
+    assert_eq!(resume(&h, KEY_A, &sid, &id).await.status(), 404);
+
+    let resumed = resume(&h, KEY_B, &sid, &id).await;
+    assert_eq!(resumed.status(), 200);
+    let mut reader = SseReader::new(resumed);
+    for _ in 0..2 {
+        let note = reader
+            .next(Duration::from_secs(2))
+            .await
+            .expect("a missed list_changed");
+        assert_eq!(note["method"], "notifications/tools/list_changed");
+    }
+    // The resumed stream is live: the next change arrives on it.
+    b_sees(&h, 4, &["echo", "progress"]);
+    let note = reader
+        .next(Duration::from_secs(2))
+        .await
+        .expect("a live list_changed");
+    assert_eq!(note["method"], "notifications/tools/list_changed");
+    assert!(reader.next(Duration::from_millis(300)).await.is_none());
+    assert!(!reader.ended);
+
+    // A second reader resuming the same stream takes it over: the first
+    // one ends rather than both receiving the same messages.
+    let again = resume(&h, KEY_B, &sid, &id).await;
+    assert_eq!(again.status(), 200);
+    assert!(reader.next(Duration::from_secs(2)).await.is_none());
+    assert!(reader.ended, "the superseded reader is closed");
+    // From the priming id it replays all three.
+    let mut again = SseReader::new(again);
+    for _ in 0..3 {
+        assert!(again.next(Duration::from_secs(2)).await.is_some());
+    }
+
+    // A GET without Last-Event-ID opens a fresh stream; the old id no
+    // longer resumes anything and opens a fresh stream as well.
+    let mut fresh = open_raw_stream(&h, KEY_B, &sid).await;
+    let fresh_id = first_event_id(&mut fresh).await;
+    assert_ne!(fresh_id, id);
+    assert!(again.next(Duration::from_secs(2)).await.is_none());
+    assert!(again.ended, "the old stream ended");
+}

@@ -31,6 +31,7 @@ mod message;
 mod oauth;
 pub(crate) mod refusal;
 pub(crate) mod replay;
+pub(crate) mod session_stream;
 mod stream;
 mod tasks;
 mod wire;
@@ -46,7 +47,6 @@ use axum::response::Response;
 use axum::routing::MethodRouter;
 use axum::Router;
 use serde_json::Value;
-use tokio::sync::mpsc;
 use tracing::Instrument;
 
 pub use dispatch::{META_DECISION_ID, META_REVISION};
@@ -61,7 +61,6 @@ use admission::{header_str, Admitted};
 use dispatch::Ctx;
 use message::MAX_SLUG_BYTES;
 use refusal::Refusal;
-use stream::sse_bounded;
 use wire::VERSION_HEADER;
 
 /// Session-era protocol versions the front door accepts, newest first.
@@ -355,16 +354,19 @@ fn handle_get(
         shared.remove_session(&session.id);
         return Err(refusal);
     }
-    // A client resuming a reply stream of this session gets what it
-    // missed there; any other id opens the session's own stream.
+    // A client resuming the session's own stream or one of its reply
+    // streams gets what it missed there; any other id opens a fresh
+    // session stream.
     if let Some(last) = header_str(headers, LAST_EVENT_ID_HEADER, replay::MAX_EVENT_ID_BYTES)? {
+        if let Some(resp) = session.own_stream.resume(last) {
+            return Ok(resp);
+        }
         if let Some((n, stream, after)) = session.replay.find(last) {
             return Ok(replay::sse_response(n, stream, Some(after), false));
         }
     }
-    let (tx, rx) = mpsc::channel(256);
-    session.attach_stream(tx);
-    Ok(sse_bounded(rx, None))
+    let n = session.replay.next_number();
+    Ok(session.own_stream.open(n, session.primes_streams()))
 }
 
 fn handle_delete(

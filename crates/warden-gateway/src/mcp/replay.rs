@@ -66,6 +66,14 @@ impl ReplayLog {
         Some((n, Arc::clone(&stream.1), seq))
     }
 
+    /// A fresh stream number of this session, for a stream kept elsewhere
+    /// (the session's own GET stream), so event ids stay unique.
+    pub fn next_number(&self) -> u64 {
+        let mut inner = lock(&self.inner);
+        inner.next += 1;
+        inner.next
+    }
+
     /// The session ended: every stream's call ends and its readers stop.
     pub fn close(&self) {
         let streams = std::mem::take(&mut lock(&self.inner).streams);
@@ -81,7 +89,7 @@ impl Drop for ReplayLog {
     }
 }
 
-fn parse_event_id(id: &str) -> Option<(u64, u64)> {
+pub(crate) fn parse_event_id(id: &str) -> Option<(u64, u64)> {
     if id.len() > MAX_EVENT_ID_BYTES {
         return None;
     }
@@ -138,7 +146,8 @@ impl ReplayStream {
         self.changed.notify_waiters();
     }
 
-    fn close(&self) {
+    /// Ends the stream: its readers stop, nothing more is kept.
+    pub fn close(&self) {
         lock(&self.state).closed = true;
         self.changed.notify_waiters();
     }
@@ -191,6 +200,19 @@ pub(crate) fn sse_response(
     after: Option<u64>,
     prime: bool,
 ) -> Response {
+    Sse::new(sse_events(n, stream, after, prime))
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+/// The events of stream `n` from after `after`, as [`sse_response`] sends
+/// them: each with its id `<n>-<seq>`.
+pub(crate) fn sse_events(
+    n: u64,
+    stream: Arc<ReplayStream>,
+    after: Option<u64>,
+    prime: bool,
+) -> impl futures::Stream<Item = Result<Event, Infallible>> + Send + 'static {
     let priming = match (after, prime) {
         (None, true) => Some(
             Event::default()
@@ -227,10 +249,7 @@ pub(crate) fn sse_response(
         },
     );
     use futures::StreamExt;
-    let flat = futures::stream::iter(priming.map(Ok)).chain(events.flatten());
-    Sse::new(flat)
-        .keep_alive(KeepAlive::default())
-        .into_response()
+    futures::stream::iter(priming.map(Ok)).chain(events.flatten())
 }
 
 #[cfg(test)]
