@@ -22,13 +22,6 @@ use warden_store::{
 use warden_testkit::TempSqlite;
 use warden_vault::{Caller, Credentials, UpstreamRef, Vault};
 
-async fn serve(router: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    format!("http://{addr}")
-}
-
 struct World {
     _db: TempSqlite,
     vault: Vault,
