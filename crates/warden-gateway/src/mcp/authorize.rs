@@ -105,7 +105,7 @@ impl Ctx {
         if !verdict.allowed {
             return Err(self.deny(subject, verdict));
         }
-        let decision_id = uuid::Uuid::now_v7().to_string();
+        let decision_id = new_decision_id();
         count_decision(&verdict);
         let Some(upstream) = upstream_for(&self.shared, &verdict) else {
             // Allowed by policy but no connection configured for it.
@@ -132,7 +132,7 @@ impl Ctx {
 
     /// A denied decision: counted, logged, audited, and its refusal.
     pub(crate) fn deny(&self, subject: &Subject<'_>, verdict: Verdict) -> Refusal {
-        let decision_id = uuid::Uuid::now_v7().to_string();
+        let decision_id = new_decision_id();
         count_decision(&verdict);
         telemetry::record_verdict(
             &tracing::Span::current(),
@@ -191,6 +191,17 @@ impl Ctx {
             latency_us: self.started.elapsed().as_micros() as u64,
         }
     }
+}
+
+/// A new decision id: a UUIDv7 (time-ordered), its random bits from the
+/// thread's CSPRNG (`rand::thread_rng`: seeded from the OS, reseeded
+/// periodically) instead of the `getrandom` system call `Uuid::now_v7`
+/// makes for every id.
+fn new_decision_id() -> String {
+    let millis = u64::try_from(now_ms()).unwrap_or(0);
+    uuid::Builder::from_unix_timestamp_millis(millis, &rand::random())
+        .into_uuid()
+        .to_string()
 }
 
 fn count_decision(verdict: &Verdict) {
