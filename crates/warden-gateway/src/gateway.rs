@@ -591,8 +591,9 @@ impl Shared {
         let any_task_owner = self
             .tasks
             .owners()
-            .iter()
-            .any(|p| snapshot.principal_denial(p, now).is_some());
+            .into_iter()
+            .chain(self.registry.callers.stateless_principals())
+            .any(|p| snapshot.principal_denial(&p, now).is_some());
         if any_session || any_listener || any_call || any_task_owner {
             self.reconcile(&snapshot);
         }

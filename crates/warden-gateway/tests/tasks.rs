@@ -281,3 +281,41 @@ async fn a_task_beyond_the_bounds_is_cancelled_and_the_caller_told() {
     let r = create_task(&h, PATH, KEY_A, "echo").await;
     assert_eq!(r["result"]["content"][0]["text"], "echo called", "{r}");
 }
+
+#[tokio::test]
+async fn on_a_toolset_a_task_id_names_its_server_and_the_toolset_still_decides() {
+    let fx = fixture::start(Mode::Stateless, &["job", "echo"]).await;
+    let mut rows = two_orgs(1, true, false);
+    let mut servers = std::collections::BTreeMap::new();
+    servers.insert(ServerId(1), ToolFilter::only(["job"]));
+    rows.toolsets.push(ToolsetRow {
+        id: ToolsetId(1),
+        org: OrgId(1),
+        slug: "jobs".into(),
+        servers,
+    });
+    let h = start(rows, vec![http_upstream(1, "files", &fx.url(), 5_000)]).await;
+    let path = "/mcp/toolsets/jobs";
+    let created = create_task(&h, path, KEY_A, "files__job").await;
+    let exposed = created["result"]["taskId"].as_str().unwrap().to_owned();
+    assert_eq!(exposed, "files__task-1", "{created}");
+    let got = task_method(&h, path, KEY_A, "tasks/get", &exposed).await;
+    assert_eq!(got["result"]["taskId"], exposed, "{got}");
+    // The toolset no longer holds the server: its task methods are denied
+    // there (a decision), and the task is still A's on the server's own
+    // endpoint, where A's org keeps its grant.
+    let mut narrowed = two_orgs(2, true, false);
+    narrowed.toolsets.push(ToolsetRow {
+        id: ToolsetId(1),
+        org: OrgId(1),
+        slug: "jobs".into(),
+        servers: Default::default(),
+    });
+    h.install(narrowed);
+    let r = task_method(&h, path, KEY_A, "tasks/get", &exposed).await;
+    assert_eq!(r["error"]["code"], -32602, "{r}");
+    assert_ne!(r["error"]["data"]["reason"], "task_unknown", "{r}");
+    let r = task_method(&h, PATH, KEY_A, "tasks/get", "task-1").await;
+    assert_eq!(r["result"]["status"], "working", "{r}");
+    assert!(cancelled(&fx).is_empty());
+}

@@ -60,6 +60,12 @@ pub struct Config {
     /// downstream session that uses it); beyond it a call is refused
     /// `upstream_sessions_full`. 0: callers share one upstream session.
     pub upstream_max_caller_sessions: usize,
+    /// Live tasks (`io.modelcontextprotocol/tasks`) whose creator Warden
+    /// remembers, per server; a task beyond it is cancelled upstream and
+    /// its call refused `tasks_full`.
+    pub max_tasks_per_server: usize,
+    /// The same, per principal (key, end user, agent).
+    pub max_tasks_per_principal: usize,
     /// `pretty` or `json` logs.
     pub log_format: LogFormat,
 
@@ -145,6 +151,8 @@ impl Default for Config {
             max_sessions_per_key: 1_000,
             max_sessions_total: 100_000,
             upstream_max_caller_sessions: 1_000,
+            max_tasks_per_server: 10_000,
+            max_tasks_per_principal: 1_000,
             log_format: LogFormat::Pretty,
             header_read_timeout_ms: 10_000,
             idle_connection_timeout_secs: 60,
@@ -283,6 +291,12 @@ impl Config {
         if let Some(v) = parse_env("WARDEN_UPSTREAM_MAX_CALLER_SESSIONS")? {
             self.upstream_max_caller_sessions = v;
         }
+        if let Some(v) = parse_env("WARDEN_MAX_TASKS_PER_SERVER")? {
+            self.max_tasks_per_server = v;
+        }
+        if let Some(v) = parse_env("WARDEN_MAX_TASKS_PER_PRINCIPAL")? {
+            self.max_tasks_per_principal = v;
+        }
         self.apply_security_env();
         if let Some(v) = env_var("WARDEN_PUBLIC_URL") {
             self.public_url = Some(v);
@@ -356,6 +370,11 @@ impl Config {
         if self.max_sessions_per_key == 0 || self.max_sessions_total == 0 {
             return Err(WardenError::Config(
                 "max_sessions_per_key and max_sessions_total must be > 0".into(),
+            ));
+        }
+        if self.max_tasks_per_server == 0 || self.max_tasks_per_principal == 0 {
+            return Err(WardenError::Config(
+                "max_tasks_per_server and max_tasks_per_principal must be > 0".into(),
             ));
         }
         if let Some(url) = &self.otlp_endpoint {

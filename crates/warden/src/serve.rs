@@ -66,6 +66,8 @@ pub async fn run(config: Config, demo: bool) -> Result<(), WardenError> {
             ..UpstreamLimits::default()
         },
         public_url: config.public_url(),
+        max_tasks_per_server: config.max_tasks_per_server,
+        max_tasks_per_principal: config.max_tasks_per_principal,
         ..GatewayConfig::default()
     };
     let gateway = Gateway::start(

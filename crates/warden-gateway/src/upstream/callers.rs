@@ -264,6 +264,15 @@ impl CallerLinks {
         }
     }
 
+    /// The principals of 2026-07-28 callers' links.
+    pub fn stateless_principals(&self) -> Vec<Principal> {
+        lock(&self.links)
+            .stateless
+            .values()
+            .map(|(p, _)| *p)
+            .collect()
+    }
+
     /// Closes the 2026-07-28 callers' links unused for `timeout_ms`.
     pub fn close_idle_stateless(&self, now_ms: i64, timeout_ms: i64) {
         let idle: Vec<String> = lock(&self.links)
