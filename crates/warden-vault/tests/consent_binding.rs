@@ -284,10 +284,15 @@ async fn a_signed_in_persons_link_is_not_key_bound() {
         ..w.caller.clone()
     };
     let url = consent_url(&w, &signed_in).await;
-    // No key form: straight to the authorization server (see the known
-    // limit in docs/credentials.md), and no key opens it either.
+    // No key form and no key opens it: it needs a sign-in at the provider
+    // (tests/consent_sign_in.rs), which this vault has none of.
     let resp = web.get(&url).send().await.unwrap();
-    assert_eq!(resp.status(), 302);
+    assert_eq!(resp.status(), 403);
+    assert!(resp
+        .text()
+        .await
+        .unwrap()
+        .contains("consent_sign_in_unavailable"));
     let other = consent_url(&w, &signed_in).await;
     assert_eq!(present(&web, &other, &w.key).await.status(), 404);
 }
