@@ -9,7 +9,10 @@
 //! endpoint answering the ID token the test mints with `warden-identity`'s
 //! fixture RSA keys (the e2e test `e2e/tests/test_credentials.py` signs in
 //! at the real oidc-provider). The upstream's authorization server serves
-//! only its RFC 8414 metadata: the test stops at the redirect to it.
+//! only its RFC 8414 metadata (`common`): the test stops at the redirect to
+//! it.
+
+mod common;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -20,11 +23,7 @@ use axum::{Form, Json, Router};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use warden_identity::{AdminGroups, Identities, IdentitiesOptions, OrgBinding, ProviderConfig};
-use warden_policy::ToolFilter;
-use warden_store::{
-    NewEndUser, NewOrg, NewServer, OrgGrant, Secret, Store, StoreOptions, Transport,
-    UpstreamAuthConfig, UpstreamAuthInput,
-};
+use warden_store::Secret;
 use warden_testkit::TempSqlite;
 use warden_vault::{Caller, Credentials, UpstreamRef, Vault};
 
@@ -72,13 +71,6 @@ fn sign(pem: &str, claims: &Value) -> String {
         &EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap(),
     )
     .unwrap()
-}
-
-async fn serve(app: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    base
 }
 
 async fn start_idp(idp: Arc<Idp>) -> String {
@@ -149,131 +141,22 @@ fn provider(issuer: &str, console_client_id: Option<&str>) -> ProviderConfig {
     }
 }
 
-async fn person(store: &Store, org: warden_policy::OrgId, name: &str) -> warden_policy::EndUserId {
-    store
-        .create_end_user(
-            "root",
-            NewEndUser {
-                org,
-                external_id: name.into(),
-                name: String::new(),
-                scope: None,
-            },
-        )
-        .await
-        .unwrap()
-        .value
-        .id
-}
-
 async fn world(console_client_id: Option<&str>) -> World {
-    let as_meta = Arc::new(Mutex::new(Value::Null));
-    let meta = as_meta.clone();
-    let as_issuer = serve(Router::new().route(
-        "/.well-known/oauth-authorization-server",
-        get(move || {
-            let meta = meta.lock().unwrap().clone();
-            async move { Json(meta) }
-        }),
-    ))
-    .await;
-    *as_meta.lock().unwrap() = json!({
-        "issuer": as_issuer,
-        "authorization_endpoint": format!("{as_issuer}/authorize"),
-        "token_endpoint": format!("{as_issuer}/token"),
-        "code_challenge_methods_supported": ["S256"],
-    });
+    let b = common::base().await;
     let idp = Arc::new(Idp::default());
     let idp_issuer = start_idp(idp.clone()).await;
-
-    let db = TempSqlite::new();
-    let store = Store::open(db.url(), StoreOptions::new([7u8; 32]))
-        .await
-        .unwrap();
-    let org = store
-        .create_org(
-            "root",
-            NewOrg {
-                slug: "acme".into(),
-                name: String::new(),
-            },
-        )
-        .await
-        .unwrap()
-        .value
-        .id;
-    let upstream_url = format!("{as_issuer}/mcp");
-    let server = store
-        .create_server(
-            "root",
-            NewServer {
-                slug: "notes".into(),
-                owner_org: None,
-                name: String::new(),
-                transport: Transport::Http {
-                    url: upstream_url.clone(),
-                },
-                secret_headers: Default::default(),
-                enabled: true,
-                timeout_ms: 5_000,
-                egress_restricted: false,
-            },
-        )
-        .await
-        .unwrap()
-        .value
-        .id;
-    store
-        .create_org_grant(
-            "root",
-            OrgGrant {
-                org,
-                server,
-                enabled: true,
-                filter: ToolFilter::All,
-            },
-        )
-        .await
-        .unwrap();
-    let alice = person(&store, org, "alice").await;
-    person(&store, org, "bob").await;
+    common::person(&b.store, b.org, "bob").await;
     // The person's sign-in key (any key of the org stands for it here).
-    let key = store
-        .create_key(
-            "root",
-            warden_store::NewKey {
-                org,
-                name: "sign-in".into(),
-                team: None,
-                agent: None,
-                scope: None,
-                expires_at_ms: None,
-                may_assert_end_user: true,
-                may_assert_agent: false,
-            },
-        )
+    let key = b
+        .store
+        .create_key("root", common::key(b.org, "sign-in"))
         .await
         .unwrap()
         .value;
-    store
-        .set_upstream_auth(
-            "root",
-            server,
-            Some(UpstreamAuthInput {
-                config: UpstreamAuthConfig::OauthPerUser {
-                    authorization_server: Some(as_issuer.clone()),
-                    scopes: vec!["notes".into()],
-                    client_id: Some("warden".into()),
-                },
-                client_secret: None,
-            }),
-        )
-        .await
-        .unwrap();
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let warden = format!("http://{}", listener.local_addr().unwrap());
-    let vault = Vault::new(store, &warden).unwrap();
+    let vault = Vault::new(b.store, &warden).unwrap();
     let registry: Registry = Arc::new(RwLock::new(Some(Arc::new(
         Identities::new(
             vec![provider(&idp_issuer, console_client_id)],
@@ -286,23 +169,23 @@ async fn world(console_client_id: Option<&str>) -> World {
     let routes = warden_vault::routes(vault.clone());
     tokio::spawn(async move { axum::serve(listener, routes).await });
     World {
-        _db: db,
+        _db: b.db,
         vault,
         warden,
-        as_issuer,
+        as_issuer: b.issuer,
         idp_issuer,
         idp,
         registry,
         alice: Caller {
-            org,
+            org: b.org,
             key: key.key.id,
-            end_user: Some(alice),
+            end_user: Some(b.alice),
             sign_in: Some(("corp".into(), Secret::new("idp-access-token"))),
         },
         server: UpstreamRef {
-            id: server,
+            id: b.server,
             slug: "notes".into(),
-            url: Some(upstream_url),
+            url: Some(b.upstream_url),
         },
         http: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
