@@ -267,6 +267,15 @@ impl World {
         *self.idp.next_id_token.lock().unwrap() = Some(token);
     }
 
+    /// Opens `link` and signs in as `sub` (ID token signed with `pem`) in
+    /// the same browser: Warden's answer.
+    async fn sign_in(&self, link: &str, sub: &str, pem: &str) -> reqwest::Response {
+        let started = self.open(link).await;
+        self.id_token_for(&started, sub, pem);
+        self.back(&started.params["state"], Some(&started.cookie))
+            .await
+    }
+
     async fn back(&self, state: &str, cookie: Option<&str>) -> reqwest::Response {
         let mut req = self.http.get(format!(
             "{}/connect/signed-in?code=the-code&state={state}",
@@ -325,32 +334,20 @@ async fn another_person_signed_in_is_refused_and_counted() {
     let w = world(Some(CLIENT)).await;
     let link = w.link().await;
     for left in (1..5).rev() {
-        let started = w.open(&link).await;
-        w.id_token_for(&started, "bob", KEY_A);
-        let res = w
-            .back(&started.params["state"], Some(&started.cookie))
-            .await;
+        let res = w.sign_in(&link, "bob", KEY_A).await;
         assert_eq!(res.status(), 403);
         let body = res.text().await.unwrap();
         assert!(body.contains("consent_wrong_person"), "{body}");
         assert!(body.contains(&format!("{left} attempts left")), "{body}");
     }
     // The person it was issued for still opens it.
-    let started = w.open(&link).await;
-    w.id_token_for(&started, "alice", KEY_A);
-    let res = w
-        .back(&started.params["state"], Some(&started.cookie))
-        .await;
+    let res = w.sign_in(&link, "alice", KEY_A).await;
     assert_eq!(res.status(), 302);
 
     // A fifth other person spends a link.
     let link = w.link().await;
     for left in (0..5).rev() {
-        let started = w.open(&link).await;
-        w.id_token_for(&started, "mallory", KEY_A);
-        let res = w
-            .back(&started.params["state"], Some(&started.cookie))
-            .await;
+        let res = w.sign_in(&link, "mallory", KEY_A).await;
         assert_eq!(res.status(), 403);
         let body = res.text().await.unwrap();
         assert!(body.contains(&format!("{left} attempts left")), "{body}");
@@ -397,20 +394,12 @@ async fn tampered_state_cookie_or_token_is_refused() {
         .contains("consent_sign_in_not_bound"));
 
     // An ID token not signed by the provider's key.
-    let started = w.open(&link).await;
-    w.id_token_for(&started, "alice", KEY_B);
-    let res = w
-        .back(&started.params["state"], Some(&started.cookie))
-        .await;
+    let res = w.sign_in(&link, "alice", KEY_B).await;
     assert_eq!(res.status(), 401);
     assert!(res.text().await.unwrap().contains("consent_sign_in_failed"));
 
     // None of that counted: the person still opens the link.
-    let started = w.open(&link).await;
-    w.id_token_for(&started, "alice", KEY_A);
-    let res = w
-        .back(&started.params["state"], Some(&started.cookie))
-        .await;
+    let res = w.sign_in(&link, "alice", KEY_A).await;
     assert_eq!(res.status(), 302);
 }
 
