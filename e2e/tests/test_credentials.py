@@ -8,9 +8,10 @@ client registration, PKCE, rotating refresh tokens, introspection and RFC 7009
 revocation; the Python MCP SDK as the client. The test plays each person's
 browser on Warden's consent page and the provider's login and consent forms.
 
-People act through a service key that asserts the end user (a person signed
-in through the org's identity provider is the same principal to the vault;
-test_identity.py covers that sign-in)."""
+People act through a service key that asserts the end user; the last test
+has a person signed in through the org's identity provider (a real
+`oidc-provider`, fixtures/oidc_provider.mjs), whose consent link opens only
+after the browser signs in there as that person."""
 
 from __future__ import annotations
 
@@ -61,35 +62,52 @@ def add_server(warden: Warden, upstream: str, issuer: str) -> None:
                              secret_headers={"Authorization": f"Bearer {service_token(issuer, upstream)}"})
 
 
-def consent(url: str, user: str, warden: Warden, issuer: str, key: str) -> list[str]:
-    """Plays `user`'s browser: Warden's consent link, whose page asks for the
-    service key that asserted `user` (the link is bound to it), the
-    provider's login and consent forms, back to Warden's callback, which
-    must say "Connected"."""
+def browse(url: str, warden: Warden, logins: dict[str, str], key: str | None = None
+           ) -> tuple[httpx2.Response, list[str]]:
+    """Plays a browser from `url`: follows redirects, fills Warden's key form
+    with `key` and each provider's login form with the login `logins` gives
+    for its origin (consent forms are accepted), and stops at the first page
+    of Warden's that has no form. Returns that page and the URLs visited."""
     visited = [url]
     with httpx2.Client(timeout=30) as web:
         resp = web.get(url)
-        for _ in range(20):
+        for _ in range(30):
             location = resp.headers.get("location")
             if resp.status_code in (301, 302, 303, 307, 308) and location:
                 target = urljoin(str(resp.url), location)
                 visited.append(target)
                 resp = web.get(target)
                 continue
-            assert resp.status_code == 200, f"{resp.status_code} at {resp.url}: {resp.text[:500]}"
-            if str(resp.url).startswith(warden.base + "/connect/callback"):
-                assert "Connected" in resp.text, resp.text
-                return visited
             form = re.search(r'<form[^>]*action="([^"]+)"', resp.text)
+            if str(resp.url).startswith(warden.base) and not form:
+                return resp, visited
+            assert resp.status_code == 200, f"{resp.status_code} at {resp.url}: {resp.text[:500]}"
             assert form, f"no form at {resp.url}: {resp.text[:500]}"
             fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', resp.text))
             if 'name="login"' in resp.text:
-                fields.update({"login": user, "password": "any"})
+                origin = next(o for o in logins if str(resp.url).startswith(o))
+                fields.update({"login": logins[origin], "password": "any"})
             if 'name="key"' in resp.text:
                 assert str(resp.url) == url, "only Warden's consent page asks for the key"
+                assert key is not None, "a key form on a link that is not key-bound"
                 fields["key"] = key
             resp = web.post(urljoin(str(resp.url), form.group(1)), data=fields)
     raise AssertionError(f"no way back to Warden after {visited}")
+
+
+def consent(url: str, user: str, warden: Warden, issuer: str, key: str | None,
+            idp: str | None = None) -> list[str]:
+    """Plays `user`'s browser: Warden's consent link — whose page asks for
+    the service key that asserted `user` (the link is bound to it), or, for
+    a person signed in at the identity provider `idp`, sends the browser to
+    sign in there first — the provider's login and consent forms, back to
+    Warden's callback, which must say "Connected"."""
+    logins = {issuer: user, **({idp: user} if idp else {})}
+    resp, visited = browse(url, warden, logins, key)
+    assert resp.status_code == 200, f"{resp.status_code} at {resp.url}: {resp.text[:500]}"
+    assert str(resp.url).startswith(warden.base + "/connect/callback"), visited
+    assert "Connected" in resp.text, resp.text
+    return visited
 
 
 async def whoami(warden: Warden, key: str, user: str) -> dict:
@@ -282,5 +300,59 @@ def test_a_policy_denial_is_not_overridden_by_a_stored_token(procs: Procs, warde
             with pytest.raises(MCPError) as denied:
                 await client.call_tool("notes__whoami", {})
         assert denied.value.error.code == -32602, denied.value.error
+
+    anyio.run(body)
+
+
+def test_a_signed_in_persons_consent_link_opens_only_after_they_sign_in(procs: Procs, warden: Warden) -> None:
+    """A person signed in through the org's identity provider gets a consent
+    link bound to that sign-in: the browser that opens it signs in at the
+    same provider (the real oidc-provider, its `warden-console` client)
+    before Warden sends it to the upstream's authorization server. Someone
+    else signing in is refused (consent_wrong_person)."""
+    from test_token_exchange import call, idp_token, refused
+
+    upstream, issuer = start_upstream(procs)
+    idp_port = free_port()
+    idp = f"http://127.0.0.1:{idp_port}"
+    redirect = f"http://127.0.0.1:{free_port()}/callback"
+    procs.start([node22(), str(FIXTURES / "oidc_provider.mjs"), "--port", str(idp_port),
+                 "--resource-base", warden.base, "--redirect", redirect], "oidc-provider",
+                cwd=E2E_DIR).listening_port()
+    admin = warden.admin
+    admin.create_org(ORG)
+    add_server(warden, upstream, issuer)
+    admin.grant(ORG, "notes", "*")
+    admin.call("POST", "/identity-providers", {
+        "slug": "corp", "issuer": idp, "orgs": {"kind": "org", "org": ORG}, "required_scopes": ["mcp"],
+        "console_client_id": "warden-console",
+    })
+    auth = admin.call("PUT", "/servers/notes/upstream-auth", {"mode": "oauth_per_user"})
+    assert auth["auth"]["mode"] == "oauth_per_user", auth
+    wait_until(lambda: httpx2.get(warden.base + "/.well-known/oauth-protected-resource/mcp",
+                                  timeout=2).status_code == 200, 10, what="protected resource metadata")
+    alice = idp_token(warden, "alice", redirect, idp)
+
+    async def body() -> None:
+        err = (await refused(warden, {"Authorization": f"Bearer {alice}"}, "notes__whoami")).error
+        assert err.code == -32042 and err.data["reason"] == "consent_required", err
+        url = err.data["url"]
+        assert url.startswith(warden.base + "/connect/"), url
+
+        # Bob's browser opens alice's link: it must sign in at the provider;
+        # bob does, and is refused.
+        resp, visited = browse(url, warden, {idp: "bob", issuer: "bob"})
+        assert any(v.startswith(idp + "/auth") for v in visited), visited
+        assert str(resp.url).startswith(warden.base + "/connect/signed-in"), visited
+        assert resp.status_code == 403 and "consent_wrong_person" in resp.text, resp.text
+        assert not any(v.startswith(issuer) for v in visited), "bob reached the upstream's authorization server"
+
+        # Alice's browser: her sign-in, then the upstream's authorization server.
+        visited = consent(url, "alice", warden, issuer, None, idp=idp)
+        signed_in = next(i for i, v in enumerate(visited) if v.startswith(warden.base + "/connect/signed-in"))
+        assert any(v.startswith(idp) for v in visited[:signed_in]), visited
+        assert any(v.startswith(issuer) for v in visited[signed_in:]), visited
+        assert httpx2.get(url, timeout=10).status_code == 404
+        assert (await call(warden, alice, "notes__whoami"))["sub"] == "alice"
 
     anyio.run(body)

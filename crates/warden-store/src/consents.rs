@@ -163,22 +163,43 @@ impl Store {
             tx.commit().await?;
             return Ok(KeyCheck::Proven);
         }
-        let attempts = r.int("attempts")? + 1;
-        let out = if attempts >= MAX_CONSENT_ATTEMPTS {
-            sqlx::query("DELETE FROM credential_consents WHERE id = $1")
+        let out = refuse_attempt(&mut tx, id, r.int("attempts")?).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// The browser signed in at the identity provider a consent link is
+    /// bound to, as `same_person` says (the one the link was issued for, or
+    /// someone else). The same person proves the link; anyone else counts
+    /// an attempt, the [`MAX_CONSENT_ATTEMPTS`]th spending the link (the
+    /// attempts a key-bound link counts, for the same reason).
+    pub async fn prove_consent_sign_in(
+        &self,
+        link_digest: &str,
+        same_person: bool,
+    ) -> Result<KeyCheck> {
+        let mut tx = db::begin_read_write(self.pool(), self.backend()).await?;
+        let row = sqlx::query(
+            "SELECT id, attempts FROM credential_consents \
+             WHERE link_digest = $1 AND state_digest IS NULL AND expires_at_ms >= $2 \
+             AND bound_provider IS NOT NULL",
+        )
+        .bind(link_digest.to_owned())
+        .bind(db::now_ms())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(r) = row else {
+            return Ok(KeyCheck::Unknown);
+        };
+        let id = r.int("id")?;
+        let out = if same_person {
+            sqlx::query("UPDATE credential_consents SET proven = 1 WHERE id = $1")
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-            KeyCheck::Refused { left: 0 }
+            KeyCheck::Proven
         } else {
-            sqlx::query("UPDATE credential_consents SET attempts = $1 WHERE id = $2")
-                .bind(attempts)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            KeyCheck::Refused {
-                left: MAX_CONSENT_ATTEMPTS - attempts,
-            }
+            refuse_attempt(&mut tx, id, r.int("attempts")?).await?
         };
         tx.commit().await?;
         Ok(out)
@@ -186,7 +207,8 @@ impl Store {
 
     /// The person opened the link: binds the OAuth `state` (digest) and
     /// PKCE verifier to it. Single use: a link already opened, expired,
-    /// unknown, or key-bound and not yet proven gives `None`.
+    /// unknown, or not yet proven (right key, or sign-in as the person)
+    /// gives `None`.
     pub async fn open_consent(
         &self,
         link_digest: &str,
@@ -197,7 +219,7 @@ impl Store {
         let row = sqlx::query(
             "SELECT id, org_id, end_user_id, server_id FROM credential_consents \
              WHERE link_digest = $1 AND state_digest IS NULL AND expires_at_ms >= $2 \
-             AND (proven = 1 OR bound_provider IS NOT NULL)",
+             AND proven = 1",
         )
         .bind(link_digest.to_owned())
         .bind(db::now_ms())
@@ -264,6 +286,31 @@ impl Store {
             verifier,
         )))
     }
+}
+
+/// One more failed proof of consent `id` (which had `attempts`): counted,
+/// or the link spent (deleted) at the [`MAX_CONSENT_ATTEMPTS`]th.
+async fn refuse_attempt(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    id: i64,
+    attempts: i64,
+) -> Result<KeyCheck> {
+    let attempts = attempts + 1;
+    if attempts >= MAX_CONSENT_ATTEMPTS {
+        sqlx::query("DELETE FROM credential_consents WHERE id = $1")
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        return Ok(KeyCheck::Refused { left: 0 });
+    }
+    sqlx::query("UPDATE credential_consents SET attempts = $1 WHERE id = $2")
+        .bind(attempts)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(KeyCheck::Refused {
+        left: MAX_CONSENT_ATTEMPTS - attempts,
+    })
 }
 
 #[cfg(test)]

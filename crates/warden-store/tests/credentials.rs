@@ -404,7 +404,8 @@ async fn consents_are_single_use(backend: Backend) {
         server: github,
     };
     let far = 4_000_000_000_000;
-    // Signed in through an identity provider: opened without a key.
+    // Signed in through an identity provider: opened once the browser
+    // signed in there as the same person.
     let sign_in = ConsentBinding::SignIn("corp".into());
     store
         .create_consent(target, &sign_in, "link-1", far)
@@ -415,6 +416,25 @@ async fn consents_are_single_use(backend: Backend) {
         .await
         .unwrap();
     let verifier = Secret::new("verifier-abc");
+    assert!(store
+        .open_consent("link-1", "state-0", &verifier)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        store.prove_consent_sign_in("link-1", false).await.unwrap(),
+        KeyCheck::Refused {
+            left: MAX_CONSENT_ATTEMPTS - 1
+        }
+    );
+    assert_eq!(
+        store.prove_consent_sign_in("link-1", true).await.unwrap(),
+        KeyCheck::Proven
+    );
+    assert_eq!(
+        store.prove_consent_sign_in("link-old", true).await.unwrap(),
+        KeyCheck::Unknown
+    );
     assert_eq!(
         store
             .open_consent("link-1", "state-1", &verifier)
@@ -581,6 +601,19 @@ async fn consents_are_bound_to_the_asserting_key(backend: Backend) {
         store.prove_consent_key("link-s", &wrong).await.unwrap(),
         KeyCheck::Unknown
     );
+    // Nor a key-bound link with a sign-in; someone else signing in five
+    // times spends a sign-in-bound link.
+    assert_eq!(
+        store.prove_consent_sign_in("link-r", true).await.unwrap(),
+        KeyCheck::Unknown
+    );
+    for left in (0..MAX_CONSENT_ATTEMPTS).rev() {
+        assert_eq!(
+            store.prove_consent_sign_in("link-s", false).await.unwrap(),
+            KeyCheck::Refused { left }
+        );
+    }
+    assert!(store.pending_consent("link-s").await.unwrap().is_none());
     // Deleting the key deletes the consents it bound.
     store.delete_key("root", assistant.key.id).await.unwrap();
     assert!(store.pending_consent("link-r").await.unwrap().is_none());

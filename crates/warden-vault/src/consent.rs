@@ -1,6 +1,7 @@
 //! Consents: the single-use link a person is sent when a call needs their
 //! consent upstream, its page (a link issued through a service key asks
-//! for that key first), the redirect to the authorization server
+//! for that key first, one issued to a signed-in person a sign-in at the
+//! same provider: `sign_in.rs`), the redirect to the authorization server
 //! (authorization code with PKCE) and the callback that stores the tokens.
 
 use warden_store::{ConsentBinding, ConsentTarget, KeyCheck, NewUserCredential, Secret};
@@ -14,6 +15,9 @@ pub(crate) enum ConsentPage {
     Authorize(String),
     /// The link is bound to a service key: ask the browser for it.
     AskKey,
+    /// The link is bound to a sign-in: the browser signs in at the
+    /// provider first (with this cookie).
+    SignIn(crate::sign_in::SignInStart),
 }
 
 impl Vault {
@@ -41,7 +45,8 @@ impl Vault {
     }
 
     /// The person opened their consent link. A link bound to a service key
-    /// asks for that key first; otherwise the browser goes to the
+    /// asks for that key first, one bound to a sign-in sends the browser to
+    /// sign in at that provider first; once proven the browser goes to the
     /// authorization server.
     pub(crate) async fn consent_page(&self, link: &str) -> Result<ConsentPage, VaultError> {
         let pending = self
@@ -52,6 +57,9 @@ impl Vault {
             .ok_or(VaultError::ConsentUnknown)?;
         match pending.binding {
             ConsentBinding::Key(_) if !pending.proven => Ok(ConsentPage::AskKey),
+            ConsentBinding::SignIn(provider) if !pending.proven => Ok(ConsentPage::SignIn(
+                self.start_sign_in(link, &provider).await?,
+            )),
             _ => Ok(ConsentPage::Authorize(self.start_consent(link).await?)),
         }
     }
@@ -78,7 +86,7 @@ impl Vault {
 
     /// Opens a consent link that needs no (more) proof: where to send the
     /// browser.
-    async fn start_consent(&self, link: &str) -> Result<String, VaultError> {
+    pub(crate) async fn start_consent(&self, link: &str) -> Result<String, VaultError> {
         let verifier = Secret::new(oauth::random_token(48));
         let state = oauth::random_token(32);
         let target = self

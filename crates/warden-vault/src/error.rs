@@ -33,6 +33,26 @@ pub enum VaultError {
     /// asserted the person (`left` more tries; 0: the link is spent).
     #[error("this is not the key this consent link was issued for ({left} attempts left)")]
     ConsentKeyRefused { left: i64 },
+    /// Someone other than the person a consent link was issued for signed
+    /// in to open it (`left` more tries; 0: the link is spent).
+    #[error("you signed in as someone other than the person this consent link was issued for ({left} attempts left)")]
+    ConsentWrongPerson { left: i64 },
+    /// The link is bound to a sign-in at this provider, which offers no
+    /// browser sign-in (no `console_client_id`): it cannot be proven.
+    #[error("this consent link needs a sign-in at identity provider {0:?}, which offers no browser sign-in (its console_client_id is not set)")]
+    ConsentSignInUnavailable(String),
+    /// The sign-in answer names no flow in progress (unknown, used or
+    /// older than ten minutes).
+    #[error("this sign-in has expired or was already used: open the consent link again")]
+    ConsentSignInExpired,
+    /// The sign-in answer came to another browser than the one that
+    /// started it (no consent cookie, or another one).
+    #[error("this sign-in was started in another browser: open the consent link again")]
+    ConsentSignInNotBound,
+    /// The identity provider did not sign the person in, or its answer was
+    /// refused (the identity crate's reason code).
+    #[error("the identity provider's sign-in failed ({0})")]
+    ConsentSignInFailed(&'static str),
 }
 
 impl VaultError {
@@ -47,6 +67,11 @@ impl VaultError {
             VaultError::NeedsSignIn(_) => "upstream_auth_needs_sign_in",
             VaultError::ConsentUnknown => "consent_unknown",
             VaultError::ConsentKeyRefused { .. } => "consent_key_refused",
+            VaultError::ConsentWrongPerson { .. } => "consent_wrong_person",
+            VaultError::ConsentSignInUnavailable(_) => "consent_sign_in_unavailable",
+            VaultError::ConsentSignInExpired => "consent_sign_in_expired",
+            VaultError::ConsentSignInNotBound => "consent_sign_in_not_bound",
+            VaultError::ConsentSignInFailed(_) => "consent_sign_in_failed",
         }
     }
 }

@@ -24,6 +24,7 @@ mod consent;
 mod error;
 pub mod oauth;
 mod routes;
+mod sign_in;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -38,6 +39,7 @@ use warden_store::{
 
 pub use error::VaultError;
 pub use routes::routes;
+pub use sign_in::{IdentityLookup, FLOW_COOKIE, SIGNED_IN_PATH};
 
 use oauth::{AsMetadata, Client};
 
@@ -122,6 +124,9 @@ struct Inner {
     /// Servers' upstream authentication at one revision.
     auth: std::sync::Mutex<AuthCache>,
     wake_revoker: tokio::sync::Notify,
+    /// The registered identity providers, for consent sign-ins.
+    identities: std::sync::OnceLock<sign_in::IdentityLookup>,
+    sign_ins: sign_in::Flows,
 }
 
 fn now_ms() -> i64 {
@@ -157,6 +162,8 @@ impl Vault {
                 exchanged: Mutex::new(HashMap::new()),
                 auth: std::sync::Mutex::new((u64::MAX, HashMap::new())),
                 wake_revoker: tokio::sync::Notify::new(),
+                identities: std::sync::OnceLock::new(),
+                sign_ins: sign_in::Flows::default(),
             }),
         })
     }

@@ -2,16 +2,20 @@
 //! them). `GET /connect/{link}` sends the browser to the upstream's
 //! authorization server — for a link issued to a person asserted by a
 //! service key, only after `POST /connect/{link}` presented that key (a
-//! form on the page); `GET /connect/callback` stores the tokens.
+//! form on the page), for a link issued to a person signed in through an
+//! identity provider only after the browser signed in there as that person
+//! (`GET /connect/signed-in`, see `sign_in.rs`); `GET /connect/callback`
+//! stores the tokens.
 
 use axum::extract::{Form, Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 
 use crate::consent::ConsentPage;
+use crate::sign_in::{COOKIE_PATH, FLOW_COOKIE, FLOW_TTL, SIGNED_IN_PATH};
 use crate::{Vault, VaultError, CONNECT_PATH};
 
 /// Longest key accepted on the consent form.
@@ -21,6 +25,7 @@ const MAX_KEY_LEN: usize = 512;
 pub fn routes(vault: Vault) -> Router {
     Router::new()
         .route(&format!("{CONNECT_PATH}/callback"), get(callback))
+        .route(SIGNED_IN_PATH, get(signed_in))
         .route(
             &format!("{CONNECT_PATH}/{{link}}"),
             get(start).post(present_key),
@@ -61,7 +66,13 @@ fn escape(s: &str) -> String {
 fn failed(e: &VaultError) -> Response {
     let status = match e {
         VaultError::ConsentUnknown => StatusCode::NOT_FOUND,
-        VaultError::ConsentKeyRefused { .. } => StatusCode::FORBIDDEN,
+        VaultError::ConsentKeyRefused { .. }
+        | VaultError::ConsentWrongPerson { .. }
+        | VaultError::ConsentSignInUnavailable(_) => StatusCode::FORBIDDEN,
+        VaultError::ConsentSignInExpired | VaultError::ConsentSignInNotBound => {
+            StatusCode::BAD_REQUEST
+        }
+        VaultError::ConsentSignInFailed(_) => StatusCode::UNAUTHORIZED,
         VaultError::Refused { .. } => StatusCode::BAD_REQUEST,
         VaultError::Unavailable(_) | VaultError::Discovery(_) => StatusCode::BAD_GATEWAY,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -113,6 +124,88 @@ async fn start(State(vault): State<Vault>, Path(link): Path<String>) -> Response
     match vault.consent_page(&link).await {
         Ok(ConsentPage::Authorize(to)) => redirect(to),
         Ok(ConsentPage::AskKey) => key_form(&vault.link_url(&link)),
+        Ok(ConsentPage::SignIn(start)) => {
+            let mut res = redirect(start.location);
+            let secure = if vault.signed_in_uri().starts_with("https://") {
+                "; Secure"
+            } else {
+                ""
+            };
+            if let Ok(v) = format!(
+                "{FLOW_COOKIE}={}; Path={COOKIE_PATH}; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+                start.binding,
+                FLOW_TTL.as_secs()
+            )
+            .parse()
+            {
+                res.headers_mut().append(header::SET_COOKIE, v);
+            }
+            res
+        }
+        Err(e) => failed(&e),
+    }
+}
+
+/// The browser's consent cookie, if well formed.
+fn flow_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == FLOW_COOKIE)
+        .map(|(_, v)| v.to_owned())
+        .filter(|v| well_formed(v))
+}
+
+#[derive(Deserialize)]
+struct SignedInQuery {
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    iss: Option<String>,
+}
+
+/// `GET /connect/signed-in`: the identity provider sent the browser back.
+async fn signed_in(
+    State(vault): State<Vault>,
+    headers: HeaderMap,
+    Query(q): Query<SignedInQuery>,
+) -> Response {
+    let mut res = signed_in_outcome(&vault, &headers, q).await;
+    // One use: the cookie goes whatever happened.
+    if let Ok(v) =
+        format!("{FLOW_COOKIE}=; Path={COOKIE_PATH}; HttpOnly; SameSite=Lax; Max-Age=0").parse()
+    {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
+    res
+}
+
+async fn signed_in_outcome(vault: &Vault, headers: &HeaderMap, q: SignedInQuery) -> Response {
+    let too_long = [&q.code, &q.state, &q.error, &q.iss]
+        .iter()
+        .any(|p| p.as_ref().is_some_and(|p| p.len() > 4096));
+    if too_long {
+        return failed(&VaultError::ConsentSignInExpired);
+    }
+    if q.error.is_some() {
+        return failed(&VaultError::ConsentSignInFailed("idp_refused"));
+    }
+    let (Some(state), Some(code)) = (q.state, q.code) else {
+        return failed(&VaultError::ConsentSignInExpired);
+    };
+    let cookie = flow_cookie(headers);
+    match vault
+        .finish_sign_in(&state, &code, q.iss.as_deref(), cookie.as_deref())
+        .await
+    {
+        Ok(to) => redirect(to),
         Err(e) => failed(&e),
     }
 }

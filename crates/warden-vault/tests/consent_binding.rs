@@ -9,16 +9,11 @@
 //! stops at the redirect to its authorization endpoint; the e2e test
 //! `e2e/tests/test_credentials.py` goes through a real one).
 
+mod common;
+
 use std::time::Duration;
 
-use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::json;
-use warden_policy::ToolFilter;
-use warden_store::{
-    NewEndUser, NewKey, NewOrg, NewServer, OrgGrant, Secret, Store, StoreOptions, Transport,
-    UpstreamAuthConfig, UpstreamAuthInput,
-};
+use warden_store::Secret;
 use warden_testkit::TempSqlite;
 use warden_vault::{Caller, Credentials, UpstreamRef, Vault};
 
@@ -34,141 +29,42 @@ struct World {
 }
 
 async fn world() -> World {
-    // The authorization server stand-in: its metadata only.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let issuer = format!("http://{}", listener.local_addr().unwrap());
-    let meta = json!({
-        "issuer": issuer,
-        "authorization_endpoint": format!("{issuer}/authorize"),
-        "token_endpoint": format!("{issuer}/token"),
-        "code_challenge_methods_supported": ["S256"],
-    });
-    let as_router = Router::new().route(
-        "/.well-known/oauth-authorization-server",
-        get(move || {
-            let meta = meta.clone();
-            async move { Json(meta) }
-        }),
-    );
-    tokio::spawn(async move { axum::serve(listener, as_router).await });
-
-    let db = TempSqlite::new();
-    let store = Store::open(db.url(), StoreOptions::new([7u8; 32]))
-        .await
-        .unwrap();
-    let org = store
-        .create_org(
-            "root",
-            NewOrg {
-                slug: "acme".into(),
-                name: String::new(),
-            },
-        )
-        .await
-        .unwrap()
-        .value
-        .id;
-    let upstream_url = format!("{issuer}/mcp");
-    let server = store
-        .create_server(
-            "root",
-            NewServer {
-                slug: "notes".into(),
-                owner_org: None,
-                name: String::new(),
-                transport: Transport::Http {
-                    url: upstream_url.clone(),
-                },
-                secret_headers: Default::default(),
-                enabled: true,
-                timeout_ms: 5_000,
-                egress_restricted: false,
-            },
-        )
-        .await
-        .unwrap()
-        .value
-        .id;
-    store
-        .create_org_grant(
-            "root",
-            OrgGrant {
-                org,
-                server,
-                enabled: true,
-                filter: ToolFilter::All,
-            },
-        )
-        .await
-        .unwrap();
-    let alice = store
-        .create_end_user(
-            "root",
-            NewEndUser {
-                org,
-                external_id: "alice".into(),
-                name: String::new(),
-                scope: None,
-            },
-        )
-        .await
-        .unwrap()
-        .value
-        .id;
-    let key = |name: &str| NewKey {
-        org,
-        name: name.into(),
-        team: None,
-        agent: None,
-        scope: None,
-        expires_at_ms: None,
-        may_assert_end_user: true,
-        may_assert_agent: false,
-    };
-    let assistant = store
-        .create_key("root", key("assistant"))
+    let b = common::base().await;
+    let assistant = b
+        .store
+        .create_key("root", common::key(b.org, "assistant"))
         .await
         .unwrap()
         .value;
-    let other = store.create_key("root", key("other")).await.unwrap().value;
-    store
-        .set_upstream_auth(
-            "root",
-            server,
-            Some(UpstreamAuthInput {
-                config: UpstreamAuthConfig::OauthPerUser {
-                    authorization_server: Some(issuer.clone()),
-                    scopes: vec!["notes".into()],
-                    client_id: Some("warden".into()),
-                },
-                client_secret: None,
-            }),
-        )
+    let other = b
+        .store
+        .create_key("root", common::key(b.org, "other"))
         .await
-        .unwrap();
+        .unwrap()
+        .value;
 
     // Warden's consent routes on their own listener: the vault's public
     // URL is where they are.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let warden = format!("http://{}", listener.local_addr().unwrap());
-    let vault = Vault::new(store, &warden).unwrap();
+    let vault = Vault::new(b.store, &warden).unwrap();
     let routes = warden_vault::routes(vault.clone());
     tokio::spawn(async move { axum::serve(listener, routes).await });
     World {
-        _db: db,
+        _db: b.db,
         vault,
         warden,
-        issuer,
+        issuer: b.issuer,
         caller: Caller {
-            org,
+            org: b.org,
             key: assistant.key.id,
-            end_user: Some(alice),
+            end_user: Some(b.alice),
             sign_in: None,
         },
         server: UpstreamRef {
-            id: server,
+            id: b.server,
             slug: "notes".into(),
-            url: Some(upstream_url),
+            url: Some(b.upstream_url),
         },
         key: assistant.token.expose().to_owned(),
         other_key: other.token.expose().to_owned(),
@@ -284,10 +180,15 @@ async fn a_signed_in_persons_link_is_not_key_bound() {
         ..w.caller.clone()
     };
     let url = consent_url(&w, &signed_in).await;
-    // No key form: straight to the authorization server (see the known
-    // limit in docs/credentials.md), and no key opens it either.
+    // No key form and no key opens it: it needs a sign-in at the provider
+    // (tests/consent_sign_in.rs), which this vault has none of.
     let resp = web.get(&url).send().await.unwrap();
-    assert_eq!(resp.status(), 302);
+    assert_eq!(resp.status(), 403);
+    assert!(resp
+        .text()
+        .await
+        .unwrap()
+        .contains("consent_sign_in_unavailable"));
     let other = consent_url(&w, &signed_in).await;
     assert_eq!(present(&web, &other, &w.key).await.status(), 404);
 }

@@ -88,6 +88,12 @@ pub async fn run(config: Config, demo: bool) -> Result<(), WardenError> {
     let vault = warden_vault::Vault::new(store.clone(), &config.public_url())
         .map_err(|e| WardenError::Config(format!("credential vault: {e}")))?;
     gateway.enable_vault(vault.clone());
+    // A consent link of a person signed in through an identity provider
+    // opens after the browser signs in there as that person.
+    vault.set_identities({
+        let gateway = gateway.clone();
+        Arc::new(move || gateway.identities())
+    });
     tokio::spawn(vault.clone().run_revoker(Duration::from_secs(2)));
 
     let admin_state = warden_admin::AdminState::with_upstream_policy(
