@@ -11,22 +11,10 @@ use std::time::Duration;
 
 use common::fixture::{self, Mode};
 use common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 
 const URI: &str = "file:///readme";
 const NAMESPACED: &str = "warden:files/file:///readme";
-
-async fn drain(reader: &mut SseReader, within: Duration) -> Vec<Value> {
-    let mut out = Vec::new();
-    let deadline = tokio::time::Instant::now() + within;
-    while let Some(m) = reader
-        .next(deadline.saturating_duration_since(tokio::time::Instant::now()))
-        .await
-    {
-        out.push(m);
-    }
-    out
-}
 
 #[tokio::test]
 async fn an_update_reaches_the_subscribing_session_only_with_the_namespaced_uri() {
