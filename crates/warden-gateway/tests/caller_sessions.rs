@@ -71,18 +71,6 @@ async fn wait_for<T>(mut probe: impl FnMut() -> Option<T>) -> Option<T> {
 }
 
 /// Messages of `method` arriving on a stream within `within`.
-async fn drain(reader: &mut SseReader, within: Duration) -> Vec<Value> {
-    let mut out = Vec::new();
-    let deadline = tokio::time::Instant::now() + within;
-    while let Some(m) = reader
-        .next(deadline.saturating_duration_since(tokio::time::Instant::now()))
-        .await
-    {
-        out.push(m);
-    }
-    out
-}
-
 #[tokio::test]
 async fn each_caller_gets_an_upstream_session_of_its_own_with_its_own_capabilities() {
     let (fx, h) = setup(GatewayConfig::default()).await;

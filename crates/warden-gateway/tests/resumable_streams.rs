@@ -229,21 +229,6 @@ async fn an_overlong_last_event_id_is_refused() {
     assert_eq!(body["error"]["data"]["reason"], "bad_header");
 }
 
-async fn open_raw_stream(h: &Harness, key: &str, sid: &str) -> reqwest::Response {
-    let resp = h
-        .http
-        .get(h.url("/mcp"))
-        .bearer_auth(key)
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", sid)
-        .header("mcp-protocol-version", "2025-11-25")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    resp
-}
-
 /// Key B's visible tools change with each new revision (so its session is
 /// sent `list_changed`).
 fn b_sees(h: &Harness, revision: u64, tools: &[&str]) {
@@ -256,7 +241,7 @@ fn b_sees(h: &Harness, revision: u64, tools: &[&str]) {
 async fn a_dropped_session_stream_is_resumed_with_what_it_missed() {
     let (_fx, h) = one_server().await;
     let sid = h.initialize("/mcp", KEY_B).await;
-    let mut resp = open_raw_stream(&h, KEY_B, &sid).await;
+    let mut resp = h.open_stream_raw("/mcp", KEY_B, &sid).await;
     // The session's own stream starts with a priming event too.
     let id = first_event_id(&mut resp).await;
     assert!(id.ends_with("-0"), "{id}");
@@ -306,7 +291,7 @@ async fn a_dropped_session_stream_is_resumed_with_what_it_missed() {
 
     // A GET without Last-Event-ID opens a fresh stream; the old id no
     // longer resumes anything and opens a fresh stream as well.
-    let mut fresh = open_raw_stream(&h, KEY_B, &sid).await;
+    let mut fresh = h.open_stream_raw("/mcp", KEY_B, &sid).await;
     let fresh_id = first_event_id(&mut fresh).await;
     assert_ne!(fresh_id, id);
     assert!(again.next(Duration::from_secs(2)).await.is_none());

@@ -168,12 +168,11 @@ impl ReplayStream {
     /// Events after `after`, and whether nothing more will come.
     fn after(&self, after: u64) -> (Vec<(u64, Arc<str>)>, bool) {
         let st = lock(&self.state);
-        let events = st
-            .events
-            .iter()
-            .filter(|(seq, _)| *seq > after)
-            .cloned()
-            .collect();
+        // Sequence numbers are consecutive: skip to the first one after
+        // `after` instead of scanning the whole log.
+        let first = st.events.front().map_or(0, |(seq, _)| *seq);
+        let skip = usize::try_from((after + 1).saturating_sub(first)).unwrap_or(usize::MAX);
+        let events = st.events.iter().skip(skip).cloned().collect();
         (events, st.finished || st.closed)
     }
 

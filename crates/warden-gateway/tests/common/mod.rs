@@ -319,6 +319,11 @@ impl Harness {
 
     /// Opens the session's GET stream.
     pub async fn open_stream(&self, path: &str, key: &str, session: &str) -> SseReader {
+        SseReader::new(self.open_stream_raw(path, key, session).await)
+    }
+
+    /// Opens the session's GET stream; the response, its status checked.
+    pub async fn open_stream_raw(&self, path: &str, key: &str, session: &str) -> reqwest::Response {
         let resp = self
             .http
             .get(self.url(path))
@@ -330,8 +335,21 @@ impl Harness {
             .await
             .unwrap();
         assert_eq!(resp.status(), 200);
-        SseReader::new(resp)
+        resp
     }
+}
+
+/// Every message `reader` gets within `within`.
+pub async fn drain(reader: &mut SseReader, within: Duration) -> Vec<Value> {
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + within;
+    while let Some(m) = reader
+        .next(deadline.saturating_duration_since(tokio::time::Instant::now()))
+        .await
+    {
+        out.push(m);
+    }
+    out
 }
 
 pub fn headers_of(resp: &reqwest::Response) -> HeaderMap {
