@@ -326,6 +326,26 @@ async fn a_durable_record_is_readable_once_it_resolved(backend: Backend) {
     assert_eq!(writer.commits_total(), 3);
 }
 
+/// (n, latency_us) of every decision `d-<n>`, checking there are `count`.
+async fn latencies(store: &Store, count: usize) -> Vec<(u64, u64)> {
+    let page = store
+        .query_audit(&AuditQuery {
+            kind: Some(AuditKind::Decision),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.entries.len(), count);
+    page.entries
+        .iter()
+        .map(|e| {
+            let d = e.decision.as_ref().unwrap();
+            let n = d.decision_id.trim_start_matches("d-").parse().unwrap();
+            (n, d.latency_us)
+        })
+        .collect()
+}
+
 async fn outcomes_set_the_latency_of_durable_rows(backend: Backend) {
     let (_db, store) = open(backend).await;
     let writer = store.audit_writer(AuditWriterOptions::default());
@@ -351,19 +371,9 @@ async fn outcomes_set_the_latency_of_durable_rows(backend: Backend) {
     }
     writer.flush().await;
     assert_eq!(writer.outcomes_lost_total(), 0);
-    let page = store
-        .query_audit(&AuditQuery {
-            kind: Some(AuditKind::Decision),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(page.entries.len(), 40);
-    for e in &page.entries {
-        let d = e.decision.as_ref().unwrap();
-        let i: u64 = d.decision_id.trim_start_matches("d-").parse().unwrap();
+    for (i, latency_us) in latencies(&store, 40).await {
         let want = if i % 2 == 0 { 1_000 + i } else { 0 };
-        assert_eq!(d.latency_us, want, "{}", d.decision_id);
+        assert_eq!(latency_us, want, "d-{i}");
     }
 }
 
@@ -617,23 +627,13 @@ async fn a_spooled_record_and_its_outcome_are_written_as_one_row(backend: Backen
     assert_eq!(writer.outcomes_in_row_total(), 20);
     assert_eq!(writer.outcomes_lost_total(), 0);
     assert_eq!(writer.written_total(), 40);
-    let page = store
-        .query_audit(&AuditQuery {
-            kind: Some(AuditKind::Decision),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(page.entries.len(), 40);
-    for e in &page.entries {
-        let d = e.decision.as_ref().unwrap();
-        let i: i64 = d.decision_id.trim_start_matches("d-").parse().unwrap();
+    for (i, latency_us) in latencies(&store, 40).await {
         let want = if i < 20 {
-            2_000 + (1_700_000_000_000 + i) as u64 % 100
+            2_000 + (1_700_000_000_000 + i) % 100
         } else {
             3_000
         };
-        assert_eq!(d.latency_us, want, "{}", d.decision_id);
+        assert_eq!(latency_us, want, "d-{i}");
     }
 }
 

@@ -438,21 +438,12 @@ fn outcomes_sql(n: usize, param: &dyn Fn(usize) -> String) -> String {
             param(2 * i + 2)
         ));
     }
-    sql.push_str(" END WHERE at_ms IN (");
-    for i in 0..n {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(&param(2 * n + i + 1));
-    }
-    sql.push_str(") AND decision_id IN (");
-    for i in 0..n {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(&param(3 * n + i + 1));
-    }
-    sql.push(')');
+    let list = |from: usize| (from..from + n).map(param).collect::<Vec<_>>().join(", ");
+    sql.push_str(&format!(
+        " END WHERE at_ms IN ({}) AND decision_id IN ({})",
+        list(2 * n + 1),
+        list(3 * n + 1)
+    ));
     sql
 }
 
