@@ -1,5 +1,5 @@
 //! Each person's own upstream credentials (docs/credentials.md), kept
-//! apart from `routes.rs`; merged into the router and the OpenAPI document:
+//! apart from `routes/`; merged into the router and the OpenAPI document:
 //!
 //! - a server's upstream authentication (`static`, `oauth_per_user`,
 //!   `token_exchange`): `/admin/v1/servers/{server}/upstream-auth` (global,

@@ -1,5 +1,5 @@
 //! The limit endpoints (`/admin/v1/orgs/{org}/limits[/{id}]`), kept apart
-//! from `routes.rs`; merged into the router and the OpenAPI document.
+//! from `routes/`; merged into the router and the OpenAPI document.
 
 use axum::extract::State;
 use axum::http::StatusCode;
