@@ -9,6 +9,7 @@
 #
 # Environment:
 #   CARGO_TARGET_DIR   cargo target dir (default: ./target)
+#   CARGO_INCREMENTAL  0 by default here (a cold run needs no incremental cache)
 #   WARDEN_SKIP_LINT=1 skip fmt + clippy (local iteration only)
 #   PYTEST_ARGS        extra arguments for pytest (e.g. "-k policy -x")
 set -euo pipefail
@@ -20,6 +21,9 @@ DEPS="$E2E/.deps"
 VENV="$DEPS/venv"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# Incremental caches only pay off on a rebuild; a CI run is one cold build, and
+# they would double the disk it needs.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 step() { printf '\n==> %s\n' "$*"; }
 sha() { sha256sum "$@" | sha256sum | cut -d' ' -f1; }
