@@ -1,6 +1,5 @@
 //! Upstream over MCP Streamable HTTP (both protocol eras).
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,16 +12,17 @@ use warden_store::{UpstreamConfig, UpstreamPolicy};
 use super::{SseParser, Upstream};
 use crate::error::GatewayError;
 
+mod client;
 mod polling;
+
+use client::{ClientConfig, HttpClient, RequestBuilder, Response};
 
 const SESSION_HEADER: &str = "mcp-session-id";
 
 pub(crate) struct HttpLink {
-    client: reqwest::Client,
-    url: String,
-    /// `url` parsed once, not on every request (None: invalid, and every
-    /// request reports why).
-    parsed_url: Option<reqwest::Url>,
+    client: HttpClient,
+    /// The upstream's URL, parsed once (`None`: invalid, and `refused`).
+    url: Option<reqwest::Url>,
     /// Warden's own secret headers for this upstream, then a caller link's
     /// extra headers (which replace those of the same name), all marked
     /// sensitive.
@@ -33,44 +33,6 @@ pub(crate) struct HttpLink {
     /// outside the egress policy: scheme, userinfo, or an IP literal in a
     /// forbidden range, which the DNS resolver never sees).
     refused: Option<String>,
-}
-
-/// DNS for an upstream whose URL an org admin set: only the addresses the
-/// platform's egress policy allows, checked on every connection (a name
-/// rebound to an internal address after the write-time check is refused).
-struct EgressResolver {
-    policy: Arc<UpstreamPolicy>,
-}
-
-impl reqwest::dns::Resolve for EgressResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let policy = Arc::clone(&self.policy);
-        let host = name.as_str().to_owned();
-        Box::pin(async move {
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            if policy.egress.host_allowed(&host) {
-                return Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs);
-            }
-            let mut refusal = None;
-            let allowed: Vec<SocketAddr> = addrs
-                .into_iter()
-                .filter(|a| match policy.egress.check_ip(a.ip()) {
-                    Ok(()) => true,
-                    Err(why) => {
-                        refusal.get_or_insert(why);
-                        false
-                    }
-                })
-                .collect();
-            if allowed.is_empty() {
-                let why = refusal.map_or_else(|| "no addresses".to_owned(), |r| r.to_string());
-                let e = std::io::Error::other(format!("egress refused for {host:?}: {why}"));
-                return Err(Box::new(e) as Box<dyn std::error::Error + Send + Sync>);
-            }
-            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
-        })
-    }
 }
 
 impl HttpLink {
@@ -88,7 +50,6 @@ impl HttpLink {
         HttpLink {
             client: shared.client.clone(),
             url: shared.url.clone(),
-            parsed_url: shared.parsed_url.clone(),
             secret_headers,
             session: ArcSwapOption::empty(),
             listener: Mutex::new(None),
@@ -113,37 +74,39 @@ impl HttpLink {
                 }
             }
         }
-        // Never follow redirects: a redirect could lead anywhere, past the
-        // egress policy. A 3xx is an upstream error like any other status.
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(Duration::from_millis(config.timeout_ms.clamp(100, 10_000)))
-            .pool_max_idle_per_host(64)
-            .redirect(reqwest::redirect::Policy::none());
         let mut refused = None;
+        let parsed = match reqwest::Url::parse(&url) {
+            Ok(parsed) => Some(parsed),
+            Err(e) => {
+                refused = Some(format!("invalid upstream URL: {e}"));
+                None
+            }
+        };
         if config.egress_restricted {
             if let Err(why) = policy.egress.check_url(&url) {
                 tracing::warn!(server = %config.slug, reason = why.code(), "upstream URL refused by the egress policy");
-                refused = Some(format!("upstream URL refused by the egress policy: {why}"));
+                refused.get_or_insert(format!("upstream URL refused by the egress policy: {why}"));
             }
-            // Connect straight to the checked addresses, never via a proxy.
-            builder = builder.no_proxy().dns_resolver(Arc::new(EgressResolver {
-                policy: Arc::clone(policy),
-            }));
         }
-        let client = match builder.build() {
+        // Never follow redirects: a redirect could lead anywhere, past the
+        // egress policy. A 3xx is an upstream error like any other status.
+        let client_config = ClientConfig {
+            connect_timeout: Duration::from_millis(config.timeout_ms.clamp(100, 10_000)),
+            egress: config.egress_restricted.then(|| Arc::clone(policy)),
+        };
+        let client = match HttpClient::new(parsed.as_ref(), client_config) {
             Ok(client) => client,
             Err(e) => {
-                // Without our settings (redirects, resolver) the client must
-                // not be used at all.
-                refused.get_or_insert(format!("cannot build the HTTP client: {e}"));
-                reqwest::Client::new()
+                // Without our settings (redirects, egress) no client may
+                // be used at all: every request is refused.
+                refused.get_or_insert(e);
+                HttpClient::Reqwest(reqwest::Client::new())
             }
         };
         HttpLink {
             refused,
             client,
-            parsed_url: reqwest::Url::parse(&url).ok(),
-            url,
+            url: parsed,
             secret_headers,
             session: ArcSwapOption::empty(),
             listener: Mutex::new(None),
@@ -168,7 +131,7 @@ impl HttpLink {
         if self.session.load().is_none() {
             return;
         }
-        let before: Vec<reqwest::RequestBuilder> = first
+        let before: Vec<RequestBuilder> = first
             .iter()
             .map(|msg| {
                 self.builder(up, reqwest::Method::POST, Some(msg))
@@ -186,11 +149,11 @@ impl HttpLink {
         runtime.spawn(async move {
             for post in before {
                 if let Err(e) = post.send().await {
-                    tracing::debug!(server = %slug, error = %e.without_url(), "could not cancel a caller's task");
+                    tracing::debug!(server = %slug, error = %e.detail, "could not cancel a caller's task");
                 }
             }
             if let Err(e) = request.send().await {
-                tracing::debug!(server = %slug, error = %e.without_url(), "could not end the upstream session");
+                tracing::debug!(server = %slug, error = %e.detail, "could not end the upstream session");
             }
         });
     }
@@ -211,12 +174,10 @@ impl HttpLink {
         up: &Upstream,
         method: reqwest::Method,
         msg: Option<&Value>,
-    ) -> reqwest::RequestBuilder {
-        let request = match &self.parsed_url {
-            Some(url) => self.client.request(method, url.clone()),
-            None => self.client.request(method, &self.url),
-        };
-        let mut b = request
+    ) -> RequestBuilder {
+        let mut b = self
+            .client
+            .request(method, self.url.as_ref())
             .header(ACCEPT, "application/json, text/event-stream")
             .headers(self.secret_headers.clone());
         if let Some(version) = up.protocol() {
@@ -246,7 +207,9 @@ impl HttpLink {
                     }
                 }
             }
-            b = b.header(CONTENT_TYPE, "application/json").json(msg);
+            b = b
+                .header(CONTENT_TYPE, "application/json")
+                .body(serde_json::to_vec(msg).unwrap_or_default());
         }
         b
     }
@@ -308,12 +271,10 @@ impl HttpLink {
             request = request.headers(headers);
         }
         let resp = request.send().await.map_err(|e| {
-            let is_connect = e.is_connect();
-            let detail = e.without_url().to_string();
-            if is_connect {
-                up.mark_failed(&detail);
+            if e.connect {
+                up.mark_failed(&e.detail);
             }
-            up.unavailable(detail)
+            up.unavailable(e.detail)
         })?;
         let status = resp.status();
         if status.as_u16() == 404 && had_session {
@@ -454,17 +415,13 @@ impl HttpLink {
     }
 }
 
-async fn read_limited(up: &Upstream, mut resp: reqwest::Response) -> Result<Vec<u8>, GatewayError> {
+async fn read_limited(up: &Upstream, mut resp: Response) -> Result<Vec<u8>, GatewayError> {
     let limit = up.max_response_bytes();
     if resp.content_length().is_some_and(|n| n as usize > limit) {
         return Err(up.err_too_large());
     }
     let mut body = Vec::new();
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| up.unavailable(e.without_url().to_string()))?
-    {
+    while let Some(chunk) = resp.chunk().await.map_err(|e| up.unavailable(e))? {
         if body.len() + chunk.len() > limit {
             return Err(up.err_too_large());
         }
@@ -487,7 +444,7 @@ enum SseEnd {
 /// response to `via` has arrived. `parser` keeps the resume point.
 async fn read_sse(
     up: &Upstream,
-    mut resp: reqwest::Response,
+    mut resp: Response,
     via: Option<u64>,
     parser: &mut SseParser,
 ) -> Result<SseEnd, GatewayError> {
@@ -495,7 +452,7 @@ async fn read_sse(
         let chunk = match resp.chunk().await {
             Ok(Some(chunk)) => chunk,
             Ok(None) => return Ok(SseEnd::Closed),
-            Err(e) => return Ok(SseEnd::Dropped(e.without_url().to_string())),
+            Err(e) => return Ok(SseEnd::Dropped(e)),
         };
         let events = parser.push(&chunk).map_err(|_| up.err_too_large())?;
         for data in events {
@@ -519,7 +476,7 @@ async fn read_sse(
 /// answer, if that is what the body is.
 async fn json_rpc_error_body(
     up: &Arc<Upstream>,
-    resp: reqwest::Response,
+    resp: Response,
     via: Option<u64>,
 ) -> Option<Value> {
     let id = via?;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderValue, CONTENT_TYPE};
 
-use super::{read_sse, HttpLink, SseEnd, SseParser, Upstream};
+use super::{read_sse, HttpLink, RequestBuilder, SseEnd, SseParser, Upstream};
 use crate::error::GatewayError;
 
 /// The reconnection delay when the upstream named none.
@@ -29,10 +29,7 @@ pub(super) fn retry_delay(parser: &SseParser) -> Duration {
 
 /// `req` resuming after the parser's last event id, if it has one that
 /// fits a header.
-pub(super) fn with_last_event_id(
-    req: reqwest::RequestBuilder,
-    parser: &SseParser,
-) -> reqwest::RequestBuilder {
+pub(super) fn with_last_event_id(req: RequestBuilder, parser: &SseParser) -> RequestBuilder {
     match parser
         .last_event_id()
         .and_then(|id| HeaderValue::from_str(id).ok())
@@ -66,7 +63,7 @@ impl HttpLink {
                 Ok(resp) => resp,
                 Err(e) => {
                     fruitless += 1;
-                    last_failure = e.without_url().to_string();
+                    last_failure = e.detail;
                     continue;
                 }
             };
