@@ -31,6 +31,7 @@ use warden_store::UpstreamPolicy;
 const MAX_IDLE: usize = 64;
 
 /// Why a request got no response.
+#[derive(Debug)]
 pub(crate) struct SendError {
     /// No connection could be made (the upstream is down, or the egress
     /// policy refused every address).
@@ -483,5 +484,136 @@ impl reqwest::dns::Resolve for EgressResolver {
             let allowed = allowed_addrs(&policy, &host, addrs)?;
             Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A loopback HTTP/1.1 server answering `ok` to every request on a
+    /// connection, counting the connections it accepted.
+    async fn counting_server() -> (reqwest::Url, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&accepted);
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut seen = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    loop {
+                        let Ok(n) = conn.read(&mut buf).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        seen.extend_from_slice(&buf[..n]);
+                        while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                            seen.drain(..end + 4);
+                            let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                            if conn.write_all(reply).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        let url = reqwest::Url::parse(&format!("http://{addr}/mcp")).unwrap();
+        (url, accepted)
+    }
+
+    fn plain_client(url: &reqwest::Url, egress: Option<Arc<UpstreamPolicy>>) -> HttpClient {
+        let config = ClientConfig {
+            connect_timeout: Duration::from_secs(2),
+            egress,
+        };
+        let client = HttpClient::new(Some(url), config).unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(client, HttpClient::Plain(_)));
+        client
+    }
+
+    async fn read_all(mut resp: Response) -> Vec<u8> {
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.unwrap() {
+            body.extend_from_slice(&chunk);
+        }
+        body
+    }
+
+    #[tokio::test]
+    async fn a_connection_read_to_the_end_is_reused() {
+        let (url, accepted) = counting_server().await;
+        let client = plain_client(&url, None);
+        for _ in 0..3 {
+            let resp = client
+                .request(Method::GET, Some(&url))
+                .send()
+                .await
+                .ok()
+                .unwrap();
+            assert_eq!(resp.status(), StatusCode::OK);
+            assert_eq!(resp.content_length(), Some(2));
+            assert_eq!(read_all(resp).await, b"ok");
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_body_dropped_unread_closes_its_connection() {
+        let (url, accepted) = counting_server().await;
+        let client = plain_client(&url, None);
+        let resp = client
+            .request(Method::GET, Some(&url))
+            .send()
+            .await
+            .ok()
+            .unwrap();
+        drop(resp);
+        let resp = client
+            .request(Method::GET, Some(&url))
+            .send()
+            .await
+            .ok()
+            .unwrap();
+        assert_eq!(read_all(resp).await, b"ok");
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_restricted_upstream_never_connects_to_a_forbidden_address() {
+        let (url, accepted) = counting_server().await;
+        // `localhost` resolves to loopback, which the default policy forbids.
+        let url = reqwest::Url::parse(&format!(
+            "http://localhost:{}/mcp",
+            url.port().unwrap_or_default()
+        ))
+        .unwrap();
+        let client = plain_client(&url, Some(Arc::new(UpstreamPolicy::default())));
+        let Err(e) = client.request(Method::GET, Some(&url)).send().await else {
+            panic!("a forbidden address was reached");
+        };
+        assert!(e.connect);
+        assert!(e.detail.contains("egress refused"), "{}", e.detail);
+        assert_eq!(accepted.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn https_and_userinfo_urls_go_through_reqwest() {
+        for url in ["https://example.com/mcp", "http://u:p@example.com/mcp"] {
+            let url = reqwest::Url::parse(url).unwrap();
+            let config = ClientConfig {
+                connect_timeout: Duration::from_secs(1),
+                egress: None,
+            };
+            let client = HttpClient::new(Some(&url), config).unwrap_or_else(|e| panic!("{e}"));
+            assert!(matches!(client, HttpClient::Reqwest(_)), "{url}");
+        }
     }
 }
