@@ -294,7 +294,7 @@ for name, conc, r in rows:
     print(f"| {name} | {conc} | {r['p50_us']} | {r['p90_us']} | {r['p99_us']} | {r['throughput_rps']:.0f} | {r['errors']} |")
 print()
 print(f"added p50 latency at concurrency 1: {w1['p50_us'] - d1['p50_us']} us (target <= 150 us)")
-print(f"throughput through Warden at concurrency 32: {100 * w32['throughput_rps'] / d32['throughput_rps']:.0f}% of direct (target >= 70%)")
+print(f"throughput through Warden at concurrency 32: {100 * w32['throughput_rps'] / d32['throughput_rps']:.0f}% of direct (target >= 65%)")
 if t1 and t32:
     print(f"tokens vs keys: p50 at concurrency 1 {t1['p50_us'] - w1['p50_us']:+d} us "
           f"(added over direct: {t1['p50_us'] - d1['p50_us']} us with tokens, {w1['p50_us'] - d1['p50_us']} us with keys); "
