@@ -88,8 +88,8 @@ impl HttpLink {
                 refused.get_or_insert(format!("upstream URL refused by the egress policy: {why}"));
             }
         }
-        // Never follow redirects: a redirect could lead anywhere, past the
-        // egress policy. A 3xx is an upstream error like any other status.
+        // The client never follows redirects (a 3xx is an upstream error)
+        // and, when restricted, checks every connection's address.
         let client_config = ClientConfig {
             connect_timeout: Duration::from_millis(config.timeout_ms.clamp(100, 10_000)),
             egress: config.egress_restricted.then(|| Arc::clone(policy)),

@@ -539,6 +539,10 @@ mod tests {
         client
     }
 
+    async fn get(client: &HttpClient, url: &reqwest::Url) -> Response {
+        client.request(Method::GET, Some(url)).send().await.unwrap()
+    }
+
     async fn read_all(mut resp: Response) -> Vec<u8> {
         let mut body = Vec::new();
         while let Some(chunk) = resp.chunk().await.unwrap() {
@@ -552,12 +556,7 @@ mod tests {
         let (url, accepted) = counting_server().await;
         let client = plain_client(&url, None);
         for _ in 0..3 {
-            let resp = client
-                .request(Method::GET, Some(&url))
-                .send()
-                .await
-                .ok()
-                .unwrap();
+            let resp = get(&client, &url).await;
             assert_eq!(resp.status(), StatusCode::OK);
             assert_eq!(resp.content_length(), Some(2));
             assert_eq!(read_all(resp).await, b"ok");
@@ -569,19 +568,9 @@ mod tests {
     async fn a_body_dropped_unread_closes_its_connection() {
         let (url, accepted) = counting_server().await;
         let client = plain_client(&url, None);
-        let resp = client
-            .request(Method::GET, Some(&url))
-            .send()
-            .await
-            .ok()
-            .unwrap();
+        let resp = get(&client, &url).await;
         drop(resp);
-        let resp = client
-            .request(Method::GET, Some(&url))
-            .send()
-            .await
-            .ok()
-            .unwrap();
+        let resp = get(&client, &url).await;
         assert_eq!(read_all(resp).await, b"ok");
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
     }
