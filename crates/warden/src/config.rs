@@ -11,6 +11,9 @@ use warden_store::redact_url;
 
 use crate::error::WardenError;
 
+/// More connection worker threads than this is a typo, not a machine.
+const MAX_CONNECTION_WORKERS: usize = 1024;
+
 /// Everything `warden serve` needs to start.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -80,6 +83,9 @@ pub struct Config {
     /// process's file-descriptor limit). When full, a new connection takes
     /// the place of the oldest one with nothing in flight.
     pub max_connections: usize,
+    /// Threads that run client connections, each a single-threaded
+    /// runtime (`workers.rs`). 0 (the default): one per CPU.
+    pub connection_workers: usize,
     /// What upstreams whose URL an org admin set may reach.
     pub egress: EgressConfig,
     /// If set, the only commands a stdio server may run (checked when any
@@ -157,6 +163,7 @@ impl Default for Config {
             header_read_timeout_ms: 10_000,
             idle_connection_timeout_secs: 60,
             max_connections: 10_000,
+            connection_workers: 0,
             egress: EgressConfig::default(),
             stdio_allowed_commands: None,
             otlp_endpoint: None,
@@ -328,6 +335,9 @@ impl Config {
         if let Some(v) = parse_env("WARDEN_MAX_CONNECTIONS")? {
             self.max_connections = v;
         }
+        if let Some(v) = parse_env("WARDEN_CONNECTION_WORKERS")? {
+            self.connection_workers = v;
+        }
         Ok(())
     }
 
@@ -343,6 +353,11 @@ impl Config {
             if value == 0 {
                 return Err(WardenError::Config(format!("{name} must be > 0")));
             }
+        }
+        if self.connection_workers > MAX_CONNECTION_WORKERS {
+            return Err(WardenError::Config(format!(
+                "connection_workers must be at most {MAX_CONNECTION_WORKERS} (0: one per CPU)"
+            )));
         }
         Ok(())
     }

@@ -42,6 +42,8 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 
+use crate::workers::ConnectionWorkers;
+
 /// Limits of the front door (see `Config`).
 #[derive(Debug, Clone, Copy)]
 pub struct FrontDoorLimits {
@@ -361,11 +363,13 @@ impl hyper::body::Body for TrackedBody {
 
 /// Serves `app` on `listener` until `shutdown` completes, then stops
 /// accepting, lets every connection finish its requests (idle ones close
-/// at once) and returns when all are closed.
+/// at once) and returns when all are closed. Accepts here; each connection
+/// runs on one of `workers` (see [`crate::workers`]).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: FrontDoorLimits,
+    workers: &ConnectionWorkers,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let registry = Arc::new(Registry::new(limits.max_connections));
@@ -426,13 +430,28 @@ pub async fn serve(
         let builder = Arc::clone(&builder);
         let registry = Arc::clone(&registry);
         let stop = stop_rx.clone();
-        tasks.spawn(async move {
-            let io = Watched {
-                tcp,
-                conn: Arc::clone(&shared),
-            };
-            let conn = builder.serve_connection(TokioIo::new(io), service);
-            drive(conn, &shared, limits, stop).await;
+        // The socket moves to its worker's reactor: out of this runtime's
+        // here, into the worker's on its own thread.
+        let tcp = match tcp.into_std() {
+            Ok(tcp) => tcp,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot hand the connection to a worker");
+                registry.remove(id);
+                continue;
+            }
+        };
+        workers.spawn_connection(&mut tasks, async move {
+            match tokio::net::TcpStream::from_std(tcp) {
+                Ok(tcp) => {
+                    let io = Watched {
+                        tcp,
+                        conn: Arc::clone(&shared),
+                    };
+                    let conn = builder.serve_connection(TokioIo::new(io), service);
+                    drive(conn, &shared, limits, stop).await;
+                }
+                Err(e) => tracing::debug!(error = %e, "connection not registered on its worker"),
+            }
             registry.remove(id);
             metrics::gauge!("warden_http_connections_open").set(registry.len() as f64);
         });

@@ -9,6 +9,7 @@ mod error;
 mod listen;
 mod serve;
 mod telemetry;
+mod workers;
 
 use std::process::ExitCode;
 

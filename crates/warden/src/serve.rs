@@ -143,6 +143,17 @@ pub async fn run(config: Config, demo: bool) -> Result<(), WardenError> {
     }
     let app = app.merge(admin).merge(warden_vault::routes(vault));
 
+    // Started before anything can open a connection on them; dropped last
+    // (at the end of this function), after the audit flush and the store's
+    // shutdown, which may use sockets registered on their threads.
+    let workers = crate::workers::ConnectionWorkers::start(match config.connection_workers {
+        0 => crate::workers::default_count(),
+        n => n,
+    })?;
+    tracing::debug!(
+        connection_workers = workers.len(),
+        "connection workers started"
+    );
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| WardenError::Listen {
@@ -161,11 +172,17 @@ pub async fn run(config: Config, demo: bool) -> Result<(), WardenError> {
 
     let grace = Duration::from_millis(config.shutdown_grace_ms);
     let drain_gateway = gateway.clone();
-    crate::listen::serve(listener, app, front_door_limits(&config), async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down: draining in-flight calls");
-        drain_gateway.shutdown(grace).await;
-    })
+    crate::listen::serve(
+        listener,
+        app,
+        front_door_limits(&config),
+        &workers,
+        async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: draining in-flight calls");
+            drain_gateway.shutdown(grace).await;
+        },
+    )
     .await;
     audit.flush().await;
     if let Err(e) = store.shutdown().await {

@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use sqlx::AnyPool;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio::time::Instant;
 
 use super::writer::{Committed, Counters, Message, AUDIT_DROPPED_METRIC};
@@ -99,14 +99,22 @@ impl Held {
     }
 }
 
+/// What the writer receives: the queue, and the signal that ends a linger
+/// early.
+pub(super) struct Inbox {
+    pub(super) rx: mpsc::Receiver<Message>,
+    pub(super) hurry: Arc<Notify>,
+}
+
 pub(super) async fn write_loop(
     pool: AnyPool,
     backend: Backend,
-    mut rx: mpsc::Receiver<Message>,
+    inbox: Inbox,
     max_batch: usize,
     counters: Arc<Counters>,
     spool: Option<Arc<AuditSpool>>,
 ) {
+    let Inbox { mut rx, hurry } = inbox;
     let mut messages = Vec::with_capacity(max_batch);
     let mut held = Held::default();
     // The highest spool sequence number received, and the highest one
@@ -141,7 +149,7 @@ pub(super) async fn write_loop(
             && messages.len() < max_batch
             && !messages.iter().any(Message::urgent)
         {
-            linger(&mut rx, &mut messages, max_batch).await;
+            linger(&mut rx, &hurry, &mut messages, max_batch).await;
         }
         let now = Instant::now();
         let mut batch: Vec<DecisionRecord> = Vec::with_capacity(messages.len());
@@ -248,20 +256,18 @@ async fn write_outcomes(
 
 /// Adds to `messages` what arrives within [`BATCH_LINGER`], until the batch
 /// is full or somebody waits for it.
-async fn linger(rx: &mut mpsc::Receiver<Message>, messages: &mut Vec<Message>, max_batch: usize) {
-    let deadline = Instant::now() + BATCH_LINGER;
-    while messages.len() < max_batch {
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some(m)) => {
-                let urgent = m.urgent();
-                messages.push(m);
-                if urgent {
-                    break;
-                }
-            }
-            Ok(None) | Err(_) => break,
-        }
-    }
+/// Waits [`BATCH_LINGER`] for more messages, then takes what is queued.
+/// The queue is not polled meanwhile, so a message sent during the wait
+/// wakes nobody (at a few thousand calls a second, waking the writer for
+/// each message cost more than writing the rows); `hurry` (told after an
+/// urgent message, or when a full batch is queued) ends the wait early.
+async fn linger(
+    rx: &mut mpsc::Receiver<Message>,
+    hurry: &Notify,
+    messages: &mut Vec<Message>,
+    max_batch: usize,
+) {
+    let _ = tokio::time::timeout(BATCH_LINGER, hurry.notified()).await;
     while messages.len() < max_batch {
         match rx.try_recv() {
             Ok(m) => messages.push(m),

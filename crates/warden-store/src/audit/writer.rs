@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sqlx::AnyPool;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::db::Backend;
 use crate::error::{Result, StoreError};
@@ -99,6 +99,11 @@ pub(super) struct Counters {
 #[derive(Clone)]
 pub struct AuditWriter {
     tx: mpsc::Sender<Message>,
+    /// Ends the writer's linger early: told after an urgent message, or
+    /// when a full batch is queued. Other messages do not wake a lingering
+    /// writer (see `batch::linger`).
+    hurry: Arc<Notify>,
+    max_batch: usize,
     spool: Option<Arc<AuditSpool>>,
     counters: Arc<Counters>,
     last_warning: Arc<std::sync::Mutex<Option<Instant>>>,
@@ -114,16 +119,23 @@ impl AuditWriter {
     ) -> AuditWriter {
         let (tx, rx) = mpsc::channel(options.queue_capacity.max(1));
         let counters = Arc::new(Counters::default());
+        let hurry = Arc::new(Notify::new());
+        let max_batch = options.max_batch.max(1);
         tokio::spawn(super::batch::write_loop(
             pool,
             backend,
-            rx,
-            options.max_batch.max(1),
+            super::batch::Inbox {
+                rx,
+                hurry: Arc::clone(&hurry),
+            },
+            max_batch,
             Arc::clone(&counters),
             spool.clone(),
         ));
         AuditWriter {
             tx,
+            hurry,
+            max_batch,
             spool,
             counters,
             last_warning: Arc::new(std::sync::Mutex::new(None)),
@@ -136,6 +148,8 @@ impl AuditWriter {
     pub fn record(&self, record: DecisionRecord) {
         if self.tx.try_send(Message::Record(Box::new(record))).is_err() {
             self.count_drop();
+        } else {
+            self.hurry_if_full();
         }
     }
 
@@ -168,7 +182,10 @@ impl AuditWriter {
             None => {
                 let (done, committed) = oneshot::channel();
                 match self.tx.try_send(Message::Durable(Box::new(record), done)) {
-                    Ok(()) => Durable::Waiting(committed),
+                    Ok(()) => {
+                        self.hurry.notify_one();
+                        Durable::Waiting(committed)
+                    }
                     Err(mpsc::error::TrySendError::Full(_)) => {
                         self.count_drop();
                         Durable::Done(Err(StoreError::AuditUnavailable("audit queue full".into())))
@@ -208,7 +225,16 @@ impl AuditWriter {
         let line = spool.line(&record)?;
         spool.append(&line, |seq| {
             permit.send(Message::Spooled(Box::new(record), seq));
-        })
+        })?;
+        self.hurry_if_full();
+        Ok(())
+    }
+
+    /// A full batch is waiting: the writer need not linger for more.
+    fn hurry_if_full(&self) {
+        if self.tx.max_capacity() - self.tx.capacity() >= self.max_batch {
+            self.hurry.notify_one();
+        }
     }
 
     /// Applies a call's outcome (its latency) to the decision row written
@@ -227,6 +253,8 @@ impl AuditWriter {
             .is_err()
         {
             self.counters.outcomes_lost.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.hurry_if_full();
         }
     }
 
@@ -280,6 +308,7 @@ impl AuditWriter {
     pub async fn flush(&self) {
         let (done, wait) = oneshot::channel();
         if self.tx.send(Message::Flush(done)).await.is_ok() {
+            self.hurry.notify_one();
             let _ = wait.await;
         }
     }

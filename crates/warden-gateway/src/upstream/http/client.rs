@@ -15,6 +15,7 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, Weak};
+use std::thread::ThreadId;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -293,7 +294,14 @@ pub(crate) struct Http1Pool {
     target: PlainTarget,
     connect_timeout: Duration,
     egress: Option<Arc<UpstreamPolicy>>,
-    idle: Mutex<Vec<SendRequest<Full<Bytes>>>>,
+    idle: Mutex<Vec<Pooled>>,
+}
+
+/// A connection's request handle and the thread its connection task runs
+/// on.
+struct Pooled {
+    sender: SendRequest<Full<Bytes>>,
+    task_thread: ThreadId,
 }
 
 impl Http1Pool {
@@ -309,7 +317,10 @@ impl Http1Pool {
             None => url.path().to_owned(),
         };
         headers.insert(HOST, self.target.authority.clone());
-        let mut sender = self.checkout().await?;
+        let Pooled {
+            mut sender,
+            task_thread,
+        } = self.checkout().await?;
         let mut request = hyper::Request::new(Full::new(body.unwrap_or_default()));
         *request.method_mut() = method;
         *request.uri_mut() = path.parse().map_err(|e| SendError {
@@ -327,22 +338,39 @@ impl Http1Pool {
             headers: head.headers,
             body: ResponseBody::Plain(PooledBody {
                 inner: Some(inner),
-                sender: Some(sender),
+                sender: Some(Pooled {
+                    sender,
+                    task_thread,
+                }),
                 pool: Arc::downgrade(&self),
             }),
         })
     }
 
-    /// An idle connection that is still open, or a new one.
-    async fn checkout(&self) -> Result<SendRequest<Full<Bytes>>, SendError> {
+    /// An idle connection that is still open, or a new one. On a
+    /// single-threaded runtime (a connection worker, one per core) only a
+    /// connection whose task runs on this thread is taken, so that a call
+    /// and its connection wake each other without waking another thread;
+    /// elsewhere one from this thread comes first, then any.
+    async fn checkout(&self) -> Result<Pooled, SendError> {
+        let here = std::thread::current().id();
+        let this_thread_only = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread);
         loop {
-            let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-            let Some(mut sender) = idle else { break };
+            let idle = {
+                let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+                match idle.iter().rposition(|p| p.task_thread == here) {
+                    Some(i) => Some(idle.swap_remove(i)),
+                    None if this_thread_only => None,
+                    None => idle.pop(),
+                }
+            };
+            let Some(mut pooled) = idle else { break };
             // A connection the upstream closed while idle fails here at
             // once; one handed back at the end of its last body is ready
             // as soon as its task has seen that.
-            if sender.ready().await.is_ok() {
-                return Ok(sender);
+            if pooled.sender.ready().await.is_ok() {
+                return Ok(pooled);
             }
         }
         match tokio::time::timeout(self.connect_timeout, self.connect()).await {
@@ -354,7 +382,7 @@ impl Http1Pool {
         }
     }
 
-    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, SendError> {
+    async fn connect(&self) -> Result<Pooled, SendError> {
         let connect_error = |detail: String| SendError {
             connect: true,
             detail,
@@ -377,12 +405,16 @@ impl Http1Pool {
                         hyper::client::conn::http1::handshake(TokioIo::new(stream))
                             .await
                             .map_err(|e| connect_error(format!("HTTP handshake failed: {e}")))?;
+                    // On this thread's runtime (a connection worker's).
                     tokio::spawn(async move {
                         if let Err(e) = conn.await {
                             tracing::debug!(error = %e, "upstream connection ended");
                         }
                     });
-                    return Ok(sender);
+                    return Ok(Pooled {
+                        sender,
+                        task_thread: std::thread::current().id(),
+                    });
                 }
                 Err(e) => last = Some(e),
             }
@@ -393,10 +425,10 @@ impl Http1Pool {
         }))
     }
 
-    fn check_in(&self, sender: SendRequest<Full<Bytes>>) {
+    fn check_in(&self, pooled: Pooled) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         if idle.len() < MAX_IDLE {
-            idle.push(sender);
+            idle.push(pooled);
         }
     }
 }
@@ -436,7 +468,7 @@ fn allowed_addrs(
 /// the end; dropped before that, the connection is closed with it.
 struct PooledBody {
     inner: Option<Incoming>,
-    sender: Option<SendRequest<Full<Bytes>>>,
+    sender: Option<Pooled>,
     pool: Weak<Http1Pool>,
 }
 
