@@ -597,6 +597,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn on_single_threaded_runtimes_each_thread_keeps_its_own_connections() {
+        let (url, accepted) = counting_server().await;
+        let client = Arc::new(plain_client(&url, None));
+        assert_eq!(read_all(get(&client, &url).await).await, b"ok");
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+        // Another thread with a runtime of its own (as a connection worker
+        // has) does not take this thread's idle connection: it opens one,
+        // then reuses it.
+        let (done, finished) = tokio::sync::oneshot::channel();
+        let (other_client, other_url) = (Arc::clone(&client), url.clone());
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                for _ in 0..2 {
+                    let body = read_all(get(&other_client, &other_url).await).await;
+                    assert_eq!(body, b"ok");
+                }
+            });
+            let _ = done.send(());
+        });
+        finished.await.expect("the other thread's calls failed");
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+        // And this thread still uses its own.
+        assert_eq!(read_all(get(&client, &url).await).await, b"ok");
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
     async fn a_body_dropped_unread_closes_its_connection() {
         let (url, accepted) = counting_server().await;
         let client = plain_client(&url, None);
