@@ -505,6 +505,14 @@ mod tests {
             ..Config::default()
         };
         assert!(zero.validate().is_err());
+        let c: Config = toml::from_str("connection_workers = 3").unwrap();
+        assert_eq!(c.connection_workers, 3);
+        assert!(c.validate().is_ok());
+        let absurd = Config {
+            connection_workers: 5_000,
+            ..Config::default()
+        };
+        assert!(absurd.validate().is_err());
     }
 
     #[test]
