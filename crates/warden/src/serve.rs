@@ -146,10 +146,7 @@ pub async fn run(config: Config, demo: bool) -> Result<(), WardenError> {
     // Started before anything can open a connection on them; dropped last
     // (at the end of this function), after the audit flush and the store's
     // shutdown, which may use sockets registered on their threads.
-    let workers = crate::workers::ConnectionWorkers::start(match config.connection_workers {
-        0 => crate::workers::default_count(),
-        n => n,
-    })?;
+    let workers = crate::workers::ConnectionWorkers::start(config.connection_workers)?;
     tracing::debug!(
         connection_workers = workers.len(),
         "connection workers started"

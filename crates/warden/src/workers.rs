@@ -38,10 +38,14 @@ struct Worker {
 }
 
 impl ConnectionWorkers {
-    /// Starts `count` (at least one) worker threads.
+    /// Starts `count` worker threads; 0: one per CPU the process may use.
     pub fn start(count: usize) -> std::io::Result<Self> {
-        let mut workers = Vec::with_capacity(count.max(1));
-        for i in 0..count.max(1) {
+        let count = match count {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let mut workers = Vec::with_capacity(count);
+        for i in 0..count {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
@@ -118,12 +122,6 @@ impl Drop for OpenConnection {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
-}
-
-/// The default number of connection workers: one per CPU the process may
-/// use.
-pub fn default_count() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 #[cfg(test)]

@@ -254,8 +254,6 @@ async fn write_outcomes(
     outcomes.clear();
 }
 
-/// Adds to `messages` what arrives within [`BATCH_LINGER`], until the batch
-/// is full or somebody waits for it.
 /// Waits [`BATCH_LINGER`] for more messages, then takes what is queued.
 /// The queue is not polled meanwhile, so a message sent during the wait
 /// wakes nobody (at a few thousand calls a second, waking the writer for
