@@ -21,7 +21,14 @@
 #              CARGO_TARGET_DIR (default ./target),
 #              BENCH_BIN=<dir> (bench the prebuilt binaries in <dir>, e.g.
 #              another worktree's target/release: nothing is built, so a
-#              before/after pair can be run alternately from one shell).
+#              before/after pair can be run alternately from one shell),
+#              REFERENCE=nginx (also measure the same calls, in the same run,
+#              through nginx, a reference for what any proxy costs on this
+#              machine: as an HTTP/1.1 reverse proxy with keep-alive
+#              upstream connections, and, when its stream module is
+#              installed, as a plain TCP relay that parses nothing. Needs
+#              `nginx` on PATH: `apt-get install nginx-light
+#              libnginx-mod-stream` on Debian).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -130,19 +137,28 @@ json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 
 loadgen() { fg "$BIN/warden-loadgen" --warmup "$WARMUP" --json "$@"; }
 
-# CPU time (clock ticks, user + system) a process has used so far.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# CPU time (clock ticks, user + system) the processes of a process group
+# (each background process leads its own: nginx's workers are in their
+# master's) have used so far.
+cpu_ticks() {
+  local pid total=0
+  for pid in $(pgrep -g "$1"); do
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$total"
+}
 # Runs loadgen like `loadgen`, storing its JSON in R[<name>] and in
-# CPU[<name>] the CPU ticks Warden, the demo upstream and the load
-# generator itself used during the whole run (warm-up included):
-# "warden upstream loadgen".
+# CPU[<name>] the CPU ticks the proxy under test (Warden, or nginx for the
+# reference legs), the demo upstream and the load generator itself used
+# during the whole run (warm-up included): "proxy upstream loadgen".
 declare -A CPU
+PROXY_PID=""
 measured_loadgen() { # NAME LOADGEN-ARGS...
   local name="$1"; shift
-  local w0 u0 w1 u1
-  w0="$(cpu_ticks "$WARDEN_PID")"; u0="$(cpu_ticks "$UP_PID")"
+  local proxy="${PROXY_PID:-$WARDEN_PID}" w0 u0 w1 u1
+  w0="$(cpu_ticks "$proxy")"; u0="$(cpu_ticks "$UP_PID")"
   fg /usr/bin/time -o "$WORK/loadgen.time" -f '%U %S' "$BIN/warden-loadgen" --warmup "$WARMUP" --json "$@" >"$WORK/loadgen.out"
-  w1="$(cpu_ticks "$WARDEN_PID")"; u1="$(cpu_ticks "$UP_PID")"
+  w1="$(cpu_ticks "$proxy")"; u1="$(cpu_ticks "$UP_PID")"
   CPU[$name]="$((w1 - w0)) $((u1 - u0)) $(awk '{printf "%d", ($1 + $2) * 100}' "$WORK/loadgen.time")"
   R[$name]="$(cat "$WORK/loadgen.out")"
 }
@@ -184,6 +200,53 @@ EOF
   TOKEN_ARGS=(--jwt-key "$WORK/idp-key.pem" --jwt-kid bench --jwt-issuer "$IDP" --jwt-audience "$WARDEN/mcp")
 fi
 
+# The reference: nginx in front of the same upstream, one worker process
+# per CPU as Warden has one connection worker per CPU.
+NGINX_HTTP=""
+NGINX_TCP=""
+if [[ "${REFERENCE:-}" == "nginx" ]]; then
+  command -v nginx >/dev/null || { echo "REFERENCE=nginx: no nginx on PATH (apt-get install nginx-light libnginx-mod-stream)" >&2; exit 2; }
+  NGINX_HTTP_PORT="$(free_port)"
+  STREAM_MODULE="/usr/lib/nginx/modules/ngx_stream_module.so"
+  mkdir -p "$WORK/nginx"
+  {
+    if [[ -f "$STREAM_MODULE" ]]; then echo "load_module $STREAM_MODULE;"; fi
+    cat <<EOF
+daemon off;
+worker_processes auto;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/nginx/client_body;
+  proxy_temp_path $WORK/nginx/proxy;
+  fastcgi_temp_path $WORK/nginx/fastcgi;
+  uwsgi_temp_path $WORK/nginx/uwsgi;
+  scgi_temp_path $WORK/nginx/scgi;
+  upstream demo { server 127.0.0.1:$UP_PORT; keepalive 128; }
+  server {
+    listen 127.0.0.1:$NGINX_HTTP_PORT;
+    location / { proxy_pass http://demo; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+EOF
+    if [[ -f "$STREAM_MODULE" ]]; then
+      NGINX_TCP_PORT="$(free_port)"
+      echo "stream { server { listen 127.0.0.1:$NGINX_TCP_PORT; proxy_pass 127.0.0.1:$UP_PORT; } }"
+    fi
+  } >"$WORK/nginx/nginx.conf"
+  setsid nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" >"$WORK/nginx/out.log" 2>&1 &
+  NGINX_PID=$!
+  PIDS+=("$NGINX_PID")
+  for _ in $(seq 1 200); do
+    curl -sS -o /dev/null "http://127.0.0.1:$NGINX_HTTP_PORT/" 2>/dev/null && break
+    sleep 0.05
+  done
+  NGINX_HTTP="http://127.0.0.1:$NGINX_HTTP_PORT/mcp"
+  [[ -n "${NGINX_TCP_PORT:-}" ]] && NGINX_TCP="http://127.0.0.1:$NGINX_TCP_PORT/mcp"
+fi
+
 ARGS='{"text":"hello"}'
 declare -A R
 for c in 1 32; do
@@ -194,6 +257,14 @@ for c in 1 32; do
   if ((${#TOKEN_ARGS[@]})); then
     echo "==> tools/call concurrency $c: through warden with identity-provider tokens" >&2
     measured_loadgen "token_$c" --url "$WARDEN/mcp" "${TOKEN_ARGS[@]}" --tool demo__echo --args "$ARGS" -c "$c" --duration "$DURATION"
+  fi
+  if [[ -n "$NGINX_HTTP" ]]; then
+    echo "==> tools/call concurrency $c: through nginx (HTTP proxy)" >&2
+    PROXY_PID="$NGINX_PID" measured_loadgen "nginx_$c" --url "$NGINX_HTTP" --tool echo --args "$ARGS" -c "$c" --duration "$DURATION"
+  fi
+  if [[ -n "$NGINX_TCP" ]]; then
+    echo "==> tools/call concurrency $c: through nginx (TCP relay)" >&2
+    PROXY_PID="$NGINX_PID" measured_loadgen "relay_$c" --url "$NGINX_TCP" --tool echo --args "$ARGS" -c "$c" --duration "$DURATION"
   fi
 done
 
@@ -279,22 +350,33 @@ fi
 python3 - "$RSS_BEFORE" "$RSS_AFTER" "${OPENED:-0}" "$LIST_COUNT" \
   "${R[direct_1]}" "${R[warden_1]}" "${R[direct_32]}" "${R[warden_32]}" "${R[list]}" \
   "${R[token_1]:-null}" "${R[token_32]:-null}" "$(getconf CLK_TCK)" "$WARMUP" \
-  "${CPU[direct_1]}" "${CPU[warden_1]}" "${CPU[direct_32]}" "${CPU[warden_32]}" "${CPU[token_1]:-}" "${CPU[token_32]:-}" <<'EOF'
+  "${CPU[direct_1]}" "${CPU[warden_1]}" "${CPU[direct_32]}" "${CPU[warden_32]}" "${CPU[token_1]:-}" "${CPU[token_32]:-}" \
+  "${R[nginx_1]:-null}" "${R[nginx_32]:-null}" "${R[relay_1]:-null}" "${R[relay_32]:-null}" \
+  "${CPU[nginx_1]:-}" "${CPU[nginx_32]:-}" "${CPU[relay_1]:-}" "${CPU[relay_32]:-}" <<'EOF'
 import json, sys
 rss_before, rss_after, opened, list_count = (int(x) for x in sys.argv[1:5])
 d1, w1, d32, w32, lst, t1, t32 = (json.loads(x) for x in sys.argv[5:12])
+n1, n32, r1, r32 = (json.loads(x) for x in sys.argv[20:24])
 rows = [("direct", 1, d1), ("through Warden, key", 1, w1)]
 rows += [("through Warden, IdP token", 1, t1)] if t1 else []
+rows += [("through nginx, HTTP proxy (reference)", 1, n1)] if n1 else []
+rows += [("through nginx, TCP relay (reference)", 1, r1)] if r1 else []
 rows += [("direct", 32, d32), ("through Warden, key", 32, w32)]
 rows += [("through Warden, IdP token", 32, t32)] if t32 else []
+rows += [("through nginx, HTTP proxy (reference)", 32, n32)] if n32 else []
+rows += [("through nginx, TCP relay (reference)", 32, r32)] if r32 else []
 print()
 print(f"| tools/call (echo) | conc | p50 us | p90 us | p99 us | req/s | errors |")
 print(f"|---|---:|---:|---:|---:|---:|---:|")
 for name, conc, r in rows:
     print(f"| {name} | {conc} | {r['p50_us']} | {r['p90_us']} | {r['p99_us']} | {r['throughput_rps']:.0f} | {r['errors']} |")
 print()
-print(f"added p50 latency at concurrency 1: {w1['p50_us'] - d1['p50_us']} us (target <= 150 us)")
+print(f"p50 at concurrency 1 through Warden: {w1['p50_us'] / d1['p50_us']:.2f}x direct (+{w1['p50_us'] - d1['p50_us']} us; target <= 2.0x)")
 print(f"throughput through Warden at concurrency 32: {100 * w32['throughput_rps'] / d32['throughput_rps']:.0f}% of direct (target >= 65%)")
+for label, a, b in (("nginx as an HTTP proxy", n1, n32), ("nginx as a TCP relay", r1, r32)):
+    if a and b:
+        print(f"reference, {label}: p50 at concurrency 1 {a['p50_us'] / d1['p50_us']:.2f}x direct, "
+              f"throughput at concurrency 32 {100 * b['throughput_rps'] / d32['throughput_rps']:.0f}% of direct")
 if t1 and t32:
     print(f"tokens vs keys: p50 at concurrency 1 {t1['p50_us'] - w1['p50_us']:+d} us "
           f"(added over direct: {t1['p50_us'] - d1['p50_us']} us with tokens, {w1['p50_us'] - d1['p50_us']} us with keys); "
@@ -305,13 +387,16 @@ if lst:
           f"p99 {lst['p99_us'] / 1000:.2f} ms (target p50 <= 2 ms)")
 tck, w = int(sys.argv[12]), sys.argv[13]
 warmup = float(w[:-2]) / 1000 if w.endswith("ms") else float(w.rstrip("s"))
-cpu = {k: [int(t) for t in x.split()] for k, x in zip(("d1", "w1", "d32", "w32", "t1", "t32"), sys.argv[14:20]) if x}
+cpu_args = sys.argv[14:20] + sys.argv[24:28]
+cpu = {k: [int(t) for t in x.split()] for k, x in zip(("d1", "w1", "d32", "w32", "t1", "t32", "n1", "n32", "r1", "r32"), cpu_args) if x}
 print()
 print("CPU per call, us (user + system over the whole run, warm-up included; calls = req/s x run time):")
-print("| tools/call (echo) | conc | Warden | upstream | load generator | all three |")
+print("| tools/call (echo) | conc | proxy (Warden or nginx) | upstream | load generator | all three |")
 print("|---|---:|---:|---:|---:|---:|")
 for name, conc, key, r in (("direct", 1, "d1", d1), ("through Warden, key", 1, "w1", w1), ("through Warden, IdP token", 1, "t1", t1),
-                           ("direct", 32, "d32", d32), ("through Warden, key", 32, "w32", w32), ("through Warden, IdP token", 32, "t32", t32)):
+                           ("through nginx, HTTP proxy", 1, "n1", n1), ("through nginx, TCP relay", 1, "r1", r1),
+                           ("direct", 32, "d32", d32), ("through Warden, key", 32, "w32", w32), ("through Warden, IdP token", 32, "t32", t32),
+                           ("through nginx, HTTP proxy", 32, "n32", n32), ("through nginx, TCP relay", 32, "r32", r32)):
     if not r or key not in cpu:
         continue
     calls = r["throughput_rps"] * (r["seconds"] + warmup)
