@@ -22,13 +22,17 @@
 #              BENCH_BIN=<dir> (bench the prebuilt binaries in <dir>, e.g.
 #              another worktree's target/release: nothing is built, so a
 #              before/after pair can be run alternately from one shell),
-#              REFERENCE=nginx (also measure the same calls, in the same run,
-#              through nginx, a reference for what any proxy costs on this
-#              machine: as an HTTP/1.1 reverse proxy with keep-alive
-#              upstream connections, and, when its stream module is
-#              installed, as a plain TCP relay that parses nothing. Needs
-#              `nginx` on PATH: `apt-get install nginx-light
-#              libnginx-mod-stream` on Debian).
+#              REFERENCE=nginx,bare (one or both; also measure the same
+#              calls, in the same run, through reference proxies:
+#              nginx: what any proxy costs on this machine, as an HTTP/1.1
+#              reverse proxy with keep-alive upstream connections and, when
+#              its stream module is installed, as a plain TCP relay that
+#              parses nothing. Needs `nginx` on PATH: `apt-get install
+#              nginx-light libnginx-mod-stream` on Debian.
+#              bare: `warden-bare-proxy`, the floor of Warden's own stack
+#              (hyper server and client, one tokio runtime per core, no
+#              Warden logic), alone and with one JSON parse and
+#              re-serialization of each body).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -81,7 +85,7 @@ fg() {
 }
 
 if [[ -n "${BENCH_BIN:-}" ]]; then
-  for b in warden warden-loadgen warden-demo-upstream; do
+  for b in warden warden-loadgen warden-demo-upstream warden-bare-proxy; do
     [[ -x "$BIN/$b" ]] || { echo "BENCH_BIN: no executable $BIN/$b" >&2; exit 2; }
   done
   echo "==> benching the binaries in $BIN (not building)" >&2
@@ -204,7 +208,8 @@ fi
 # per CPU as Warden has one connection worker per CPU.
 NGINX_HTTP=""
 NGINX_TCP=""
-if [[ "${REFERENCE:-}" == "nginx" ]]; then
+has_reference() { [[ ",${REFERENCE:-}," == *",$1,"* ]]; }
+if has_reference nginx; then
   command -v nginx >/dev/null || { echo "REFERENCE=nginx: no nginx on PATH (apt-get install nginx-light libnginx-mod-stream)" >&2; exit 2; }
   NGINX_HTTP_PORT="$(free_port)"
   STREAM_MODULE="/usr/lib/nginx/modules/ngx_stream_module.so"
@@ -247,6 +252,18 @@ EOF
   [[ -n "${NGINX_TCP_PORT:-}" ]] && NGINX_TCP="http://127.0.0.1:$NGINX_TCP_PORT/mcp"
 fi
 
+# The other reference: Warden's stack with nothing of Warden on it.
+BARE=""
+BARE_JSON=""
+if has_reference bare; then
+  start_listening BARE_PORT "$WORK/bare.log" "$BIN/warden-bare-proxy" --listen 127.0.0.1:0 --upstream "127.0.0.1:$UP_PORT"
+  BARE_PID="${PIDS[-1]}"
+  BARE="http://127.0.0.1:$BARE_PORT/mcp"
+  start_listening BARE_JSON_PORT "$WORK/bare-json.log" "$BIN/warden-bare-proxy" --listen 127.0.0.1:0 --upstream "127.0.0.1:$UP_PORT" --json
+  BARE_JSON_PID="${PIDS[-1]}"
+  BARE_JSON="http://127.0.0.1:$BARE_JSON_PORT/mcp"
+fi
+
 ARGS='{"text":"hello"}'
 declare -A R
 for c in 1 32; do
@@ -265,6 +282,12 @@ for c in 1 32; do
   if [[ -n "$NGINX_TCP" ]]; then
     echo "==> tools/call concurrency $c: through nginx (TCP relay)" >&2
     PROXY_PID="$NGINX_PID" measured_loadgen "relay_$c" --url "$NGINX_TCP" --tool echo --args "$ARGS" -c "$c" --duration "$DURATION"
+  fi
+  if [[ -n "$BARE" ]]; then
+    echo "==> tools/call concurrency $c: through the bare hyper proxy" >&2
+    PROXY_PID="$BARE_PID" measured_loadgen "bare_$c" --url "$BARE" --tool echo --args "$ARGS" -c "$c" --duration "$DURATION"
+    echo "==> tools/call concurrency $c: through the bare hyper proxy, JSON re-serialized" >&2
+    PROXY_PID="$BARE_JSON_PID" measured_loadgen "barejson_$c" --url "$BARE_JSON" --tool echo --args "$ARGS" -c "$c" --duration "$DURATION"
   fi
 done
 
@@ -347,61 +370,64 @@ OPENED="$(awk '/^OPENED /{print $2}' "$WORK/sessions.out")"
 kill -- "-$HOLDER" 2>/dev/null || true
 fi
 
-python3 - "$RSS_BEFORE" "$RSS_AFTER" "${OPENED:-0}" "$LIST_COUNT" \
-  "${R[direct_1]}" "${R[warden_1]}" "${R[direct_32]}" "${R[warden_32]}" "${R[list]}" \
-  "${R[token_1]:-null}" "${R[token_32]:-null}" "$(getconf CLK_TCK)" "$WARMUP" \
-  "${CPU[direct_1]}" "${CPU[warden_1]}" "${CPU[direct_32]}" "${CPU[warden_32]}" "${CPU[token_1]:-}" "${CPU[token_32]:-}" \
-  "${R[nginx_1]:-null}" "${R[nginx_32]:-null}" "${R[relay_1]:-null}" "${R[relay_32]:-null}" \
-  "${CPU[nginx_1]:-}" "${CPU[nginx_32]:-}" "${CPU[relay_1]:-}" "${CPU[relay_32]:-}" <<'EOF'
+for k in "${!R[@]}"; do printf '%s\t%s\t%s\n' "$k" "${R[$k]}" "${CPU[$k]:-}"; done >"$WORK/legs.tsv"
+python3 - "$RSS_BEFORE" "$RSS_AFTER" "${OPENED:-0}" "$LIST_COUNT" "$(getconf CLK_TCK)" "$WARMUP" "$WORK/legs.tsv" <<'EOF'
 import json, sys
 rss_before, rss_after, opened, list_count = (int(x) for x in sys.argv[1:5])
-d1, w1, d32, w32, lst, t1, t32 = (json.loads(x) for x in sys.argv[5:12])
-n1, n32, r1, r32 = (json.loads(x) for x in sys.argv[20:24])
-rows = [("direct", 1, d1), ("through Warden, key", 1, w1)]
-rows += [("through Warden, IdP token", 1, t1)] if t1 else []
-rows += [("through nginx, HTTP proxy (reference)", 1, n1)] if n1 else []
-rows += [("through nginx, TCP relay (reference)", 1, r1)] if r1 else []
-rows += [("direct", 32, d32), ("through Warden, key", 32, w32)]
-rows += [("through Warden, IdP token", 32, t32)] if t32 else []
-rows += [("through nginx, HTTP proxy (reference)", 32, n32)] if n32 else []
-rows += [("through nginx, TCP relay (reference)", 32, r32)] if r32 else []
+tck, w, legs_file = int(sys.argv[5]), sys.argv[6], sys.argv[7]
+warmup = float(w[:-2]) / 1000 if w.endswith("ms") else float(w.rstrip("s"))
+R, CPU = {}, {}
+for line in open(legs_file):
+    name, result, cpu = line.rstrip("\n").split("\t")
+    R[name] = json.loads(result)
+    if cpu:
+        CPU[name] = [int(t) for t in cpu.split()]
+LEGS = [("direct", "direct"), ("warden", "through Warden, key"), ("token", "through Warden, IdP token"),
+        ("nginx", "through nginx, HTTP proxy (reference)"), ("relay", "through nginx, TCP relay (reference)"),
+        ("bare", "through the bare hyper proxy (reference)"),
+        ("barejson", "through the bare hyper proxy, JSON re-serialized (reference)")]
+def leg(name, c):
+    return R.get(f"{name}_{c}")
 print()
 print(f"| tools/call (echo) | conc | p50 us | p90 us | p99 us | req/s | errors |")
 print(f"|---|---:|---:|---:|---:|---:|---:|")
-for name, conc, r in rows:
-    print(f"| {name} | {conc} | {r['p50_us']} | {r['p90_us']} | {r['p99_us']} | {r['throughput_rps']:.0f} | {r['errors']} |")
+for c in (1, 32):
+    for name, label in LEGS:
+        r = leg(name, c)
+        if r:
+            print(f"| {label} | {c} | {r['p50_us']} | {r['p90_us']} | {r['p99_us']} | {r['throughput_rps']:.0f} | {r['errors']} |")
 print()
+d1, w1, d32, w32 = leg("direct", 1), leg("warden", 1), leg("direct", 32), leg("warden", 32)
 print(f"p50 at concurrency 1 through Warden: {w1['p50_us'] / d1['p50_us']:.2f}x direct (+{w1['p50_us'] - d1['p50_us']} us; target <= 2.0x)")
 print(f"throughput through Warden at concurrency 32: {100 * w32['throughput_rps'] / d32['throughput_rps']:.0f}% of direct (target >= 65%)")
-for label, a, b in (("nginx as an HTTP proxy", n1, n32), ("nginx as a TCP relay", r1, r32)):
+for name, label in (("nginx", "nginx as an HTTP proxy"), ("relay", "nginx as a TCP relay"),
+                    ("bare", "the bare hyper proxy"), ("barejson", "the bare hyper proxy, JSON re-serialized")):
+    a, b = leg(name, 1), leg(name, 32)
     if a and b:
         print(f"reference, {label}: p50 at concurrency 1 {a['p50_us'] / d1['p50_us']:.2f}x direct, "
               f"throughput at concurrency 32 {100 * b['throughput_rps'] / d32['throughput_rps']:.0f}% of direct")
+t1, t32 = leg("token", 1), leg("token", 32)
 if t1 and t32:
     print(f"tokens vs keys: p50 at concurrency 1 {t1['p50_us'] - w1['p50_us']:+d} us "
           f"(added over direct: {t1['p50_us'] - d1['p50_us']} us with tokens, {w1['p50_us'] - d1['p50_us']} us with keys); "
           f"throughput at concurrency 32 {100 * t32['throughput_rps'] / w32['throughput_rps']:.0f}% of keys, "
           f"{100 * t32['throughput_rps'] / d32['throughput_rps']:.0f}% of direct")
+lst = R.get("list")
 if lst:
     print(f"tools/list via /mcp, 100 servers x 50 tools ({list_count} tools listed): p50 {lst['p50_us'] / 1000:.2f} ms, "
           f"p99 {lst['p99_us'] / 1000:.2f} ms (target p50 <= 2 ms)")
-tck, w = int(sys.argv[12]), sys.argv[13]
-warmup = float(w[:-2]) / 1000 if w.endswith("ms") else float(w.rstrip("s"))
-cpu_args = sys.argv[14:20] + sys.argv[24:28]
-cpu = {k: [int(t) for t in x.split()] for k, x in zip(("d1", "w1", "d32", "w32", "t1", "t32", "n1", "n32", "r1", "r32"), cpu_args) if x}
 print()
 print("CPU per call, us (user + system over the whole run, warm-up included; calls = req/s x run time):")
-print("| tools/call (echo) | conc | proxy (Warden or nginx) | upstream | load generator | all three |")
+print("| tools/call (echo) | conc | proxy (Warden or reference) | upstream | load generator | all three |")
 print("|---|---:|---:|---:|---:|---:|")
-for name, conc, key, r in (("direct", 1, "d1", d1), ("through Warden, key", 1, "w1", w1), ("through Warden, IdP token", 1, "t1", t1),
-                           ("through nginx, HTTP proxy", 1, "n1", n1), ("through nginx, TCP relay", 1, "r1", r1),
-                           ("direct", 32, "d32", d32), ("through Warden, key", 32, "w32", w32), ("through Warden, IdP token", 32, "t32", t32),
-                           ("through nginx, HTTP proxy", 32, "n32", n32), ("through nginx, TCP relay", 32, "r32", r32)):
-    if not r or key not in cpu:
-        continue
-    calls = r["throughput_rps"] * (r["seconds"] + warmup)
-    per = [1e6 * t / tck / max(calls, 1) for t in cpu[key]]
-    print(f"| {name} | {conc} | {per[0]:.0f} | {per[1]:.0f} | {per[2]:.0f} | {sum(per):.0f} |")
+for c in (1, 32):
+    for name, label in LEGS:
+        r, key = leg(name, c), f"{name}_{c}"
+        if not r or key not in CPU:
+            continue
+        calls = r["throughput_rps"] * (r["seconds"] + warmup)
+        per = [1e6 * t / tck / max(calls, 1) for t in CPU[key]]
+        print(f"| {label.replace(' (reference)', '')} | {c} | {per[0]:.0f} | {per[1]:.0f} | {per[2]:.0f} | {sum(per):.0f} |")
 if opened:
     print(f"RSS with {opened} idle sessions: {rss_after / 1024:.1f} MiB (before: {rss_before / 1024:.1f} MiB, "
           f"{(rss_after - rss_before) / max(opened, 1):.2f} KiB/session)")
