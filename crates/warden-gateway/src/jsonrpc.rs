@@ -37,6 +37,14 @@ pub mod code {
     pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
 }
 
+/// A message as a response body: written straight into bytes (`Value`'s
+/// `Display`, which `to_string` uses, goes through `fmt` one piece at a
+/// time).
+pub fn to_body(msg: &Value) -> Vec<u8> {
+    // Serializing a `Value` cannot fail (its keys are strings).
+    serde_json::to_vec(msg).unwrap_or_default()
+}
+
 /// What kind of JSON-RPC message a value is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

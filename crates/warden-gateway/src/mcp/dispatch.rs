@@ -71,7 +71,7 @@ impl Ctx {
         }
         Ok(json_response(
             StatusCode::OK,
-            jsonrpc::result(id, result).to_string(),
+            jsonrpc::to_body(&jsonrpc::result(id, result)),
         ))
     }
 
@@ -282,7 +282,10 @@ impl Ctx {
         if let Some(i) = instructions {
             result["instructions"] = i;
         }
-        let mut resp = json_response(StatusCode::OK, jsonrpc::result(id, result).to_string());
+        let mut resp = json_response(
+            StatusCode::OK,
+            jsonrpc::to_body(&jsonrpc::result(id, result)),
+        );
         if let Ok(v) = HeaderValue::from_str(&session_id) {
             resp.headers_mut().insert(SESSION_HEADER, v);
         }

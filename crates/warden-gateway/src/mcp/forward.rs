@@ -309,7 +309,7 @@ impl Ctx {
             tokio::select! {
                 biased;
                 reply = &mut exchange => match (rx.try_recv().ok(), reply) {
-                    (None, Some(reply)) => json_response(ctx.reply_status(&reply), reply.to_string()),
+                    (None, Some(reply)) => json_response(ctx.reply_status(&reply), jsonrpc::to_body(&reply)),
                     (first, reply) => {
                         // Messages came first, or the call was cancelled
                         // (no reply: the stream just ends).
@@ -332,7 +332,7 @@ impl Ctx {
             let _inflight = ctx.shared.enter();
             let id = fwd.id.clone();
             match ctx.exchange(fwd, None).await {
-                Some(reply) => json_response(ctx.reply_status(&reply), reply.to_string()),
+                Some(reply) => json_response(ctx.reply_status(&reply), jsonrpc::to_body(&reply)),
                 None => Refusal::Cancelled.into_response(id),
             }
         }

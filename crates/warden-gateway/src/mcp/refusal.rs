@@ -497,7 +497,7 @@ impl Refusal {
     /// for a missing scope) carries a `WWW-Authenticate: Bearer` challenge
     /// (RFC 6750); the front door adds `resource_metadata` (RFC 9728).
     pub fn into_response(self, id: Value) -> Response {
-        let mut resp = json_response(self.status(), self.to_message(id).to_string());
+        let mut resp = json_response(self.status(), crate::jsonrpc::to_body(&self.to_message(id)));
         let challenge = match &self {
             Refusal::KeyMissing => Some("Bearer realm=\"warden\"".to_owned()),
             Refusal::Token(e) => e.oauth_error().map(|err| {
@@ -566,8 +566,8 @@ fn key_refused(r: Reason) -> bool {
     r.is_principal_wide() && !matches!(r, Reason::OrgSuspended | Reason::EndUserDisabled)
 }
 
-pub(crate) fn json_response(status: StatusCode, body: String) -> Response {
-    let mut resp = Response::new(Body::from(body));
+pub(crate) fn json_response(status: StatusCode, body: impl Into<Body>) -> Response {
+    let mut resp = Response::new(body.into());
     *resp.status_mut() = status;
     resp.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -18,6 +18,14 @@ mod polling;
 use client::{ClientConfig, HttpClient, RequestBuilder, Response};
 
 const SESSION_HEADER: &str = "mcp-session-id";
+// Names and values of every request's headers, made once rather than
+// parsed per request.
+const SESSION: HeaderName = HeaderName::from_static(SESSION_HEADER);
+const PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
+const METHOD: HeaderName = HeaderName::from_static("mcp-method");
+const NAME: HeaderName = HeaderName::from_static("mcp-name");
+const ACCEPT_BOTH: HeaderValue = HeaderValue::from_static("application/json, text/event-stream");
+const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 pub(crate) struct HttpLink {
     client: HttpClient,
@@ -178,13 +186,13 @@ impl HttpLink {
         let mut b = self
             .client
             .request(method, self.url.as_ref())
-            .header(ACCEPT, "application/json, text/event-stream")
+            .header(ACCEPT, ACCEPT_BOTH)
             .headers(self.secret_headers.clone());
         if let Some(version) = up.protocol() {
-            b = b.header("mcp-protocol-version", version.as_str());
+            b = b.header(PROTOCOL_VERSION, version.as_str());
         }
         if let Some(session) = self.session.load_full() {
-            b = b.header(SESSION_HEADER, session.as_str());
+            b = b.header(SESSION, session.as_str());
         }
         // W3C trace context of the current `mcp.upstream` span, if traced.
         for (name, value) in crate::telemetry::current_headers() {
@@ -193,7 +201,7 @@ impl HttpLink {
         if let Some(msg) = msg {
             if up.is_stateless() {
                 if let Some(m) = msg.get("method").and_then(Value::as_str) {
-                    b = b.header("mcp-method", m);
+                    b = b.header(METHOD, m);
                 }
                 let name = msg
                     .pointer("/params/name")
@@ -203,12 +211,12 @@ impl HttpLink {
                 if let Some(name) = name {
                     let encoded = crate::mcp::encode_header_value(name);
                     if let Ok(value) = HeaderValue::from_str(&encoded) {
-                        b = b.header("mcp-name", value);
+                        b = b.header(NAME, value);
                     }
                 }
             }
             b = b
-                .header(CONTENT_TYPE, "application/json")
+                .header(CONTENT_TYPE, APPLICATION_JSON)
                 .body(serde_json::to_vec(msg).unwrap_or_default());
         }
         b
