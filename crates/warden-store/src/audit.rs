@@ -16,7 +16,7 @@ use sqlx::any::AnyRow;
 use warden_policy::{AgentId, EndUserId, KeyId, OrgId};
 
 pub(crate) use batch::write_batch;
-pub use batch::{BATCH_LINGER, OUTCOME_WAIT};
+pub use batch::{BATCH_LINGER, OUTCOME_WAIT, SPOOLED_LINGER};
 pub use writer::{AuditWriter, AuditWriterOptions, AUDIT_DROPPED_METRIC};
 
 use crate::db::RowExt;

@@ -30,7 +30,7 @@ mod types;
 
 pub use audit::{
     AuditEntry, AuditKind, AuditPage, AuditQuery, AuditWriter, AuditWriterOptions, DecisionFields,
-    AUDIT_DROPPED_METRIC, BATCH_LINGER, OUTCOME_WAIT,
+    AUDIT_DROPPED_METRIC, BATCH_LINGER, OUTCOME_WAIT, SPOOLED_LINGER,
 };
 pub use consents::{ConsentBinding, ConsentTarget, KeyCheck, PendingConsent, MAX_CONSENT_ATTEMPTS};
 pub use credentials::{

@@ -58,6 +58,12 @@ impl Message {
     pub(super) fn urgent(&self) -> bool {
         matches!(self, Message::Durable(..) | Message::Flush(_))
     }
+
+    /// Nothing is lost if this message waits: its record is in the spool
+    /// already, or it is an outcome (best effort).
+    pub(super) fn durable_already(&self) -> bool {
+        matches!(self, Message::Spooled(..) | Message::Outcome(_))
+    }
 }
 
 #[derive(Default)]
@@ -76,7 +82,8 @@ pub(super) struct Counters {
 /// Two ways in:
 /// - [`AuditWriter::record`] never waits: it queues, or counts a drop when
 ///   the queue is full. For decisions that forward nothing (denials, lists):
-///   a crash can lose the last few milliseconds of them.
+///   a crash can lose the last few milliseconds of them (up to [`SPOOLED_LINGER`]
+///   when they arrive while the writer waits with spooled records only).
 /// - [`AuditWriter::record_durable`] resolves only once the transaction
 ///   holding the record has committed (group commit: every durable record
 ///   queued while the previous batch was being written shares the next
@@ -85,7 +92,8 @@ pub(super) struct Counters {
 ///   call's outcome adds later ([`AuditWriter::record_outcome`]) is best
 ///   effort.
 ///
-/// A batch of plain records that is not full waits [`BATCH_LINGER`] for more;
+/// A batch of plain records that is not full waits [`BATCH_LINGER`] for more
+/// ([`SPOOLED_LINGER`] when it holds only spooled records and outcomes);
 /// a batch with a durable record (or a flush) is written at once.
 ///
 /// With a spool the durable record is durable once appended there, and the
@@ -95,6 +103,7 @@ pub(super) struct Counters {
 /// without it and then updated, as without a spool.
 ///
 /// [`BATCH_LINGER`]: super::BATCH_LINGER
+/// [`SPOOLED_LINGER`]: super::SPOOLED_LINGER
 /// [`OUTCOME_WAIT`]: super::OUTCOME_WAIT
 #[derive(Clone)]
 pub struct AuditWriter {
