@@ -73,18 +73,22 @@ struct Segment {
 impl Segment {
     fn create(path: &Path) -> std::io::Result<Segment> {
         let file = open_segment(path)?;
-        if let Err(e) = reserve(&file, SEGMENT_BYTES) {
-            // Not left behind: the next attempt creates it again.
-            drop(file);
-            let _ = std::fs::remove_file(path);
-            return Err(e);
+        let mapped = reserve(&file, SEGMENT_BYTES).and_then(|()| {
+            // SAFETY: the mapping is of a file this process created, mode
+            // 0600 in a 0700 directory, and the only writer of it; its
+            // length stays SEGMENT_BYTES until the mapping is dropped
+            // (`seal`), so no access through it can be past the file's end.
+            unsafe { MmapMut::map_mut(&file) }
+        });
+        match mapped {
+            Ok(map) => Ok(Segment { file, map }),
+            Err(e) => {
+                // Not left behind: the next attempt creates it again.
+                drop(file);
+                let _ = std::fs::remove_file(path);
+                Err(e)
+            }
         }
-        // SAFETY: the mapping is of a file this process created, mode 0600
-        // in a 0700 directory, and the only writer of it; its length stays
-        // SEGMENT_BYTES until the mapping is dropped (`seal`), so no access
-        // through it can be past the file's end.
-        let map = unsafe { MmapMut::map_mut(&file)? };
-        Ok(Segment { file, map })
     }
 
     /// Unmaps the segment and cuts its file to the `used` bytes it holds.

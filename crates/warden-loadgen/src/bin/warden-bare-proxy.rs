@@ -76,15 +76,8 @@ fn main() -> ExitCode {
     };
     let mut workers = Vec::with_capacity(count);
     for i in 0..count {
-        let runtime = match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("warden-bare-proxy: {e}");
-                return ExitCode::FAILURE;
-            }
+        let Some(runtime) = single_threaded_runtime() else {
+            return ExitCode::FAILURE;
         };
         let handle = runtime.handle().clone();
         let spawned = std::thread::Builder::new()
@@ -96,15 +89,8 @@ fn main() -> ExitCode {
         }
         workers.push((handle, Arc::new(AtomicUsize::new(0))));
     }
-    let main = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("warden-bare-proxy: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(main) = single_threaded_runtime() else {
+        return ExitCode::FAILURE;
     };
     main.block_on(async move {
         let listener = match tokio::net::TcpListener::bind(&args.listen).await {
@@ -151,6 +137,21 @@ fn main() -> ExitCode {
             });
         }
     })
+}
+
+/// A single-threaded runtime (each worker's, and the accept loop's), or
+/// why not on stderr.
+fn single_threaded_runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => Some(runtime),
+        Err(e) => {
+            eprintln!("warden-bare-proxy: {e}");
+            None
+        }
+    }
 }
 
 async fn forward(
