@@ -28,8 +28,8 @@ pub const BATCH_LINGER: Duration = Duration::from_millis(5);
 
 /// How long it waits instead when everything it has is durable already
 /// (spooled records, outcomes): fewer, larger transactions cost less per
-/// row (BENCHMARKS.md: 9 % of the gateway's CPU per call at concurrency 1,
-/// 6 % at 32, against [`BATCH_LINGER`]), and only the time until a decision
+/// row (BENCHMARKS.md: 7 % of the gateway's CPU per call at concurrency 1
+/// and at 32, against [`BATCH_LINGER`]), and only the time until a decision
 /// shows in the audit query grows.
 pub const SPOOLED_LINGER: Duration = Duration::from_millis(50);
 
