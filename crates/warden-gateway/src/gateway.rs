@@ -1,6 +1,7 @@
 //! Gateway state: sessions, listen streams, in-flight calls, and the task
 //! that keeps live sessions in step with the policy and the catalogs.
 
+use crate::jsonrpc::ValueExt;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
@@ -386,7 +387,7 @@ impl Shared {
             if session.mount.prefixed()
                 && jsonrpc::method(&msg) == "notifications/resources/updated"
             {
-                if let Some(uri) = msg.pointer("/params/uri").and_then(Value::as_str) {
+                if let Some(uri) = msg.at(&["params", "uri"]).and_then(Value::as_str) {
                     let exposed = crate::view::prefix_uri(&slug, uri);
                     msg["params"]["uri"] = Value::String(exposed);
                 }

@@ -14,6 +14,7 @@
 //! `_meta` trace context or the upstream speaks the 2026-07-28 revision, in
 //! the forwarded `params._meta` ([`inject_meta`]).
 
+use crate::jsonrpc::ValueExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::http::HeaderMap;
@@ -89,7 +90,7 @@ impl Injector for Pairs {
 }
 
 fn meta_of(msg: &Value) -> Option<&Map<String, Value>> {
-    msg.pointer("/params/_meta").and_then(Value::as_object)
+    msg.at(&["params", "_meta"]).and_then(Value::as_object)
 }
 
 /// Whether a message's `params._meta` carries W3C trace context.

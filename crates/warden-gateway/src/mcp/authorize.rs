@@ -205,10 +205,17 @@ fn new_decision_id() -> String {
 }
 
 fn count_decision(verdict: &Verdict) {
-    let reason = if verdict.allowed {
-        "allowed"
+    // The allowed handle is resolved once (see `count_request`): it is
+    // the one every forwarded call counts.
+    static ALLOWED: std::sync::OnceLock<metrics::Counter> = std::sync::OnceLock::new();
+    if verdict.allowed {
+        ALLOWED
+            .get_or_init(
+                || metrics::counter!("warden_gateway_decisions_total", "reason" => "allowed"),
+            )
+            .increment(1);
     } else {
-        verdict.reason.unwrap_or("denied")
-    };
-    metrics::counter!("warden_gateway_decisions_total", "reason" => reason).increment(1);
+        let reason = verdict.reason.unwrap_or("denied");
+        metrics::counter!("warden_gateway_decisions_total", "reason" => reason).increment(1);
+    }
 }

@@ -4,6 +4,7 @@
 //! a tool, prompt or resource goes through [`Ctx::authorize`] and then
 //! [`Ctx::forward`].
 
+use crate::jsonrpc::ValueExt;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -77,7 +78,7 @@ impl Ctx {
 
     pub(crate) fn notification(&self, msg: &Value) {
         if jsonrpc::method(msg) == "notifications/cancelled" {
-            if let Some(request_id) = msg.pointer("/params/requestId") {
+            if let Some(request_id) = msg.at(&["params", "requestId"]) {
                 self.shared
                     .cancel_by_client(&self.owner, &jsonrpc::id_key(request_id));
             }
@@ -218,7 +219,7 @@ impl Ctx {
                 // A 2026-07-28 upstream names itself in `_meta`.
                 let server_info = info
                     .get("serverInfo")
-                    .or_else(|| info.pointer("/_meta").and_then(|m| m.get(META_SERVER_INFO)))
+                    .or_else(|| info.get("_meta").and_then(|m| m.get(META_SERVER_INFO)))
                     .cloned()
                     .unwrap_or_else(Self::server_info);
                 return (caps, server_info, info.get("instructions").cloned());
@@ -524,13 +525,13 @@ impl Ctx {
             return Err(Refusal::InvalidParams("completion/complete needs params"));
         };
         let kind = params
-            .pointer("/ref/type")
+            .at(&["ref", "type"])
             .and_then(Value::as_str)
             .unwrap_or("");
         let (slug, local, field, what) = match kind {
             "ref/prompt" => {
                 let exposed = params
-                    .pointer("/ref/name")
+                    .at(&["ref", "name"])
                     .and_then(Value::as_str)
                     .unwrap_or("");
                 let exposed = bounded(exposed, "params.ref.name", MAX_NAME_BYTES)?;
@@ -540,7 +541,7 @@ impl Ctx {
             }
             "ref/resource" => {
                 let exposed = params
-                    .pointer("/ref/uri")
+                    .at(&["ref", "uri"])
                     .and_then(Value::as_str)
                     .unwrap_or("");
                 let exposed = bounded(exposed, "params.ref.uri", MAX_URI_BYTES)?;
@@ -662,7 +663,7 @@ impl Ctx {
     fn listen(&self, id: Value, params: Option<Value>) -> Answer {
         let wants_tools = params
             .as_ref()
-            .and_then(|p| p.pointer("/notifications/toolsListChanged"))
+            .and_then(|p| p.at(&["notifications", "toolsListChanged"]))
             .and_then(Value::as_bool)
             .unwrap_or(false);
         let listener_id = uuid::Uuid::new_v4().simple().to_string();

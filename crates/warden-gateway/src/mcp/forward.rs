@@ -2,6 +2,7 @@
 //! as one JSON body or, when the upstream talks first (progress, logging,
 //! requests to the client) or is slow, as an SSE stream.
 
+use crate::jsonrpc::ValueExt;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -281,9 +282,9 @@ impl Ctx {
     /// Whether a 2026-07-28 request's caller declared URL-mode elicitation.
     fn declares_url_elicitation(&self, params: &Value) -> bool {
         params
-            .pointer("/_meta")
+            .get("_meta")
             .and_then(|m| m.get(crate::upstream::META_CLIENT_CAPABILITIES))
-            .and_then(|c| c.pointer("/elicitation/url"))
+            .and_then(|c| c.at(&["elicitation", "url"]))
             .is_some()
     }
 
@@ -380,7 +381,7 @@ impl Ctx {
     /// 2026-07-28 wire a missing client capability is a 400, as the
     /// upstream answered it; everything else is a 200.
     fn reply_status(&self, reply: &Value) -> StatusCode {
-        let code = reply.pointer("/error/code").and_then(Value::as_i64);
+        let code = reply.at(&["error", "code"]).and_then(Value::as_i64);
         if self.stateless && code == Some(jsonrpc::code::MISSING_CLIENT_CAPABILITY) {
             StatusCode::BAD_REQUEST
         } else {
@@ -513,7 +514,7 @@ impl Ctx {
         own_credentials: Option<HeaderMap>,
         params: &Value,
     ) -> Result<Arc<Upstream>, Refusal> {
-        let meta = params.pointer("/_meta");
+        let meta = params.get("_meta");
         let capabilities = meta
             .and_then(|m| m.get(crate::upstream::META_CLIENT_CAPABILITIES))
             .filter(|c| c.is_object())

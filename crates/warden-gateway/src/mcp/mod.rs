@@ -36,7 +36,7 @@ mod stream;
 mod tasks;
 mod wire;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use axum::body::{Body, Bytes};
@@ -188,32 +188,48 @@ fn principal_refusal(access: &warden_policy::Access) -> Result<(), Refusal> {
     }
 }
 
-fn method_label(method: &str) -> &'static str {
-    const KNOWN: [&str; 18] = [
-        "initialize",
-        "ping",
-        "tools/list",
-        "tools/call",
-        "prompts/list",
-        "prompts/get",
-        "resources/list",
-        "resources/read",
-        "resources/templates/list",
-        "resources/subscribe",
-        "resources/unsubscribe",
-        "completion/complete",
-        "logging/setLevel",
-        "server/discover",
-        "subscriptions/listen",
-        "notifications/initialized",
-        "notifications/cancelled",
-        "notifications/progress",
-    ];
-    KNOWN
+/// The methods `warden_gateway_requests_total` names; any other is `other`.
+const KNOWN_METHODS: [&str; 18] = [
+    "initialize",
+    "ping",
+    "tools/list",
+    "tools/call",
+    "prompts/list",
+    "prompts/get",
+    "resources/list",
+    "resources/read",
+    "resources/templates/list",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "completion/complete",
+    "logging/setLevel",
+    "server/discover",
+    "subscriptions/listen",
+    "notifications/initialized",
+    "notifications/cancelled",
+    "notifications/progress",
+];
+const MOUNT_LABELS: [&str; 3] = ["all", "server", "toolset"];
+
+/// Counts a request in `warden_gateway_requests_total`. Each (method,
+/// mount) handle is resolved once: `counter!` builds the metric's key and
+/// looks it up in the registry on every use, a few allocations and hashes
+/// per request.
+fn count_request(method: &str, mount: &Mount) {
+    const SLOTS: usize = (KNOWN_METHODS.len() + 1) * MOUNT_LABELS.len();
+    static COUNTERS: [OnceLock<metrics::Counter>; SLOTS] = [const { OnceLock::new() }; SLOTS];
+    let m = KNOWN_METHODS
         .iter()
-        .find(|m| **m == method)
-        .copied()
-        .unwrap_or("other")
+        .position(|known| *known == method)
+        .unwrap_or(KNOWN_METHODS.len());
+    let label = mount.label();
+    let n = MOUNT_LABELS.iter().position(|l| *l == label).unwrap_or(0);
+    COUNTERS[m * MOUNT_LABELS.len() + n]
+        .get_or_init(|| {
+            let method = KNOWN_METHODS.get(m).copied().unwrap_or("other");
+            metrics::counter!("warden_gateway_requests_total", "method" => method, "mount" => label)
+        })
+        .increment(1);
 }
 
 async fn handle_post(
@@ -229,7 +245,7 @@ async fn handle_post(
         Err(refusal) => return refusal.into_response(Value::Null),
     };
     drop(body);
-    metrics::counter!("warden_gateway_requests_total", "method" => method_label(msg.method()), "mount" => mount.label()).increment(1);
+    count_request(msg.method(), &mount);
     let span = crate::telemetry::request_span(&headers, &msg.value, msg.method(), &mount);
     handle_message(shared, mount, admitted, headers, msg, started)
         .instrument(span)

@@ -19,6 +19,7 @@
 //! endpoint): sent on the caller's own upstream session, for the tasks that
 //! session created ([`Ctx::session_task`]).
 
+use crate::jsonrpc::ValueExt;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -42,7 +43,7 @@ type Answer = Result<axum::response::Response, Refusal>;
 /// Does this request's `_meta` declare the tasks extension?
 fn declares_tasks(params: Option<&Value>) -> bool {
     params
-        .and_then(|p| p.pointer("/_meta"))
+        .and_then(|p| p.get("_meta"))
         .and_then(|m| m.get(META_CLIENT_CAPABILITIES))
         .and_then(|c| c.get("extensions"))
         .and_then(|e| e.get(TASKS_EXTENSION))
@@ -52,7 +53,7 @@ fn declares_tasks(params: Option<&Value>) -> bool {
 /// Does the upstream advertise the tasks extension?
 fn offers_tasks(upstream: &Upstream) -> bool {
     upstream.info().is_some_and(|info| {
-        info.pointer("/capabilities/extensions")
+        info.at(&["capabilities", "extensions"])
             .and_then(|e| e.get(TASKS_EXTENSION))
             .is_some()
     })

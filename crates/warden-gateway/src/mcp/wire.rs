@@ -4,6 +4,7 @@
 //! `_meta`, and the `MCP-Protocol-Version`, `Mcp-Method` and `Mcp-Name`
 //! headers, when sent, say what the body says.
 
+use crate::jsonrpc::ValueExt;
 use axum::http::HeaderMap;
 use base64::Engine;
 use serde_json::Value;
@@ -32,7 +33,7 @@ pub(crate) fn is_stateless(headers: &HeaderMap, msg: &Value) -> bool {
     }
     header.is_some()
         || msg
-            .pointer("/params/_meta")
+            .at(&["params", "_meta"])
             .and_then(|m| m.get(META_PROTOCOL_VERSION))
             .is_some()
         || matches!(
@@ -46,7 +47,7 @@ pub(crate) fn is_stateless(headers: &HeaderMap, msg: &Value) -> bool {
 /// version header that disagrees with `_meta` (-32020), a version not
 /// served (-32022), then the method and name headers (-32020).
 pub(crate) fn check_request(headers: &HeaderMap, msg: &Value) -> Result<(), Refusal> {
-    let Some(meta) = msg.pointer("/params/_meta").and_then(Value::as_object) else {
+    let Some(meta) = msg.at(&["params", "_meta"]).and_then(Value::as_object) else {
         return Err(Refusal::MetaInvalid("params._meta is required"));
     };
     let Some(version) = meta.get(META_PROTOCOL_VERSION).and_then(Value::as_str) else {
@@ -96,15 +97,15 @@ pub(crate) fn check_headers(headers: &HeaderMap, msg: &Value) -> Result<(), Refu
         return Err(Refusal::HeaderMismatch("Mcp-Method"));
     }
     let field = match method {
-        "tools/call" | "prompts/get" => "/params/name",
-        "resources/read" => "/params/uri",
+        "tools/call" | "prompts/get" => ["params", "name"],
+        "resources/read" => ["params", "uri"],
         // `tasks/result` is not a method of this wire (the tasks extension
         // removed it): answered -32601 like any unknown method, whatever
         // its headers say.
-        "tasks/get" | "tasks/update" | "tasks/cancel" => "/params/taskId",
+        "tasks/get" | "tasks/update" | "tasks/cancel" => ["params", "taskId"],
         _ => return Ok(()),
     };
-    let named = msg.pointer(field).and_then(Value::as_str);
+    let named = msg.at(&field).and_then(Value::as_str);
     let sent = header_str(headers, NAME_HEADER, MAX_NAME_HEADER_BYTES)?;
     match (named, sent) {
         (None, _) => Ok(()),

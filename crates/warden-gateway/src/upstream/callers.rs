@@ -23,6 +23,7 @@
 //! Which decision allows a request does not change: `decide` runs first,
 //! the link only chooses the wire (`mcp/forward.rs`).
 
+use crate::jsonrpc::ValueExt;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -161,7 +162,7 @@ impl Upstream {
     pub(crate) fn note_task(&self, result: &Value) {
         let (Some(caller), Some(task)) = (
             &self.caller,
-            result.pointer("/task/taskId").and_then(Value::as_str),
+            result.at(&["task", "taskId"]).and_then(Value::as_str),
         ) else {
             return;
         };

@@ -1,5 +1,6 @@
 //! Upstream over MCP Streamable HTTP (both protocol eras).
 
+use crate::jsonrpc::ValueExt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -204,9 +205,9 @@ impl HttpLink {
                     b = b.header(METHOD, m);
                 }
                 let name = msg
-                    .pointer("/params/name")
-                    .or_else(|| msg.pointer("/params/uri"))
-                    .or_else(|| msg.pointer("/params/taskId"))
+                    .at(&["params", "name"])
+                    .or_else(|| msg.at(&["params", "uri"]))
+                    .or_else(|| msg.at(&["params", "taskId"]))
                     .and_then(Value::as_str);
                 if let Some(name) = name {
                     let encoded = crate::mcp::encode_header_value(name);

@@ -2,6 +2,7 @@
 //! initialize or discover, then keep the tool catalog fresh.
 
 use super::*;
+use crate::jsonrpc::ValueExt;
 
 impl Upstream {
     /// The connection task: connect (retrying with backoff), then refresh
@@ -131,7 +132,7 @@ impl Upstream {
         self.protocol.store(None);
         let resp = outcome?;
         let speaks_stateless = resp
-            .pointer("/result/supportedVersions")
+            .at(&["result", "supportedVersions"])
             .and_then(Value::as_array)
             .is_some_and(|v| v.iter().any(|v| v == STATELESS_VERSION));
         if !speaks_stateless {

@@ -540,7 +540,7 @@ impl Upstream {
         if !p.is_object() {
             p = json!({});
         }
-        let has = |p: &Value, key: &str| p.pointer("/_meta").and_then(|m| m.get(key)).is_some();
+        let has = |p: &Value, key: &str| p.get("_meta").and_then(|m| m.get(key)).is_some();
         let mut entries = vec![(META_PROTOCOL_VERSION.to_string(), json!(STATELESS_VERSION))];
         if !has(&p, META_CLIENT_CAPABILITIES) {
             entries.push((META_CLIENT_CAPABILITIES.to_string(), json!({})));

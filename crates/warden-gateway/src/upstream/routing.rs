@@ -4,6 +4,7 @@
 //! stream carried it (or the one request in flight, or nobody); on a
 //! caller link everything belongs to that link's one caller.
 
+use crate::jsonrpc::ValueExt;
 use serde_json::{json, Value};
 
 use super::{lock, ClientSink, Upstream};
@@ -167,7 +168,7 @@ impl Upstream {
             },
             "notifications/progress" => {
                 let token = msg
-                    .pointer("/params/progressToken")
+                    .at(&["params", "progressToken"])
                     .and_then(Value::as_str)
                     .map(str::to_owned);
                 let Some(token) = token else { return };
