@@ -41,9 +41,36 @@ pub const OUTCOME_WAIT: Duration = Duration::from_millis(20);
 const OUTCOME_LINGER: Duration = Duration::from_millis(20);
 
 const DECISION_COLUMNS: usize = 15;
-/// Rows per INSERT statement (and outcomes per UPDATE): one prepared
-/// statement per size from 1 to this, per connection.
+/// Rows per INSERT statement (and outcomes per UPDATE) up to which every
+/// size has its own prepared statement (per connection).
 const ROWS_PER_STATEMENT: usize = 16;
+/// Larger statements for full batches: each statement is a round trip to
+/// the database's worker thread, so a 500-row batch takes 9 instead of 32.
+/// Two sizes only, so that a connection's statement cache keeps them all.
+const LARGE_STATEMENTS: [usize; 2] = [32, 64];
+
+/// The rows the next statement takes out of `remaining`: 64 or 32 while
+/// that many are left, then the rest (at most [`ROWS_PER_STATEMENT`]).
+fn statement_rows(remaining: usize) -> usize {
+    LARGE_STATEMENTS
+        .iter()
+        .rev()
+        .copied()
+        .find(|&n| remaining >= n)
+        .unwrap_or_else(|| remaining.min(ROWS_PER_STATEMENT))
+}
+
+/// `items` cut into statements of [`statement_rows`] each.
+fn statement_chunks<T>(mut items: &[T]) -> impl Iterator<Item = &[T]> {
+    std::iter::from_fn(move || {
+        if items.is_empty() {
+            return None;
+        }
+        let (chunk, rest) = items.split_at(statement_rows(items.len()));
+        items = rest;
+        Some(chunk)
+    })
+}
 
 /// Spooled records waiting for their outcome, oldest (lowest spool
 /// sequence number) first.
@@ -345,10 +372,10 @@ pub(crate) async fn write_batch(
         return Ok(());
     }
     let mut tx = pool.begin().await?;
-    for chunk in batch.chunks(ROWS_PER_STATEMENT) {
+    for chunk in statement_chunks(batch) {
         insert_statement(backend, chunk).execute(&mut *tx).await?;
     }
-    for chunk in outcomes.chunks(ROWS_PER_STATEMENT) {
+    for chunk in statement_chunks(outcomes) {
         outcomes_statement(backend, chunk).execute(&mut *tx).await?;
     }
     tx.commit().await?;
@@ -357,7 +384,8 @@ pub(crate) async fn write_batch(
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
-/// Statements of 1 to [`ROWS_PER_STATEMENT`] rows, built once per backend.
+/// Statements of 1 to [`ROWS_PER_STATEMENT`] rows and of each of
+/// [`LARGE_STATEMENTS`] rows, built once per backend.
 struct Statements {
     sqlite: OnceLock<Vec<String>>,
     postgres: OnceLock<Vec<String>>,
@@ -385,10 +413,15 @@ impl Statements {
         };
         let all = cell.get_or_init(|| {
             (1..=ROWS_PER_STATEMENT)
+                .chain(LARGE_STATEMENTS)
                 .map(|rows| build(rows, &param))
                 .collect()
         });
-        &all[n.clamp(1, ROWS_PER_STATEMENT) - 1]
+        let index = match LARGE_STATEMENTS.iter().position(|&large| large == n) {
+            Some(large) => ROWS_PER_STATEMENT + large,
+            None => n.clamp(1, ROWS_PER_STATEMENT) - 1,
+        };
+        &all[index]
     }
 }
 
@@ -418,7 +451,7 @@ fn insert_sql(rows: usize, param: &dyn Fn(usize) -> String) -> String {
     sql
 }
 
-/// One multi-row INSERT of at most [`ROWS_PER_STATEMENT`] records.
+/// One multi-row INSERT of [`statement_rows`] records.
 fn insert_statement(backend: Backend, chunk: &[DecisionRecord]) -> AnyQuery<'_> {
     static INSERTS: Statements = Statements::new();
     let mut q = sqlx::query(INSERTS.get(backend, chunk.len(), insert_sql));
@@ -485,6 +518,27 @@ fn outcomes_statement(backend: Backend, chunk: &[DecisionOutcome]) -> AnyQuery<'
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batches_are_cut_into_the_prepared_sizes() {
+        let sizes = |n: usize| {
+            let items = vec![0u8; n];
+            statement_chunks(&items)
+                .map(<[u8]>::len)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(sizes(0), Vec::<usize>::new());
+        assert_eq!(sizes(5), [5]);
+        assert_eq!(sizes(16), [16]);
+        assert_eq!(sizes(20), [16, 4]);
+        assert_eq!(sizes(40), [32, 8]);
+        assert_eq!(sizes(500), [64, 64, 64, 64, 64, 64, 64, 32, 16, 4]);
+        static T: Statements = Statements::new();
+        for n in [1, 16, 32, 64] {
+            let sql = T.get(Backend::Sqlite, n, insert_sql);
+            assert_eq!(sql.matches('?').count(), n * DECISION_COLUMNS, "{n} rows");
+        }
+    }
 
     #[test]
     fn sqlite_statements_bind_by_position_postgres_by_number() {
