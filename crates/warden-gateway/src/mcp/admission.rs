@@ -57,7 +57,11 @@ pub(crate) fn header_str<'h>(
     }
 }
 
-async fn admit(shared: &Shared, headers: &HeaderMap, path: &str) -> Result<Admitted, Refusal> {
+pub(super) async fn admit(
+    shared: &Shared,
+    headers: &HeaderMap,
+    path: &str,
+) -> Result<Admitted, Refusal> {
     if !shared.config.allowed_hosts.is_empty() {
         let host = header_str(headers, "host", 1024)?.unwrap_or("");
         if !host_allowed(&shared.config.allowed_hosts, host) {

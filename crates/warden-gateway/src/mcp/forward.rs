@@ -12,7 +12,7 @@ use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
-use warden_store::{DecisionOutcome, DecisionRecord};
+use warden_store::DecisionOutcome;
 
 use super::authorize::{Permit, Subject};
 use super::dispatch::Ctx;
@@ -111,8 +111,9 @@ struct ExchangeGuard<'a> {
     call_no: Option<u64>,
     upstream: &'a Upstream,
     upstream_id: u64,
-    /// The allowed decision, already durable; its outcome is recorded on drop.
-    record: Option<DecisionRecord>,
+    /// The allowed decision's row (already durable), whose outcome is
+    /// recorded on drop with the call's latency.
+    outcome: Option<DecisionOutcome>,
     request_started: Instant,
     upstream_done: bool,
     _limit: LimitPermit,
@@ -138,22 +139,18 @@ impl Drop for ExchangeGuard<'_> {
             self.upstream
                 .cancel(self.upstream_id, "the client went away");
         }
-        if let Some(record) = self.record.take() {
+        if let Some(mut outcome) = self.outcome.take() {
             // The decision itself was made durable before the call was
             // forwarded; what is known only now follows, best effort.
-            let latency_us = self.request_started.elapsed().as_micros() as u64;
+            outcome.latency_us = self.request_started.elapsed().as_micros() as u64;
             tracing::debug!(
-                decision_id = %record.decision_id,
-                server = %record.server_slug,
-                tool = record.tool.as_deref().unwrap_or(""),
-                latency_us,
-                revision = record.revision,
+                decision_id = %outcome.decision_id,
+                server = %self.upstream.slug(),
+                latency_us = outcome.latency_us,
                 completed = self.upstream_done,
                 "tools/call allowed"
             );
-            self.shared
-                .recorder
-                .record_outcome(DecisionOutcome::of(&record, latency_us));
+            self.shared.recorder.record_outcome(outcome);
         }
     }
 }
@@ -551,9 +548,12 @@ impl Ctx {
             finish,
         } = fwd;
         // No call is forwarded before its decision is durable: a crash may
-        // lose nothing that reached an upstream.
-        if let Some(record) = &permit.record {
-            if let Err(e) = self.shared.recorder.record_durable(record.clone()).await {
+        // lose nothing that reached an upstream. The record goes to the
+        // recorder; what finds its row for the outcome stays here.
+        let mut outcome = None;
+        if let Some(record) = permit.record.take() {
+            outcome = Some(DecisionOutcome::of(&record, 0));
+            if let Err(e) = self.shared.recorder.record_durable(record).await {
                 tracing::error!(decision_id = %permit.decision_id, error = %e, "call refused: its decision could not be recorded");
                 return Some(
                     Refusal::AuditUnavailable {
@@ -579,11 +579,9 @@ impl Ctx {
             Ok(link) => link,
             Err(refusal) => {
                 tracing::warn!(decision_id = %permit.decision_id, server = %permit.slug, reason = refusal.reason(), "call refused: no upstream session for this caller");
-                if let Some(record) = permit.record.take() {
-                    let latency_us = self.started.elapsed().as_micros() as u64;
-                    self.shared
-                        .recorder
-                        .record_outcome(DecisionOutcome::of(&record, latency_us));
+                if let Some(mut outcome) = outcome {
+                    outcome.latency_us = self.started.elapsed().as_micros() as u64;
+                    self.shared.recorder.record_outcome(outcome);
                 }
                 return Some(refusal.to_message(id));
             }
@@ -599,7 +597,7 @@ impl Ctx {
             call_no,
             upstream: &upstream,
             upstream_id,
-            record: permit.record.take(),
+            outcome,
             request_started: self.started,
             upstream_done: false,
             _limit: limit,

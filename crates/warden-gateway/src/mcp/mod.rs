@@ -4,8 +4,8 @@
 //!
 //! 1. **admission** ([`admission`]): Host/Origin, shutdown, staleness, the
 //!    bearer key and asserted identities, or an identity provider's token
-//!    ([`oauth`]) → a `Principal` (an axum extractor, so no handler can
-//!    skip it);
+//!    ([`oauth`]) → a `Principal` (the first step of each mount point's
+//!    service, `Endpoint`, so no method runs without it);
 //! 2. **transport** (this file): the body read within its bound, one strict
 //!    JSON-RPC message ([`message`]), the protocol era, the session;
 //! 3. **dispatch** ([`dispatch`]): what the method means here;
@@ -36,16 +36,19 @@ mod stream;
 mod tasks;
 mod wire;
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Request};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::Response;
-use axum::routing::MethodRouter;
 use axum::Router;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::Value;
 use tracing::Instrument;
 
@@ -70,86 +73,147 @@ const LAST_EVENT_ID_HEADER: &str = "last-event-id";
 /// Session ids are 32 hex characters; anything much longer is not one.
 const MAX_SESSION_ID_BYTES: usize = 128;
 
-/// The three mount points, each registered once with its three methods.
+/// The three mount points, each registered once; the person's
+/// connections; the resource metadata.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
-    // The body limit is enforced by `Bytes` below, so that an oversized
-    // body gets the JSON 413, not axum's plain-text one.
-    let limit = shared.config.max_request_bytes;
+    let endpoint = |point| Endpoint {
+        shared: Arc::clone(&shared),
+        point,
+    };
     Router::new()
-        .route("/mcp", endpoint(|_| Ok(Mount::All)))
-        .route(
-            "/mcp/servers/{slug}",
-            endpoint(|slug| Ok(Mount::Server(slug.unwrap_or_default()))),
+        .route_service("/mcp", endpoint(MountPoint::All))
+        .route_service("/mcp/servers/{slug}", endpoint(MountPoint::Server))
+        .route_service("/mcp/toolsets/{slug}", endpoint(MountPoint::Toolset))
+        .merge(
+            connections::routes()
+                .layer(axum::middleware::from_fn_with_state(
+                    Arc::clone(&shared),
+                    oauth::challenge,
+                ))
+                .layer(DefaultBodyLimit::max(shared.config.max_request_bytes))
+                .with_state(Arc::clone(&shared)),
         )
-        .route(
-            "/mcp/toolsets/{slug}",
-            endpoint(|slug| Ok(Mount::Toolset(slug.unwrap_or_default()))),
-        )
-        .merge(connections::routes())
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&shared),
-            oauth::challenge,
-        ))
-        .layer(DefaultBodyLimit::max(limit))
-        .with_state(Arc::clone(&shared))
         .merge(oauth::metadata_router(shared))
 }
 
-type MountOf = fn(Option<String>) -> Result<Mount, Refusal>;
-
-/// POST, GET and DELETE of one mount point.
-fn endpoint(mount_of: MountOf) -> MethodRouter<Arc<Shared>> {
-    use axum::routing::{delete, get, post};
-    let on_post = move |State(shared): State<Arc<Shared>>,
-                        slug: Option<Path<String>>,
-                        admitted: Result<Admitted, Refusal>,
-                        headers: HeaderMap,
-                        body: Result<Bytes, BytesRejection>| async move {
-        let started = Instant::now();
-        match mount(mount_of, slug).and_then(|m| Ok((m, admitted?, read_body(&shared, body)?))) {
-            Ok((mount, admitted, body)) => {
-                handle_post(shared, mount, admitted, headers, body, started).await
-            }
-            Err(refusal) => refusal.into_response(Value::Null),
-        }
-    };
-    let on_get = move |State(shared): State<Arc<Shared>>,
-                       slug: Option<Path<String>>,
-                       admitted: Result<Admitted, Refusal>,
-                       headers: HeaderMap| async move {
-        mount(mount_of, slug)
-            .and_then(|m| handle_get(&shared, m, admitted?, &headers))
-            .unwrap_or_else(|refusal| refusal.into_response(Value::Null))
-    };
-    let on_delete = move |State(shared): State<Arc<Shared>>,
-                          slug: Option<Path<String>>,
-                          admitted: Result<Admitted, Refusal>,
-                          headers: HeaderMap| async move {
-        mount(mount_of, slug)
-            .and_then(|m| handle_delete(&shared, m, admitted?, &headers))
-            .unwrap_or_else(|refusal| refusal.into_response(Value::Null))
-    };
-    post(on_post).merge(get(on_get)).merge(delete(on_delete))
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum MountPoint {
+    All,
+    Server,
+    Toolset,
 }
 
-fn mount(mount_of: MountOf, slug: Option<Path<String>>) -> Result<Mount, Refusal> {
-    let slug = slug.map(|Path(s)| s);
-    if slug.as_ref().is_some_and(|s| s.len() > MAX_SLUG_BYTES) {
-        return Err(Refusal::EndpointUnknown);
+/// One mount point's POST, GET and DELETE, as a tower service that axum
+/// routes to by path. Its methods are dispatched here rather than by
+/// axum's method router, handler extractors and middleware: those cloned
+/// boxed services, header maps and extensions, about 25 allocations per
+/// request (BENCHMARKS.md, "the front door without axum's handler
+/// machinery").
+#[derive(Clone)]
+struct Endpoint {
+    shared: Arc<Shared>,
+    point: MountPoint,
+}
+
+impl tower::Service<Request> for Endpoint {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
     }
-    mount_of(slug)
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let shared = Arc::clone(&self.shared);
+        let point = self.point;
+        Box::pin(async move { Ok(serve(shared, point, req).await) })
+    }
 }
 
-fn read_body(shared: &Shared, body: Result<Bytes, BytesRejection>) -> Result<Bytes, Refusal> {
-    body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            Refusal::BodyTooLarge {
-                limit: shared.config.max_request_bytes,
+/// Admission, then the method; a challenge in the answer names the
+/// endpoint's resource metadata.
+async fn serve(shared: Arc<Shared>, point: MountPoint, req: Request) -> Response {
+    let started = Instant::now();
+    let (mut parts, body) = req.into_parts();
+    let method = parts.method.clone();
+    if !matches!(
+        method,
+        Method::POST | Method::GET | Method::HEAD | Method::DELETE
+    ) {
+        let mut resp = Response::new(Body::empty());
+        *resp.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+        resp.headers_mut().insert(
+            header::ALLOW,
+            HeaderValue::from_static("GET,HEAD,POST,DELETE"),
+        );
+        return resp;
+    }
+    let mount = match point {
+        MountPoint::All => Ok(Mount::All),
+        MountPoint::Server | MountPoint::Toolset => {
+            match Path::<String>::from_request_parts(&mut parts, &()).await {
+                Ok(Path(slug)) if slug.len() <= MAX_SLUG_BYTES => {
+                    Ok(if point == MountPoint::Server {
+                        Mount::Server(slug)
+                    } else {
+                        Mount::Toolset(slug)
+                    })
+                }
+                _ => Err(Refusal::EndpointUnknown),
             }
-        } else {
-            Refusal::InvalidRequest("the body could not be read")
         }
-    })
+    };
+    let admitted = admission::admit(&shared, &parts.headers, parts.uri.path()).await;
+    let mut resp = match method {
+        Method::POST => {
+            // Read whatever the admission said, so that the connection
+            // stays usable for the next request.
+            let body = read_body(&shared, body).await;
+            match mount.and_then(|m| Ok((m, admitted?, body?))) {
+                Ok((mount, admitted, body)) => {
+                    handle_post(
+                        Arc::clone(&shared),
+                        mount,
+                        admitted,
+                        parts.headers,
+                        body,
+                        started,
+                    )
+                    .await
+                }
+                Err(refusal) => refusal.into_response(Value::Null),
+            }
+        }
+        Method::DELETE => mount
+            .and_then(|m| handle_delete(&shared, m, admitted?, &parts.headers))
+            .unwrap_or_else(|refusal| refusal.into_response(Value::Null)),
+        _ => {
+            let resp = mount
+                .and_then(|m| handle_get(&shared, m, admitted?, &parts.headers))
+                .unwrap_or_else(|refusal| refusal.into_response(Value::Null));
+            if method == Method::HEAD {
+                let (parts, _) = resp.into_parts();
+                Response::from_parts(parts, Body::empty())
+            } else {
+                resp
+            }
+        }
+    };
+    oauth::name_metadata(&shared, parts.uri.path(), &mut resp);
+    resp
+}
+
+/// The body within `max_request_bytes`; over it, the JSON 413.
+async fn read_body(shared: &Shared, body: Body) -> Result<Bytes, Refusal> {
+    let limit = shared.config.max_request_bytes;
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(Refusal::BodyTooLarge { limit })
+        }
+        Err(_) => Err(Refusal::InvalidRequest("the body could not be read")),
+    }
 }
 
 /// The session a session-era request names, checked against its principal.

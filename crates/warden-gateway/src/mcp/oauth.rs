@@ -124,8 +124,8 @@ pub(crate) async fn admit_token(
     Err(Refusal::KeyUnknown)
 }
 
-/// Middleware of the MCP endpoints: a challenge names where this
-/// endpoint's resource metadata is, once identity providers exist.
+/// Middleware of the person's connections endpoints (the MCP endpoints
+/// call [`name_metadata`] themselves): see [`name_metadata`].
 pub(crate) async fn challenge(
     State(shared): State<Arc<Shared>>,
     req: Request,
@@ -133,22 +133,28 @@ pub(crate) async fn challenge(
 ) -> Response {
     let path = req.uri().path().to_owned();
     let mut resp = next.run(req).await;
+    name_metadata(&shared, &path, &mut resp);
+    resp
+}
+
+/// A challenge (`WWW-Authenticate`) from the endpoint at `path` names
+/// where its resource metadata is, once identity providers exist.
+pub(crate) fn name_metadata(shared: &Shared, path: &str, resp: &mut Response) {
     if !resp.headers().contains_key(header::WWW_AUTHENTICATE) {
-        return resp;
+        return;
     }
     let Some(ids) = shared.identities.load_full().filter(|i| !i.is_empty()) else {
-        return resp;
+        return;
     };
     if path.len() > 2 * MAX_SLUG_BYTES + 32 {
-        return resp;
+        return;
     }
     let url = format!(
         "{}{METADATA_PREFIX}{}",
-        base(&shared),
+        base(shared),
         path.trim_end_matches('/')
     );
-    refusal::add_resource_metadata(&mut resp, &url, &ids.required_scopes());
-    resp
+    refusal::add_resource_metadata(resp, &url, &ids.required_scopes());
 }
 
 /// `/.well-known/oauth-protected-resource[/mcp[/servers|/toolsets/{slug}]]`.
