@@ -248,3 +248,42 @@ async fn a_call_whose_decision_cannot_be_recorded_is_not_forwarded() {
         ["files__echo"]
     );
 }
+
+#[tokio::test]
+async fn mount_points_answer_their_methods_only() {
+    let (_fx, h) = one_server(GatewayConfig::default()).await;
+    for path in ["/mcp", "/mcp/servers/files", "/mcp/toolsets/any"] {
+        let resp = h
+            .http
+            .put(h.url(path))
+            .bearer_auth(KEY_A)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 405, "{path}");
+        let allow = resp.headers()["allow"].to_str().unwrap().to_owned();
+        for method in ["GET", "HEAD", "POST", "DELETE"] {
+            assert!(allow.contains(method), "{path}: {allow}");
+        }
+        // Without a key: refused with a challenge, as JSON, whatever the
+        // method; HEAD the same with no body.
+        let resp = h.http.post(h.url(path)).body("{}").send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 401, "{path}");
+        assert!(resp.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer"));
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["data"]["reason"], "key_missing", "{path}");
+        let resp = h.http.head(h.url(path)).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 401, "{path}");
+        assert!(resp.bytes().await.unwrap().is_empty(), "{path}");
+    }
+    // A slug too long to be one is an unknown endpoint, before the key is
+    // looked at.
+    let long = format!("/mcp/servers/{}", "s".repeat(300));
+    let resp = h.http.post(h.url(&long)).body("{}").send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 404);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["data"]["reason"], "endpoint_unknown");
+}
