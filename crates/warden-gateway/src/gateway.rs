@@ -1,7 +1,6 @@
 //! Gateway state: sessions, listen streams, in-flight calls, and the task
 //! that keeps live sessions in step with the policy and the catalogs.
 
-use crate::jsonrpc::ValueExt;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
@@ -13,6 +12,7 @@ use warden_policy::{Access, KeyId, Principal, Snapshot, ToolsetRow};
 use warden_store::{DecisionRecord, LivePolicy};
 
 use crate::jsonrpc;
+use crate::jsonrpc::ValueExt;
 use crate::mcp::limits::Limiter;
 use crate::mcp::refusal::Refusal;
 use crate::registry::{GatewayCatalog, Registry};

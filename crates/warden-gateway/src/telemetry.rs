@@ -14,7 +14,6 @@
 //! `_meta` trace context or the upstream speaks the 2026-07-28 revision, in
 //! the forwarded `params._meta` ([`inject_meta`]).
 
-use crate::jsonrpc::ValueExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::http::HeaderMap;
@@ -25,6 +24,7 @@ use tracing::field::Empty;
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use crate::jsonrpc::ValueExt;
 use crate::view::{Mount, Verdict};
 
 static ENABLED: AtomicBool = AtomicBool::new(false);

@@ -4,7 +4,6 @@
 //! a tool, prompt or resource goes through [`Ctx::authorize`] and then
 //! [`Ctx::forward`].
 
-use crate::jsonrpc::ValueExt;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -23,6 +22,7 @@ use super::stream::{sse_bounded, ListenerGuard};
 use super::{SESSION_HEADER, SESSION_VERSIONS};
 use crate::gateway::{allowed_upstream, now_ms, Session, Shared};
 use crate::jsonrpc;
+use crate::jsonrpc::ValueExt;
 use crate::upstream::{Upstream, STATELESS_VERSION};
 use crate::view::{prefix_name, prefix_uri, split_uri, Mount, View};
 

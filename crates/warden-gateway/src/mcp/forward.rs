@@ -2,7 +2,6 @@
 //! as one JSON body or, when the upstream talks first (progress, logging,
 //! requests to the client) or is slow, as an SSE stream.
 
-use crate::jsonrpc::ValueExt;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -23,6 +22,7 @@ use super::stream::{sse_unbounded, sse_unbounded_after};
 use crate::error::GatewayError;
 use crate::gateway::{CallEnd, InflightCall, Shared};
 use crate::jsonrpc;
+use crate::jsonrpc::ValueExt;
 use crate::telemetry;
 use crate::upstream::{stateless_key, CallerInit, ClientSink, Upstream};
 use crate::view::prefix_name;

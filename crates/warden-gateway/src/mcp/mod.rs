@@ -272,25 +272,28 @@ const KNOWN_METHODS: [&str; 18] = [
     "notifications/cancelled",
     "notifications/progress",
 ];
-const MOUNT_LABELS: [&str; 3] = ["all", "server", "toolset"];
 
 /// Counts a request in `warden_gateway_requests_total`. Each (method,
 /// mount) handle is resolved once: `counter!` builds the metric's key and
 /// looks it up in the registry on every use, a few allocations and hashes
 /// per request.
 fn count_request(method: &str, mount: &Mount) {
-    const SLOTS: usize = (KNOWN_METHODS.len() + 1) * MOUNT_LABELS.len();
+    const MOUNTS: usize = 3;
+    const SLOTS: usize = (KNOWN_METHODS.len() + 1) * MOUNTS;
     static COUNTERS: [OnceLock<metrics::Counter>; SLOTS] = [const { OnceLock::new() }; SLOTS];
     let m = KNOWN_METHODS
         .iter()
         .position(|known| *known == method)
         .unwrap_or(KNOWN_METHODS.len());
-    let label = mount.label();
-    let n = MOUNT_LABELS.iter().position(|l| *l == label).unwrap_or(0);
-    COUNTERS[m * MOUNT_LABELS.len() + n]
+    let n = match mount {
+        Mount::All => 0,
+        Mount::Server(_) => 1,
+        Mount::Toolset(_) => 2,
+    };
+    COUNTERS[m * MOUNTS + n]
         .get_or_init(|| {
             let method = KNOWN_METHODS.get(m).copied().unwrap_or("other");
-            metrics::counter!("warden_gateway_requests_total", "method" => method, "mount" => label)
+            metrics::counter!("warden_gateway_requests_total", "method" => method, "mount" => mount.label())
         })
         .increment(1);
 }

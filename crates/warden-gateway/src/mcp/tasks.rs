@@ -19,7 +19,6 @@
 //! endpoint): sent on the caller's own upstream session, for the tasks that
 //! session created ([`Ctx::session_task`]).
 
-use crate::jsonrpc::ValueExt;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -33,6 +32,7 @@ use super::limits::LimitPermit;
 use super::message::bounded;
 use super::refusal::Refusal;
 use crate::gateway::{now_ms, server_denied, Shared};
+use crate::jsonrpc::ValueExt;
 use crate::upstream::{
     TaskOwner, TasksFull, Upstream, MAX_TASK_ID_BYTES, META_CLIENT_CAPABILITIES, TASKS_EXTENSION,
 };

@@ -4,7 +4,6 @@
 //! `_meta`, and the `MCP-Protocol-Version`, `Mcp-Method` and `Mcp-Name`
 //! headers, when sent, say what the body says.
 
-use crate::jsonrpc::ValueExt;
 use axum::http::HeaderMap;
 use base64::Engine;
 use serde_json::Value;
@@ -13,6 +12,7 @@ use super::admission::header_str;
 use super::refusal::{Refusal, MAX_ECHOED_VERSION};
 use super::{SESSION_HEADER, SESSION_VERSIONS};
 use crate::jsonrpc;
+use crate::jsonrpc::ValueExt;
 use crate::upstream::{META_CLIENT_CAPABILITIES, META_PROTOCOL_VERSION, STATELESS_VERSION};
 
 pub(crate) const VERSION_HEADER: &str = "mcp-protocol-version";

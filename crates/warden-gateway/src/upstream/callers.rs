@@ -23,7 +23,6 @@
 //! Which decision allows a request does not change: `decide` runs first,
 //! the link only chooses the wire (`mcp/forward.rs`).
 
-use crate::jsonrpc::ValueExt;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -33,6 +32,7 @@ use sha2::{Digest, Sha256};
 use warden_policy::{Principal, ServerId};
 
 use super::{lock, Upstream};
+use crate::jsonrpc::ValueExt;
 
 /// Delivers a message from a caller link to the downstream session that
 /// owns the link. True when it was handled (sent, or dropped because the

@@ -1,6 +1,5 @@
 //! Upstream over MCP Streamable HTTP (both protocol eras).
 
-use crate::jsonrpc::ValueExt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,6 +11,7 @@ use warden_store::{UpstreamConfig, UpstreamPolicy};
 
 use super::{SseParser, Upstream};
 use crate::error::GatewayError;
+use crate::jsonrpc::ValueExt;
 
 mod client;
 mod polling;

@@ -4,10 +4,10 @@
 //! stream carried it (or the one request in flight, or nobody); on a
 //! caller link everything belongs to that link's one caller.
 
-use crate::jsonrpc::ValueExt;
 use serde_json::{json, Value};
 
 use super::{lock, ClientSink, Upstream};
+use crate::jsonrpc::ValueExt;
 use crate::jsonrpc::{self, Kind};
 
 impl Upstream {
