@@ -85,6 +85,10 @@ if [[ "${WARDEN_SKIP_LINT:-0}" != "1" ]]; then
   cargo fmt --all -- --check
   step "cargo clippy"
   cargo clippy --workspace --all-targets --locked -- -D warnings
+  # The bench and build scripts are not run here (minutes each): at least
+  # they must parse.
+  step "bash -n scripts/*.sh"
+  for script in scripts/*.sh; do bash -n "$script"; done
 fi
 
 step "cargo build (warden binary)"
